@@ -1,0 +1,66 @@
+"""Async engine, session factory and the ``SessionDep`` dependency."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.settings import asyncpg_url
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An asyncpg engine with a bounded pool and stale-connection checks.
+
+    Args:
+        url: Any PostgreSQL URL; it is normalised to the asyncpg dialect.
+        pool_size: Steady connections kept open; up to as many again overflow.
+    """
+    return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Yield one session per request from the app's sessionmaker.
+
+    Routes open the unit of work themselves with ``async with session.begin()``.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _libpq_dsn(url: str) -> str:
+    return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def ensure_database(server_url: str, name: str) -> bool:
+    """Create database ``name`` on the server at ``server_url`` unless it exists.
+
+    Returns:
+        True when the database was created now.
+    """
+    scheme, _, rest = _libpq_dsn(server_url).partition("://")
+    authority, _, tail = rest.partition("/")
+    _, _, query = tail.partition("?")
+    conn = await asyncpg.connect(f"{scheme}://{authority}/postgres" + (f"?{query}" if query else ""))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        # Identifiers cannot be bound parameters; the name is ours, quote it anyway.
+        await conn.execute(f'CREATE DATABASE "{name.replace(chr(34), "")}"')
+        return True
+    finally:
+        await conn.close()

@@ -1,0 +1,120 @@
+"""Domain errors and their HTTP rendering.
+
+Every error a service or the gateway raises on purpose derives from
+:class:`DomainError`; one exception handler turns it into a JSON body
+``{"type": ..., "detail": ...}`` with the status code of its class::
+
+    DomainError                 400  (base; rarely raised directly)
+    ├── Unauthorized            401  missing, bad or expired credentials
+    ├── Forbidden               403  authenticated, but the role may not do this
+    ├── NotFound                404  the resource does not exist (or is not yours)
+    ├── Conflict                409  illegal state transition, duplicate, idempotency mismatch
+    ├── PayloadTooLarge         413  request body over the configured limit
+    ├── RuleViolation           422  well-formed input that breaks a business rule
+    └── Unavailable             503  a dependency is down; safe to retry
+
+``type`` is a stable machine-readable name (``OutOfStock``, ``PaymentDeclined``,
+``IllegalTransition`` ...). Activities map those types to non-retryable
+Temporal ``ApplicationError`` types, so they must never be renamed casually.
+Raise these below ``api.py``; never ``HTTPException``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class DomainError(Exception):
+    """Base of every deliberate error; rendered as ``{"type", "detail"}``.
+
+    Args:
+        detail: Human-readable explanation shown to the caller.
+        type: Stable machine-readable name; defaults to the class's ``default_type``.
+        extra: Additional JSON fields merged into the response body.
+    """
+
+    status_code: ClassVar[int] = 400
+    default_type: ClassVar[str] = "BadRequest"
+
+    def __init__(self, detail: str, *, type: str | None = None, extra: dict[str, Any] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.type = type or self.default_type
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body this error renders to."""
+        return {"type": self.type, "detail": self.detail, **self.extra}
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    default_type = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    default_type = "Forbidden"
+
+
+class NotFound(DomainError):
+    status_code = 404
+    default_type = "NotFound"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    default_type = "Conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    default_type = "PayloadTooLarge"
+
+
+class RuleViolation(DomainError):
+    status_code = 422
+    default_type = "RuleViolation"
+
+
+class Unavailable(DomainError):
+    status_code = 503
+    default_type = "Unavailable"
+
+
+def error_response(status_code: int, type_: str, detail: str, **extra: Any) -> JSONResponse:
+    """Build the standard error response outside the exception path."""
+    headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
+    return JSONResponse({"type": type_, "detail": detail, **extra}, status_code=status_code, headers=headers)
+
+
+async def _domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return error_response(exc.status_code, exc.type, exc.detail, **exc.extra)
+
+
+async def _validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err.get("loc", ()))
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return error_response(422, "ValidationError", "; ".join(problems) or "invalid request")
+
+
+async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
+    return error_response(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render domain, validation and routing errors as ``{"type", "detail"}``."""
+    app.add_exception_handler(DomainError, _domain_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)

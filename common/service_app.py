@@ -1,0 +1,59 @@
+"""The app factory every domain service builds on.
+
+A service supplies its routers; this wires the lifespan (engine and
+sessionmaker built at start-up, disposed at shutdown), the error handlers,
+body limit, request ids and ``/healthz``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from common.db import create_engine, create_sessionmaker
+from common.errors import install_error_handlers
+from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from common.settings import ServiceSettings
+
+
+def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
+    """Build a service's FastAPI app; nothing touches the database until start-up.
+
+    Args:
+        settings: This process's settings (``settings.service`` names the service).
+        title: Shown in the OpenAPI document.
+        routers: The service's routes.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any driver error means "not ready"
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "service": settings.service})
+
+    return app

@@ -1,0 +1,123 @@
+"""Process settings, read from ``PAKLOG_*`` environment variables.
+
+Each process builds exactly one settings object through its cached
+``get_settings()``-style factory at start-up, never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Default ports of the domain services on 127.0.0.1 (``paklog service <name>``).
+SERVICE_PORTS: dict[str, int] = {
+    "identity": 8101,
+    "orders": 8102,
+    "inventory": 8103,
+    "payments": 8104,
+    "notifications": 8105,
+}
+SERVICE_NAMES: tuple[str, ...] = tuple(SERVICE_PORTS)
+
+DEV_JWT_SECRET = "paklog-dev-secret-change-me-in-production"
+PLACEHOLDER_SECRETS = frozenset({DEV_JWT_SECRET, "", "changeme", "secret"})
+
+Environment = Literal["development", "test", "production"]
+
+
+def asyncpg_url(url: str) -> str:
+    """Normalise a PostgreSQL URL to the SQLAlchemy asyncpg dialect.
+
+    Args:
+        url: ``postgres://``, ``postgresql://`` or ``postgresql+<driver>://`` URL.
+
+    Returns:
+        The same URL with the ``postgresql+asyncpg`` scheme.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith("postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {url!r}")
+    return f"postgresql+asyncpg://{rest}"
+
+
+def database_url(server_url: str, database: str) -> str:
+    """Replace (or add) the database path of a server URL."""
+    base = asyncpg_url(server_url)
+    scheme, _, rest = base.partition("://")
+    authority, _, tail = rest.partition("/")
+    _, _, query = tail.partition("?")
+    return f"{scheme}://{authority}/{database}" + (f"?{query}" if query else "")
+
+
+class PaklogSettings(BaseSettings):
+    """What every PakLog process shares: environment, logging, state folder."""
+
+    model_config = SettingsConfigDict(env_prefix="PAKLOG_", extra="ignore")
+
+    environment: Environment = "development"
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    state_dir: Path = Path(".paklog")
+
+
+class TemporalSettings(PaklogSettings):
+    """Connection to Temporal (dev server, self-hosted or Temporal Cloud)."""
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_api_key: str | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    task_queue: str = "paklog"
+
+
+class ServiceUrls(PaklogSettings):
+    """Base URLs of the domain services, for the gateway and the worker."""
+
+    identity_url: str = f"http://127.0.0.1:{SERVICE_PORTS['identity']}"
+    orders_url: str = f"http://127.0.0.1:{SERVICE_PORTS['orders']}"
+    inventory_url: str = f"http://127.0.0.1:{SERVICE_PORTS['inventory']}"
+    payments_url: str = f"http://127.0.0.1:{SERVICE_PORTS['payments']}"
+    notifications_url: str = f"http://127.0.0.1:{SERVICE_PORTS['notifications']}"
+    http_timeout_seconds: float = 10.0
+
+
+class ServiceSettings(PaklogSettings):
+    """Settings of one domain service process.
+
+    ``database_url`` wins when set; otherwise the service's database is
+    ``paklog_<service>`` on the server at ``postgres_url``.
+    """
+
+    service: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
+    postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433"
+    database_url: str | None = None
+    db_pool_size: int = 10
+    max_body_bytes: int = 256 * 1024
+
+    def resolved_database_url(self) -> str:
+        """The asyncpg URL of this service's own database."""
+        if self.database_url:
+            return asyncpg_url(self.database_url)
+        return database_url(self.postgres_url, f"paklog_{self.service}")
+
+    @model_validator(mode="after")
+    def _default_port(self) -> ServiceSettings:
+        if not self.port and self.service in SERVICE_PORTS:
+            self.port = SERVICE_PORTS[self.service]
+        return self
+
+
+def reject_placeholder_secret(environment: Environment, name: str, value: str) -> None:
+    """Refuse to run production with a development secret.
+
+    Raises:
+        ValueError: ``environment`` is production and ``value`` is a placeholder.
+    """
+    if environment == "production" and (value in PLACEHOLDER_SECRETS or len(value) < 32):
+        raise ValueError(f"{name} must be set to a real secret (32+ characters) in production")

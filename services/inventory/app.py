@@ -1,0 +1,15 @@
+"""The inventory service: products, stock and reservations."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from common.service_app import create_service_app
+from common.settings import ServiceSettings
+from services.inventory.api import router
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    return create_service_app(
+        settings or ServiceSettings(service="inventory"), title="PakLog inventory", routers=[router]
+    )

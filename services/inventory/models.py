@@ -1,0 +1,114 @@
+"""Inventory models: products with stock, and reservations per order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, String
+from sqlmodel import Field, SQLModel
+
+SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
+MAX_LINE_QUANTITY = 1000
+
+
+class ProductBase(SQLModel):
+    sku: str = Field(primary_key=True, max_length=64, regex=SKU_PATTERN)
+    name: str = Field(max_length=200, min_length=1)
+    price_cents: int = Field(ge=0)
+    currency: str = Field(default="EUR", min_length=3, max_length=3)
+
+
+class Product(ProductBase, table=True):
+    """A SKU and its stock. ``on_hand = available + reserved`` is a table constraint."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("available >= 0", name="available_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("on_hand = available + reserved", name="stock_balances"),
+    )
+
+    on_hand: int = 0
+    available: int = 0
+    reserved: int = 0
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ProductUpsert(BaseModel):
+    """Create or update a SKU; ``on_hand`` sets the physical stock count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PydanticField(min_length=1, max_length=200)
+    price_cents: int = PydanticField(ge=0, le=100_000_000)
+    currency: str = PydanticField(default="EUR", pattern=r"^[A-Z]{3}$")
+    on_hand: int = PydanticField(ge=0, le=10_000_000)
+
+
+class ProductPublic(BaseModel):
+    sku: str
+    name: str
+    price_cents: int
+    currency: str
+    on_hand: int
+    available: int
+    reserved: int
+
+
+class ReservationStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    COMMITTED = "COMMITTED"
+    RELEASED = "RELEASED"
+
+
+class Reservation(SQLModel, table=True):
+    """All stock held for one order; at most one reservation per order."""
+
+    __tablename__ = "reservations"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    status: ReservationStatus = Field(sa_column=Column(String(16), nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ReservationLine(SQLModel, table=True):
+    __tablename__ = "reservation_lines"
+
+    order_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("reservations.order_id", ondelete="CASCADE"), primary_key=True)
+    )
+    sku: str = Field(sa_column=Column(String(64), ForeignKey("products.sku"), primary_key=True))
+    quantity: int = Field(gt=0)
+
+
+class LineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    quantity: int = PydanticField(gt=0, le=MAX_LINE_QUANTITY)
+
+
+class ReservationCreate(BaseModel):
+    """Hold ``lines`` for ``order_id``: all of them, or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str = PydanticField(min_length=1, max_length=64)
+    lines: list[LineIn] = PydanticField(min_length=1, max_length=100)
+
+
+class ReservationLinePublic(BaseModel):
+    sku: str
+    quantity: int
+
+
+class ReservationPublic(BaseModel):
+    """A reservation; ``status`` is null when a release found nothing held."""
+
+    order_id: str
+    status: ReservationStatus | None
+    lines: list[ReservationLinePublic]

@@ -1,0 +1,149 @@
+"""Stock rules: all-or-nothing reservations that keep ``on_hand = available + reserved``.
+
+Concurrency lives in the database: stock moves with a conditional
+``UPDATE ... WHERE available >= :qty`` (so two orders racing for the last
+unit cannot both win), reservation state changes under ``SELECT ... FOR
+UPDATE``, and SKUs are touched in sorted order so concurrent multi-line
+reservations cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from common.errors import Conflict, NotFound, RuleViolation
+from services.inventory.models import (
+    LineIn,
+    Product,
+    ProductPublic,
+    ProductUpsert,
+    ReservationLinePublic,
+    ReservationPublic,
+    ReservationStatus,
+)
+from services.inventory.repository import InventoryRepository
+
+
+def product_public(product: Product) -> ProductPublic:
+    return ProductPublic.model_validate(product, from_attributes=True)
+
+
+def merge_lines(lines: list[LineIn]) -> dict[str, int]:
+    """Sum quantities per SKU, in SKU order (the lock order)."""
+    merged: dict[str, int] = {}
+    for line in lines:
+        merged[line.sku] = merged.get(line.sku, 0) + line.quantity
+    return dict(sorted(merged.items()))
+
+
+async def upsert_product(repo: InventoryRepository, sku: str, data: ProductUpsert) -> Product:
+    product = await repo.get_product(sku, for_update=True)
+    now = datetime.now(UTC)
+    if product is None:
+        product = Product(
+            sku=sku,
+            name=data.name,
+            price_cents=data.price_cents,
+            currency=data.currency,
+            on_hand=data.on_hand,
+            available=data.on_hand,
+            reserved=0,
+            updated_at=now,
+        )
+    else:
+        if data.on_hand < product.reserved:
+            raise Conflict(
+                f"cannot set on_hand of {sku} to {data.on_hand}: {product.reserved} units are reserved",
+                type="StockBelowReserved",
+            )
+        product.name, product.price_cents, product.currency = data.name, data.price_cents, data.currency
+        product.on_hand, product.available, product.updated_at = data.on_hand, data.on_hand - product.reserved, now
+    repo.session.add(product)
+    await repo.session.flush()
+    return product
+
+
+async def _public(repo: InventoryRepository, order_id: str, status: ReservationStatus) -> ReservationPublic:
+    lines = await repo.reservation_lines(order_id)
+    return ReservationPublic(
+        order_id=order_id,
+        status=status,
+        lines=[ReservationLinePublic(sku=sku, quantity=q) for sku, q in lines.items()],
+    )
+
+
+async def reserve(repo: InventoryRepository, order_id: str, lines: list[LineIn]) -> ReservationPublic:
+    """Hold every line for ``order_id`` or nothing.
+
+    Raises:
+        RuleViolation: ``UnknownSku`` for a SKU the catalogue does not have.
+        Conflict: ``OutOfStock`` when a line cannot be covered;
+            ``ReservationMismatch`` when the order already holds different lines.
+    """
+    wanted = merge_lines(lines)
+    if not await repo.claim_reservation(order_id):
+        existing = await repo.get_reservation(order_id)
+        assert existing is not None
+        held = await repo.reservation_lines(order_id)
+        if held != wanted:
+            raise Conflict(f"order {order_id} already holds a different reservation", type="ReservationMismatch")
+        return await _public(repo, order_id, existing.status)
+
+    unknown = sorted(set(wanted) - await repo.existing_skus(list(wanted)))
+    if unknown:
+        raise RuleViolation(f"unknown SKU: {', '.join(unknown)}", type="UnknownSku", extra={"skus": unknown})
+    for sku, quantity in wanted.items():
+        if not await repo.take_available(sku, quantity):
+            product = await repo.get_product(sku)
+            available = product.available if product else 0
+            raise Conflict(
+                f"not enough {sku}: {quantity} wanted, {available} available",
+                type="OutOfStock",
+                extra={"sku": sku, "requested": quantity, "available": available},
+            )
+    await repo.add_lines(order_id, wanted)
+    return await _public(repo, order_id, ReservationStatus.ACTIVE)
+
+
+async def release(repo: InventoryRepository, order_id: str) -> ReservationPublic | None:
+    """Give the held stock back. Nothing held (or already released) is success.
+
+    Raises:
+        Conflict: ``ReservationCommitted`` when the goods already left the warehouse.
+    """
+    reservation = await repo.get_reservation(order_id, for_update=True)
+    if reservation is None:
+        return None
+    if reservation.status == ReservationStatus.COMMITTED:
+        raise Conflict(f"reservation of order {order_id} is committed; stock has shipped", type="ReservationCommitted")
+    if reservation.status == ReservationStatus.ACTIVE:
+        for sku, quantity in (await repo.reservation_lines(order_id)).items():
+            await repo.return_reserved(sku, quantity)
+        await repo.set_reservation_status(reservation, ReservationStatus.RELEASED)
+    return await _public(repo, order_id, reservation.status)
+
+
+async def commit(repo: InventoryRepository, order_id: str) -> ReservationPublic:
+    """Goods issue: the held units leave ``on_hand`` for good.
+
+    Raises:
+        NotFound: the order holds no reservation.
+        Conflict: ``ReservationReleased`` when it was released before.
+    """
+    reservation = await repo.get_reservation(order_id, for_update=True)
+    if reservation is None:
+        raise NotFound(f"order {order_id} has no reservation", type="ReservationNotFound")
+    if reservation.status == ReservationStatus.RELEASED:
+        raise Conflict(f"reservation of order {order_id} was released", type="ReservationReleased")
+    if reservation.status == ReservationStatus.ACTIVE:
+        for sku, quantity in (await repo.reservation_lines(order_id)).items():
+            await repo.ship_reserved(sku, quantity)
+        await repo.set_reservation_status(reservation, ReservationStatus.COMMITTED)
+    return await _public(repo, order_id, reservation.status)
+
+
+async def get_reservation(repo: InventoryRepository, order_id: str) -> ReservationPublic:
+    reservation = await repo.get_reservation(order_id)
+    if reservation is None:
+        raise NotFound(f"order {order_id} has no reservation", type="ReservationNotFound")
+    return await _public(repo, order_id, reservation.status)

@@ -1,0 +1,69 @@
+"""Session-wide PostgreSQL for the service and end-to-end layers.
+
+``PAKLOG_TEST_POSTGRES_URL`` points the suite at an existing server;
+otherwise an embedded PostgreSQL is started in a temporary folder.
+Every service gets its own freshly migrated database, as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from common import migrations
+from common.db import ensure_database
+from common.settings import SERVICE_NAMES, asyncpg_url, database_url
+from tests.support import free_port
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("PAKLOG_TEST_POSTGRES_URL")
+    if external:
+        yield asyncpg_url(external)
+        return
+    from paklog.embedded_pg import EmbeddedPostgres
+
+    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pg")) / "data", free_port())
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.destroy()
+
+
+async def _fresh_database(server_url: str, service: str) -> str:
+    name = f"test_{service}_{uuid.uuid4().hex[:8]}"
+    await ensure_database(server_url, name)
+    url = database_url(server_url, name)
+    # Alembic's env runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(migrations.upgrade, service, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def service_databases(postgres_url: str) -> dict[str, str]:
+    """One migrated database per service that has migrations, for the whole session."""
+    return {
+        service: asyncio.run(_fresh_database(postgres_url, service))
+        for service in SERVICE_NAMES
+        if (migrations.SERVICES_DIR / service / "migrations").is_dir()
+    }
+
+
+FreshDatabase = Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture
+def fresh_database(postgres_url: str) -> FreshDatabase:
+    """Factory: ``await fresh_database("inventory")`` gives a new migrated database (tests with real commits)."""
+
+    async def make(service: str) -> str:
+        return await _fresh_database(postgres_url, service)
+
+    return make

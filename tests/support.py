@@ -1,0 +1,65 @@
+"""Helpers shared by the test layers."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.db import create_engine
+from common.settings import ServiceSettings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def rolled_back_client(
+    create_app: Callable[[ServiceSettings], FastAPI], service: str, database_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, async_sessionmaker[AsyncSession]]]:
+    """A service app over ASGI whose every write is rolled back after the test.
+
+    The routes' own ``session.begin()`` becomes a savepoint inside one outer
+    transaction, so a test sees its writes and leaves the database as it found it.
+    """
+    app = create_app(ServiceSettings(service=service, database_url=database_url, environment="test"))
+    engine = create_engine(database_url, pool_size=2)
+    async with engine.connect() as connection:
+        outer = await connection.begin()
+        sessions = async_sessionmaker(
+            bind=connection, class_=AsyncSession, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = sessions
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url=f"http://{service}") as client:
+                yield client, sessions
+        finally:
+            await outer.rollback()
+    await engine.dispose()
+
+
+@asynccontextmanager
+async def committing_client(
+    create_app: Callable[[ServiceSettings], FastAPI], service: str, database_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A service app over ASGI with real, independent transactions (for races)."""
+    app = create_app(ServiceSettings(service=service, database_url=database_url, environment="test"))
+    engine = create_engine(database_url, pool_size=10)
+    app.state.engine = engine
+    app.state.sessionmaker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{service}") as client:
+            yield client
+    finally:
+        await engine.dispose()
