@@ -17,7 +17,7 @@ import pytest
 
 from common import migrations
 from common.db import ensure_database
-from common.settings import SERVICE_NAMES, asyncpg_url, database_url
+from common.settings import asyncpg_url, database_url
 from tests.support import free_port
 
 
@@ -46,14 +46,27 @@ async def _fresh_database(server_url: str, service: str) -> str:
     return url
 
 
+class ServiceDatabases:
+    """Lazily created, migrated database per service, shared by the session."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self._urls: dict[str, str] = {}
+
+    def __getitem__(self, service: str) -> str:
+        if service not in self._urls:
+            self._urls[service] = asyncio.run(_fresh_database(self.server_url, service))
+        return self._urls[service]
+
+
 @pytest.fixture(scope="session")
-def service_databases(postgres_url: str) -> dict[str, str]:
-    """One migrated database per service that has migrations, for the whole session."""
-    return {
-        service: asyncio.run(_fresh_database(postgres_url, service))
-        for service in SERVICE_NAMES
-        if (migrations.SERVICES_DIR / service / "migrations").is_dir()
-    }
+def service_databases(postgres_url: str) -> ServiceDatabases:
+    """``service_databases["orders"]``: that service's migrated test database URL.
+
+    Request it from a sync fixture or at the top of a test module's fixture
+    chain before the event loop runs (it uses ``asyncio.run`` once per service).
+    """
+    return ServiceDatabases(postgres_url)
 
 
 FreshDatabase = Callable[[str], Awaitable[str]]

@@ -8,13 +8,18 @@ import httpx
 import pytest
 
 from services.inventory.app import create_app
-from tests.conftest import FreshDatabase
+from tests.conftest import FreshDatabase, ServiceDatabases
 from tests.support import committing_client, rolled_back_client
 
 
 @pytest.fixture
-async def client(service_databases: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    async with rolled_back_client(create_app, "inventory", service_databases["inventory"]) as (client, _):
+def database_url(service_databases: ServiceDatabases) -> str:
+    return service_databases["inventory"]
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with rolled_back_client(create_app, "inventory", database_url) as (client, _):
         yield client
 
 
