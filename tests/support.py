@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -13,13 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import create_engine
 from common.settings import ServiceSettings
+from paklog.platform import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["committing_client", "free_port", "rolled_back_client"]
 
 
 @asynccontextmanager

@@ -1,0 +1,79 @@
+"""The BFF gateway: the only door for people and partner systems."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+from common.errors import install_error_handlers
+from common.http import create_http_client
+from common.logging import configure_logging
+from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from common.security import TokenVerifier
+from gateway.clients import ServiceClients
+from gateway.routes import auth, orders, products
+from gateway.settings import GatewaySettings, get_settings
+from gateway.temporal import connect_temporal
+
+
+def create_app(settings: GatewaySettings | None = None, *, temporal: Client | None = None) -> FastAPI:
+    """Build the gateway; the Temporal client and HTTP pool are made at start-up.
+
+    Args:
+        settings: Defaults to the process settings from the environment.
+        temporal: An already connected client (tests); otherwise one is connected.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = create_http_client(settings.http_timeout_seconds)
+        app.state.clients = ServiceClients(http, settings)
+        app.state.verifier = (
+            TokenVerifier(jwks_url=settings.jwt_jwks_url, algorithms=["RS256"])
+            if settings.jwt_jwks_url
+            else TokenVerifier(secret=settings.jwt_secret)
+        )
+        app.state.temporal = temporal or await connect_temporal(settings)
+        try:
+            yield
+        finally:
+            await http.aclose()
+
+    app = FastAPI(
+        title="PakLog gateway",
+        version="0.1.0",
+        description="Orders, products and auth for the web app, partners and operators.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+    )
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(auth.router)
+    app.include_router(orders.router)
+    app.include_router(products.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "temporal_namespace": settings.temporal_namespace})
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn factory for ``paklog gateway``."""
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,40 @@
+"""Authentication and role checks for gateway routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from common.errors import Forbidden, Unauthorized
+from common.security import Principal, TokenVerifier
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+async def current_principal(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    """The verified caller; 401 for a missing, malformed or expired token."""
+    if not token:
+        raise Unauthorized("missing bearer token", type="MissingToken")
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.averify(token)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: str) -> object:
+    """Dependency: 403 unless the caller has one of ``roles``."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if not principal.has_role(*roles):
+            raise Forbidden(f"requires role {' or '.join(roles)}", type="Forbidden")
+        return principal
+
+    return Depends(check)
+
+
+def is_staff(principal: Principal) -> bool:
+    """Operators and admins see every order; customers only their own."""
+    return principal.has_role("operator", "admin")

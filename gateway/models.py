@@ -1,0 +1,96 @@
+"""The public ``/api`` request and response models (the contract of DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LineRequest(_Strict):
+    sku: str = Field(pattern=SKU_PATTERN, examples=["MUG-RED"])
+    quantity: int = Field(gt=0, le=1000, examples=[2])
+
+
+class AddressRequest(_Strict):
+    name: str = Field(min_length=1, max_length=120)
+    line1: str = Field(min_length=1, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["DE"])
+
+
+class PaymentRequest(_Strict):
+    card_token: str = Field(pattern=r"^tok_[a-z0-9_]{1,40}$", examples=["tok_visa"])
+
+
+class PlaceOrderRequest(_Strict):
+    lines: list[LineRequest] = Field(min_length=1, max_length=50)
+    shipping_address: AddressRequest
+    payment: PaymentRequest
+
+
+class OrderAccepted(BaseModel):
+    order_id: str
+    workflow_id: str
+    status: str
+
+
+class OrderLineView(BaseModel):
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+
+class OrderView(BaseModel):
+    order_id: str
+    status: str
+    cancel_reason: str | None
+    lines: list[OrderLineView]
+    total_cents: int
+    currency: str
+    payment_status: str | None
+    history: list[dict[str, Any]]
+    customer_id: str
+    workflow_id: str
+    created_at: str | None = None
+
+
+class OrderSummary(BaseModel):
+    order_id: str
+    status: str
+    cancel_reason: str | None
+    total_cents: int
+    currency: str
+    customer_id: str
+    created_at: str | None = None
+
+
+class ProductView(BaseModel):
+    sku: str
+    name: str
+    price_cents: int
+    currency: str
+    on_hand: int
+    available: int
+    reserved: int
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int | None = None
+
+
+class MeView(BaseModel):
+    username: str
+    user_id: str
+    role: str
+    email: str
+    name: str

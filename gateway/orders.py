@@ -1,0 +1,171 @@
+"""Order use cases of the gateway: price, start, read and cancel.
+
+The gateway never sequences services itself: it prices the lines from the
+catalogue (a read), starts the ``OrderFulfillment`` workflow under the
+business key ``order-<order_id>`` and from then on reads state or sends the
+workflow updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from common.errors import Conflict, NotFound, RuleViolation
+from common.idempotency import fingerprint
+from common.security import Principal
+from gateway.auth import is_staff
+from gateway.clients import ServiceClients
+from gateway.models import OrderAccepted, OrderView, PlaceOrderRequest
+from workflows.order_fulfillment import (
+    WORKFLOW_NAME,
+    OrderFulfillment,
+    OrderFulfillmentInput,
+    OrderLine,
+    OrderSnapshot,
+    ShippingAddress,
+    workflow_id,
+)
+
+# Orders placed with the same Idempotency-Key by the same user map to one id.
+_ORDER_NAMESPACE = uuid.UUID("6f0d7c7e-8a43-4a8e-9d0b-0d1f5c3a7e21")
+_FINGERPRINT_MEMO = "request_fingerprint"
+
+
+def new_order_id(principal: Principal, idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return uuid.uuid4().hex[:20]
+    return uuid.uuid5(_ORDER_NAMESPACE, f"{principal.username}\x00{idempotency_key}").hex[:20]
+
+
+async def price_lines(clients: ServiceClients, body: PlaceOrderRequest) -> tuple[list[OrderLine], str]:
+    """Snapshot today's prices; unknown SKUs and mixed currencies are 422."""
+    merged: dict[str, int] = {}
+    for line in body.lines:
+        merged[line.sku] = merged.get(line.sku, 0) + line.quantity
+    if any(q > 1000 for q in merged.values()):
+        raise RuleViolation("at most 1000 units of one SKU per order", type="QuantityTooLarge")
+    products = await asyncio.gather(*(clients.product(sku) for sku in merged))
+    unknown = [sku for sku, product in zip(merged, products, strict=True) if product is None]
+    if unknown:
+        raise RuleViolation(f"unknown SKU: {', '.join(unknown)}", type="UnknownSku", extra={"skus": unknown})
+    currencies = {p["currency"] for p in products if p is not None}
+    if len(currencies) != 1:
+        raise RuleViolation("all lines of one order must share a currency", type="MixedCurrencies")
+    lines = [
+        OrderLine(sku=sku, quantity=quantity, unit_price_cents=int(product["price_cents"]))
+        for (sku, quantity), product in zip(merged.items(), products, strict=True)
+        if product is not None
+    ]
+    return lines, currencies.pop()
+
+
+async def place_order(
+    client: Client,
+    clients: ServiceClients,
+    task_queue: str,
+    principal: Principal,
+    body: PlaceOrderRequest,
+    idempotency_key: str | None,
+) -> OrderAccepted:
+    """Start the saga; the same key and body answer the same order, one workflow."""
+    request_fingerprint = fingerprint(principal.username, body.model_dump(mode="json"))
+    order_id = new_order_id(principal, idempotency_key)
+    wf_id = workflow_id(order_id)
+    lines, currency = await price_lines(clients, body)
+    address = body.shipping_address
+    params = OrderFulfillmentInput(
+        order_id=order_id,
+        customer_id=principal.username,
+        customer_email=principal.email,
+        currency=currency,
+        lines=lines,
+        shipping_address=ShippingAddress(
+            name=address.name,
+            line1=address.line1,
+            city=address.city,
+            postal_code=address.postal_code,
+            country=address.country,
+        ),
+        card_token=body.payment.card_token,
+    )
+    try:
+        await client.start_workflow(
+            WORKFLOW_NAME,
+            params,
+            id=wf_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            memo={_FINGERPRINT_MEMO: request_fingerprint, "customer_id": principal.username},
+        )
+    except WorkflowAlreadyStartedError:
+        if idempotency_key is None:  # pragma: no cover - 80 random bits collided
+            raise
+        description = await client.get_workflow_handle(wf_id).describe()
+        memo = await description.memo()
+        if memo.get(_FINGERPRINT_MEMO) != request_fingerprint:
+            raise Conflict(
+                "Idempotency-Key was already used for a different order", type="IdempotencyKeyReused"
+            ) from None
+    return OrderAccepted(order_id=order_id, workflow_id=wf_id, status="PENDING")
+
+
+def order_handle(client: Client, order_id: str) -> WorkflowHandle[OrderFulfillment, Any]:
+    return client.get_workflow_handle_for(OrderFulfillment.run, workflow_id(order_id))
+
+
+async def workflow_snapshot(client: Client, order_id: str) -> OrderSnapshot | None:
+    """The workflow's own view, for orders the orders service has not recorded yet."""
+    try:
+        return await order_handle(client, order_id).query(OrderFulfillment.status)
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return None
+        raise
+
+
+def _owned(principal: Principal, customer_id: str) -> bool:
+    return is_staff(principal) or customer_id == principal.username
+
+
+async def get_order(client: Client, clients: ServiceClients, principal: Principal, order_id: str) -> OrderView:
+    """An order the caller may see; someone else's order is indistinguishable from none."""
+    record, payment_status = await asyncio.gather(clients.order(order_id), clients.payment_status(order_id))
+    if record is not None:
+        if not _owned(principal, record["customer_id"]):
+            raise NotFound(f"no order {order_id}", type="OrderNotFound")
+        return OrderView(
+            order_id=order_id,
+            status=record["status"],
+            cancel_reason=record.get("cancel_reason"),
+            lines=record["lines"],
+            total_cents=record["total_cents"],
+            currency=record["currency"],
+            payment_status=payment_status,
+            history=record.get("history", []),
+            customer_id=record["customer_id"],
+            workflow_id=workflow_id(order_id),
+            created_at=record.get("created_at"),
+        )
+    snapshot = await workflow_snapshot(client, order_id)
+    if snapshot is None or not _owned(principal, snapshot.customer_id):
+        raise NotFound(f"no order {order_id}", type="OrderNotFound")
+    return OrderView(
+        order_id=order_id,
+        status=snapshot.status,
+        cancel_reason=snapshot.cancel_reason,
+        lines=[],
+        total_cents=snapshot.total_cents,
+        currency=snapshot.currency,
+        payment_status=snapshot.payment_status or payment_status,
+        history=[],
+        customer_id=snapshot.customer_id,
+        workflow_id=workflow_id(order_id),
+    )

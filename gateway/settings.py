@@ -1,0 +1,35 @@
+"""Gateway settings (``PAKLOG_*``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import model_validator
+
+from common.settings import DEV_JWT_SECRET, ServiceUrls, TemporalSettings, reject_placeholder_secret
+
+
+class GatewaySettings(TemporalSettings, ServiceUrls):
+    """The gateway: where it listens, how it verifies tokens, what it talks to.
+
+    Tokens are HS256 with ``jwt_secret`` in development; set ``jwt_jwks_url``
+    (and ``jwt_algorithms=["RS256"]``) to verify RS256 tokens from a JWKS endpoint.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_jwks_url: str | None = None
+    max_body_bytes: int = 64 * 1024
+    cors_origins: list[str] = ["http://127.0.0.1:5173", "http://localhost:5173"]
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret(self) -> GatewaySettings:
+        if self.jwt_jwks_url is None:
+            reject_placeholder_secret(self.environment, "PAKLOG_JWT_SECRET", self.jwt_secret)
+        return self
+
+
+@lru_cache
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()

@@ -1,0 +1,3 @@
+from paklog.cli import main
+
+main()

@@ -1,0 +1,260 @@
+"""The ``paklog`` command: run the platform, its parts, and talk to it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+import uvicorn
+from rich.console import Console
+
+from common.logging import configure_logging
+from common.settings import SERVICE_NAMES, PaklogSettings, ServiceSettings, TemporalSettings
+
+app = typer.Typer(help="PakLog: order-to-delivery operations on Temporal.", no_args_is_help=True)
+order_app = typer.Typer(help="Place, inspect and cancel orders through the gateway.", no_args_is_help=True)
+app.add_typer(order_app, name="order")
+console = Console()
+
+
+def _exit_after_temporal(code: int) -> None:
+    """Leave without interpreter shutdown: temporalio 1.35 can abort there (sdk-python #300)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _logging() -> None:
+    settings = PaklogSettings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole platform on embedded defaults until Ctrl-C."""
+    from paklog.dev import run_dev
+
+    raise typer.Exit(run_dev())
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker (all workflows and activities)."""
+    from paklog.worker import get_worker_settings, run_worker
+
+    _logging()
+    asyncio.run(run_worker(get_worker_settings()))
+    _exit_after_temporal(0)
+
+
+@app.command()
+def gateway(
+    host: Annotated[str | None, typer.Option(help="Listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port")] = None,
+) -> None:
+    """Run the gateway (the /api door) with uvicorn."""
+    from gateway.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        "gateway.app:create_app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    _exit_after_temporal(0)
+
+
+@app.command()
+def service(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICE_NAMES)}")],
+    host: Annotated[str | None, typer.Option(help="Listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port")] = None,
+) -> None:
+    """Run one domain service with uvicorn."""
+    if name not in SERVICE_NAMES:
+        raise typer.BadParameter(f"unknown service {name!r}; choose from {', '.join(SERVICE_NAMES)}")
+    settings = ServiceSettings(service=name)
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        f"services.{name}.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def migrate(
+    services: Annotated[list[str] | None, typer.Argument(help="Services to migrate (default: all)")] = None,
+) -> None:
+    """Create each service's database if needed and migrate it to the newest revision."""
+    from common import migrations
+    from common.db import ensure_database
+
+    chosen = services or list(SERVICE_NAMES)
+    for name in chosen:
+        settings = ServiceSettings(service=name)
+        url = settings.resolved_database_url()
+        if not settings.database_url:
+            asyncio.run(ensure_database(settings.postgres_url, f"paklog_{name}"))
+        migrations.upgrade(name, url)
+        console.print(f"migrated [bold]{name}[/bold]")
+
+
+@app.command()
+def seed() -> None:
+    """Create the demo users and catalogue where missing."""
+    from paklog.seed import seed_all
+
+    created = asyncio.run(seed_all(ServiceSettings().postgres_url))
+    for name, count in created.items():
+        console.print(f"{name}: {count} created")
+
+
+@app.command()
+def replay(
+    history_files: Annotated[list[Path] | None, typer.Argument(help="History JSON files (temporal workflow show --output json)")] = None,
+    workflow_id: Annotated[str | None, typer.Option("--workflow-id", "-w", help="Replay this workflow's runs from the server")] = None,
+) -> None:
+    """Replay workflow histories against the current code; exit 1 on non-determinism."""
+    from paklog.replay import replay_files, replay_workflow_id
+
+    if not history_files and not workflow_id:
+        raise typer.BadParameter("give history files or --workflow-id")
+    failures = 0
+    if history_files:
+        failures += asyncio.run(replay_files(history_files, console))
+    if workflow_id:
+        failures += asyncio.run(replay_workflow_id(TemporalSettings(), workflow_id, console))
+    _exit_after_temporal(1 if failures else 0)
+
+
+@app.command()
+def bench(
+    orders: Annotated[int, typer.Option(help="Sagas (and no-op workflows) to run")] = 200,
+    concurrency: Annotated[int, typer.Option(help="Workflows in flight at once")] = 20,
+) -> None:
+    """Order saga vs. a no-op workflow with as many activities, side by side."""
+    from paklog.bench import run_bench
+
+    code = run_bench(orders=orders, concurrency=concurrency, console=console)
+    _exit_after_temporal(code)
+
+
+# -- order commands (through the gateway, as a user would) -----------------------------
+
+GatewayOpt = Annotated[str, typer.Option(envvar="PAKLOG_GATEWAY_URL", help="Gateway base URL")]
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="Login name")]
+PasswordOpt = Annotated[str, typer.Option("--password", "-p", help="Password")]
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> None:
+    raise typer.Exit(asyncio.run(coro))
+
+
+async def _login(http: httpx.AsyncClient, user: str, password: str) -> None:
+    resp = await http.post("/api/auth/token", data={"username": user, "password": password})
+    if resp.status_code != 200:
+        console.print(f"[red]login failed[/red]: {resp.text}")
+        raise typer.Exit(1)
+    http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
+
+
+def _show(resp: httpx.Response) -> int:
+    console.print_json(json.dumps(resp.json()))
+    return 0 if resp.status_code < 400 else 1
+
+
+def _parse_line(spec: str) -> dict[str, Any]:
+    sku, _, qty = spec.partition(":")
+    try:
+        return {"sku": sku.strip().upper(), "quantity": int(qty or "1")}
+    except ValueError:
+        raise typer.BadParameter(f"--sku takes SKU[:QTY], got {spec!r}") from None
+
+
+@order_app.command("place")
+def order_place(
+    sku: Annotated[list[str], typer.Option("--sku", "-s", help="SKU[:QTY], repeatable")],
+    card: Annotated[str, typer.Option(help="Test card: tok_visa, tok_declined, tok_flaky, tok_slow")] = "tok_visa",
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", "-k")] = None,
+    wait: Annotated[bool, typer.Option(help="Poll until the order settles")] = True,
+    gateway_url: GatewayOpt = "http://127.0.0.1:8000",
+    user: UserOpt = "alice",
+    password: PasswordOpt = "alice-pass",
+) -> None:
+    """Place an order and (by default) follow it until it is accepted or cancelled."""
+    body = {
+        "lines": [_parse_line(s) for s in sku],
+        "shipping_address": {
+            "name": "Alice Customer",
+            "line1": "1 Example Street",
+            "city": "Berlin",
+            "postal_code": "10115",
+            "country": "DE",
+        },
+        "payment": {"card_token": card},
+    }
+
+    async def go() -> int:
+        async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+            await _login(http, user, password)
+            headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+            resp = await http.post("/api/orders", json=body, headers=headers)
+            if resp.status_code != 202 or not wait:
+                return _show(resp)
+            order_id = resp.json()["order_id"]
+            console.print(f"order [bold]{order_id}[/bold] accepted; workflow order-{order_id}")
+            for _ in range(120):
+                view = await http.get(f"/api/orders/{order_id}")
+                if view.status_code == 200 and view.json()["status"] in ("AWAITING_WAVE", "CANCELLED", "SHIPPED"):
+                    return _show(view)
+                await asyncio.sleep(0.5)
+            return _show(view)
+
+    _run(go())
+
+
+@order_app.command("status")
+def order_status(
+    order_id: str, gateway_url: GatewayOpt = "http://127.0.0.1:8000", user: UserOpt = "alice", password: PasswordOpt = "alice-pass"
+) -> None:
+    """Show an order with its history and payment status."""
+
+    async def go() -> int:
+        async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+            await _login(http, user, password)
+            return _show(await http.get(f"/api/orders/{order_id}"))
+
+    _run(go())
+
+
+@order_app.command("cancel")
+def order_cancel(
+    order_id: str, gateway_url: GatewayOpt = "http://127.0.0.1:8000", user: UserOpt = "alice", password: PasswordOpt = "alice-pass"
+) -> None:
+    """Cancel an order; prints the compensations that ran."""
+
+    async def go() -> int:
+        async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as http:
+            await _login(http, user, password)
+            return _show(await http.post(f"/api/orders/{order_id}/cancel"))
+
+    _run(go())
+
+
+def main() -> None:
+    app()

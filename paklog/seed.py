@@ -1,0 +1,23 @@
+"""Seed every service that has demo data (idempotent)."""
+
+from __future__ import annotations
+
+from common.db import create_engine, create_sessionmaker
+from common.settings import database_url
+from services.identity.seed import seed as seed_identity
+from services.inventory.seed import seed as seed_inventory
+
+SEEDERS = {"identity": seed_identity, "inventory": seed_inventory}
+
+
+async def seed_all(postgres_url: str) -> dict[str, int]:
+    """Create the demo users and catalogue where missing; returns rows created per service."""
+    created: dict[str, int] = {}
+    for service, seeder in SEEDERS.items():
+        engine = create_engine(database_url(postgres_url, f"paklog_{service}"), pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                created[service] = await seeder(session)
+        finally:
+            await engine.dispose()
+    return created

@@ -1,0 +1,55 @@
+"""One real platform for the end-to-end layer: dev server, PostgreSQL, services, worker, gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from paklog.platform import LocalPlatform, free_ports_config
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    state = Path(tmp_path_factory.mktemp("platform")) / "state"
+    running = LocalPlatform(free_ports_config(state, task_queue="e2e"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def login(platform: LocalPlatform, username: str, password: str) -> httpx.AsyncClient:
+    http = httpx.AsyncClient(base_url=platform.gateway_url, timeout=60)
+    resp = await http.post("/api/auth/token", data={"username": username, "password": password})
+    assert resp.status_code == 200, resp.text
+    http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
+    return http
+
+
+@pytest.fixture
+async def alice(platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
+    http = await login(platform, "alice", "alice-pass")
+    try:
+        yield http
+    finally:
+        await http.aclose()
+
+
+@pytest.fixture
+async def olivia(platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
+    http = await login(platform, "olivia", "olivia-pass")
+    try:
+        yield http
+    finally:
+        await http.aclose()
+
+
+@pytest.fixture
+async def services(platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
+    """Direct access to the services, only to check each one's own state."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        yield http
