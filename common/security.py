@@ -1,0 +1,233 @@
+"""JWT access tokens: issued by identity, verified by the gateway.
+
+Tokens carry the caller's identity as claims (``sub`` username, ``uid``,
+``role``, ``email``, ``name``) plus ``iat``/``exp`` and the fixed issuer
+:data:`ISSUER` and audience :data:`AUDIENCE`.
+
+Two signing set-ups exist:
+
+* **HS256** with a shared secret (development and tests): issuer and
+  verifier hold the same ``PAKLOG_JWT_SECRET``.
+* **RS256** with a private key held only by identity, which publishes the
+  public half at ``/.well-known/jwks.json``; the verifier fetches that JWK
+  set with :class:`jwt.PyJWKClient` and caches it.
+
+A verifier accepts exactly one family (HMAC *or* RSA), so a token cannot
+downgrade itself to HS256 signed with a public key (algorithm confusion).
+Every verification failure is an :class:`~common.errors.Unauthorized` with
+type ``TokenExpired`` or ``InvalidToken``; only an unreachable JWKS endpoint
+is an :class:`~common.errors.Unavailable` (the token may be fine, and the
+caller may retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio.to_thread
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from jwt.algorithms import RSAAlgorithm
+
+from common.errors import Unauthorized, Unavailable
+
+ROLES: tuple[str, ...] = ("customer", "operator", "admin")
+ISSUER = "paklog-identity"
+AUDIENCE = "paklog"
+
+_IDENTITY_CLAIMS = ("sub", "uid", "role", "email", "name")
+_REQUIRED_CLAIMS = [*_IDENTITY_CLAIMS, "iat", "exp", "iss", "aud"]
+_HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+_RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller, as the token's claims describe them."""
+
+    username: str
+    user_id: str
+    role: str
+    email: str
+    name: str
+
+    def has_role(self, *roles: str) -> bool:
+        """True when the caller's role is one of ``roles`` (no implied hierarchy)."""
+        return self.role in roles
+
+
+class TokenIssuer:
+    """Signs access tokens for identity.
+
+    Args:
+        secret: HS256 signing secret; used when no private key is given.
+        private_key_pem: PEM of an RSA private key; switches to RS256 and
+            makes :meth:`jwks` publish its public half.
+        key_id: ``kid`` header of RS256 tokens, matched against the JWK set.
+        ttl_seconds: Lifetime of each token.
+
+    Raises:
+        ValueError: Neither a secret nor a private key, or the PEM is not an RSA private key.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        private_key_pem: str | None = None,
+        key_id: str = "paklog-1",
+        ttl_seconds: int = 3600,
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self.key_id = key_id
+        self.ttl_seconds = ttl_seconds
+        self._public_jwk: dict[str, Any] | None = None
+        self._key: str | RSAPrivateKey
+        if private_key_pem:
+            key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+            if not isinstance(key, RSAPrivateKey):
+                raise ValueError("private_key_pem must hold an RSA private key")
+            self.algorithm = "RS256"
+            self._key = key
+            jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+            assert isinstance(jwk, dict)
+            self._public_jwk = {**jwk, "kid": key_id, "use": "sig", "alg": "RS256"}
+        elif secret:
+            self.algorithm = "HS256"
+            self._key = secret
+        else:
+            raise ValueError("TokenIssuer needs a secret or an RSA private key")
+
+    def issue(self, *, username: str, user_id: str, role: str, email: str, name: str) -> str:
+        """A signed token for this user, valid for ``ttl_seconds`` from now.
+
+        Raises:
+            ValueError: ``role`` is not one of :data:`ROLES`.
+        """
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        now = datetime.now(UTC)
+        claims = {
+            "sub": username,
+            "uid": user_id,
+            "role": role,
+            "email": email,
+            "name": name,
+            "iat": now,
+            "exp": now + timedelta(seconds=self.ttl_seconds),
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+        }
+        headers = {"kid": self.key_id} if self.algorithm == "RS256" else None
+        return jwt.encode(claims, self._key, algorithm=self.algorithm, headers=headers)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWK set: one RSA key for RS256, none for HS256 (a secret is never published)."""
+        return {"keys": [dict(self._public_jwk)] if self._public_jwk else []}
+
+
+class TokenVerifier:
+    """Checks access tokens and turns them into a :class:`Principal`.
+
+    Args:
+        secret: HS256 secret shared with identity.
+        jwks_url: identity's ``/.well-known/jwks.json``; keys are fetched with
+            :class:`jwt.PyJWKClient`, which caches the set for five minutes and
+            refetches once when a token names an unknown ``kid`` (key rotation).
+        algorithms: Accepted algorithms; defaults to ``["HS256"]`` with a
+            secret and ``["RS256"]`` with a JWKS URL. Must match that family.
+        leeway_seconds: Clock skew tolerated on ``exp`` and ``iat``.
+
+    Raises:
+        ValueError: Not exactly one of ``secret`` / ``jwks_url``, or algorithms
+            of the other family.
+
+    With a secret, :meth:`verify` is pure CPU and fine on the event loop. With
+    a JWKS URL it may block on an HTTP fetch, so async code calls
+    :meth:`averify`, which runs that fetch in a worker thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        jwks_url: str | None = None,
+        algorithms: Sequence[str] | None = None,
+        leeway_seconds: int = 10,
+    ) -> None:
+        if bool(secret) == bool(jwks_url):
+            raise ValueError("TokenVerifier needs exactly one of secret or jwks_url")
+        self.leeway_seconds = leeway_seconds
+        self._secret = secret
+        self._jwks: jwt.PyJWKClient | None = None
+        if jwks_url:
+            allowed = _RSA_ALGORITHMS
+            self.algorithms = list(algorithms or ["RS256"])
+            self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, timeout=5)
+        else:
+            allowed = _HMAC_ALGORITHMS
+            self.algorithms = list(algorithms or ["HS256"])
+        if not self.algorithms or not set(self.algorithms) <= allowed:
+            raise ValueError(f"algorithms {self.algorithms} do not fit this key type (allowed: {sorted(allowed)})")
+
+    def verify(self, token: str) -> Principal:
+        """The caller named by a valid ``token``.
+
+        Blocks on the JWKS fetch when RS256 keys are not cached yet; from async
+        code use :meth:`averify` (or ``anyio.to_thread.run_sync(verifier.verify, token)``).
+
+        Raises:
+            Unauthorized: ``TokenExpired`` past ``exp``; ``InvalidToken`` for a bad
+                signature, issuer, audience, algorithm, missing claim or unknown role.
+            Unavailable: ``JwksUnavailable`` when the key set cannot be fetched.
+        """
+        return self._decode(token, self._signing_key(token))
+
+    async def averify(self, token: str) -> Principal:
+        """:meth:`verify` for async code: a possible JWKS fetch runs in a worker thread."""
+        if self._jwks is None:
+            return self.verify(token)
+        key = await anyio.to_thread.run_sync(self._signing_key, token)
+        return self._decode(token, key)
+
+    def _signing_key(self, token: str) -> Any:
+        if self._jwks is None:
+            return self._secret
+        try:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientConnectionError as exc:
+            raise Unavailable("the token signing keys cannot be fetched", type="JwksUnavailable") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}", type="InvalidToken") from exc
+
+    def _decode(self, token: str, key: Any) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=self.leeway_seconds,
+                options={"require": _REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token has expired", type="TokenExpired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}", type="InvalidToken") from exc
+        if not all(isinstance(claims[name], str) for name in _IDENTITY_CLAIMS):
+            raise Unauthorized("invalid token: identity claims must be strings", type="InvalidToken")
+        if claims["role"] not in ROLES:
+            raise Unauthorized(f"invalid token: unknown role {claims['role']!r}", type="InvalidToken")
+        return Principal(
+            username=claims["sub"],
+            user_id=claims["uid"],
+            role=claims["role"],
+            email=claims["email"],
+            name=claims["name"],
+        )
