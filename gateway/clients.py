@@ -13,7 +13,6 @@ import httpx
 from common.errors import Conflict, DomainError, Forbidden, RuleViolation, Unavailable
 from common.settings import ServiceUrls
 
-
 _UPSTREAM_ERRORS: dict[int, type[DomainError]] = {403: Forbidden, 409: Conflict, 422: RuleViolation}
 
 
@@ -51,7 +50,9 @@ class ServiceClients:
         result: dict[str, Any] | None = await self._get(f"{self.urls.orders_url}/orders/{order_id}")
         return result
 
-    async def orders(self, *, customer_id: str | None, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+    async def orders(
+        self, *, customer_id: str | None, status: str | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if customer_id:
             params["customer_id"] = customer_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from common.settings import DEV_JWT_SECRET, ServiceUrls, TemporalSettings, reject_placeholder_secret
 
@@ -21,7 +21,7 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     jwt_secret: str = DEV_JWT_SECRET
     jwt_jwks_url: str | None = None
     max_body_bytes: int = 64 * 1024
-    cors_origins: list[str] = ["http://127.0.0.1:5173", "http://localhost:5173"]
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"])
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> GatewaySettings:

@@ -80,7 +80,9 @@ async def _saga(client: Client, task_queue: str, run: str, i: int) -> None:
             customer_email="bench@example.com",
             currency="EUR",
             lines=[OrderLine(sku=BENCH_SKU, quantity=1, unit_price_cents=100)],
-            shipping_address=ShippingAddress(name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"),
+            shipping_address=ShippingAddress(
+                name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"
+            ),
             card_token="tok_visa",
         ),
         id=workflow_id(order_id),
@@ -95,7 +97,9 @@ async def _saga(client: Client, task_queue: str, run: str, i: int) -> None:
 
 
 async def _noop(client: Client, task_queue: str, run: str, i: int) -> None:
-    await client.execute_workflow(NoopSaga.run, NoopSagaInput(label=f"{run}-{i}"), id=f"noop-{run}-{i}", task_queue=task_queue)
+    await client.execute_workflow(
+        NoopSaga.run, NoopSagaInput(label=f"{run}-{i}"), id=f"noop-{run}-{i}", task_queue=task_queue
+    )
 
 
 async def _measure(platform: LocalPlatform, orders: int, concurrency: int) -> tuple[Measured, Measured]:

@@ -126,8 +126,12 @@ def seed() -> None:
 
 @app.command()
 def replay(
-    history_files: Annotated[list[Path] | None, typer.Argument(help="History JSON files (temporal workflow show --output json)")] = None,
-    workflow_id: Annotated[str | None, typer.Option("--workflow-id", "-w", help="Replay this workflow's runs from the server")] = None,
+    history_files: Annotated[
+        list[Path] | None, typer.Argument(help="History JSON files (temporal workflow show --output json)")
+    ] = None,
+    workflow_id: Annotated[
+        str | None, typer.Option("--workflow-id", "-w", help="Replay this workflow's runs from the server")
+    ] = None,
 ) -> None:
     """Replay workflow histories against the current code; exit 1 on non-determinism."""
     from paklog.replay import replay_files, replay_workflow_id
@@ -230,7 +234,10 @@ def order_place(
 
 @order_app.command("status")
 def order_status(
-    order_id: str, gateway_url: GatewayOpt = "http://127.0.0.1:8000", user: UserOpt = "alice", password: PasswordOpt = "alice-pass"
+    order_id: str,
+    gateway_url: GatewayOpt = "http://127.0.0.1:8000",
+    user: UserOpt = "alice",
+    password: PasswordOpt = "alice-pass",
 ) -> None:
     """Show an order with its history and payment status."""
 
@@ -244,7 +251,10 @@ def order_status(
 
 @order_app.command("cancel")
 def order_cancel(
-    order_id: str, gateway_url: GatewayOpt = "http://127.0.0.1:8000", user: UserOpt = "alice", password: PasswordOpt = "alice-pass"
+    order_id: str,
+    gateway_url: GatewayOpt = "http://127.0.0.1:8000",
+    user: UserOpt = "alice",
+    password: PasswordOpt = "alice-pass",
 ) -> None:
     """Cancel an order; prints the compensations that ran."""
 

@@ -12,7 +12,11 @@ from rich.table import Table
 
 from paklog.platform import LocalPlatform, PlatformConfig
 
-DEMO_LOGINS = [("alice", "alice-pass", "customer"), ("olivia", "olivia-pass", "operator"), ("admin", "admin-pass", "admin")]
+DEMO_LOGINS = [
+    ("alice", "alice-pass", "customer"),
+    ("olivia", "olivia-pass", "operator"),
+    ("admin", "admin-pass", "admin"),
+]
 
 
 class _Stop(Exception):

@@ -156,9 +156,7 @@ class LocalPlatform:
             self._start_temporal()
             asyncio.run(self.prepare_databases())
             for name in SERVICE_NAMES:
-                self._spawn(
-                    f"service-{name}", "service", name, "--port", str(self.config.service_ports[name])
-                )
+                self._spawn(f"service-{name}", "service", name, "--port", str(self.config.service_ports[name]))
             self._wait_healthy([f"{self.service_url(name)}/healthz" for name in SERVICE_NAMES])
             self._spawn("worker", "worker")
             self._spawn("gateway", "gateway", "--port", str(self.config.gateway_port))
@@ -210,9 +208,7 @@ class LocalPlatform:
         """Create, migrate and seed every service's database (idempotent)."""
         for name in SERVICE_NAMES:
             await ensure_database(self.postgres_url, f"paklog_{name}")
-            await asyncio.to_thread(
-                migrations.upgrade, name, database_url(self.postgres_url, f"paklog_{name}")
-            )
+            await asyncio.to_thread(migrations.upgrade, name, database_url(self.postgres_url, f"paklog_{name}"))
         await seed_all(self.postgres_url)
 
     def _spawn(self, label: str, *args: str) -> None:

@@ -65,9 +65,7 @@ async def cancel_order(request: Request, principal: PrincipalDep, order_id: Orde
     await orders.get_order(client, _clients(request), principal, order_id)  # 404 unless visible to the caller
     handle = orders.order_handle(client, order_id)
     try:
-        snapshot = await handle.execute_update(
-            OrderFulfillment.cancel, CancelRequest(requested_by=principal.username)
-        )
+        snapshot = await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by=principal.username))
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise Conflict(str(getattr(cause, "message", cause)), type="CancelRejected") from None

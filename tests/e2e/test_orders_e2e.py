@@ -17,7 +17,13 @@ from tests.e2e.conftest import login
 
 pytestmark = pytest.mark.e2e
 
-ADDRESS = {"name": "Alice Customer", "line1": "1 Example Street", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+ADDRESS = {
+    "name": "Alice Customer",
+    "line1": "1 Example Street",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
 SETTLED = {"AWAITING_WAVE", "CANCELLED"}
 
 
@@ -29,8 +35,8 @@ def order_body(*lines: tuple[str, int], card: str = "tok_visa") -> dict[str, Any
     }
 
 
-async def settle(http: httpx.AsyncClient, order_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+async def settle(http: httpx.AsyncClient, order_id: str, wait_seconds: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         resp = await http.get(f"/api/orders/{order_id}")
         if resp.status_code == 200 and resp.json()["status"] in SETTLED:
@@ -184,7 +190,9 @@ async def test_idempotency_key_gives_one_order_and_one_workflow(
         (b'{"lines": [], "shipping_address": {}, "payment": {}}', 422, "ValidationError"),
     ],
 )
-async def test_malformed_bodies_are_rejected(alice: httpx.AsyncClient, content: bytes, status: int, error_type: str) -> None:
+async def test_malformed_bodies_are_rejected(
+    alice: httpx.AsyncClient, content: bytes, status: int, error_type: str
+) -> None:
     resp = await alice.post("/api/orders", content=content, headers={"Content-Type": "application/json"})
     assert resp.status_code == status
     assert resp.json()["type"] == error_type
@@ -221,8 +229,17 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
         bad_login = await anonymous.post("/api/auth/token", data={"username": "alice", "password": "wrong"})
         assert bad_login.status_code == 401
         expired = jwt.encode(
-            {"sub": "alice", "uid": "x", "role": "customer", "email": "a@example.com", "name": "A",
-             "iss": "paklog-identity", "aud": "paklog", "iat": 1, "exp": 2},
+            {
+                "sub": "alice",
+                "uid": "x",
+                "role": "customer",
+                "email": "a@example.com",
+                "name": "A",
+                "iss": "paklog-identity",
+                "aud": "paklog",
+                "iat": 1,
+                "exp": 2,
+            },
             DEV_JWT_SECRET,
             algorithm="HS256",
         )
@@ -245,7 +262,13 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
         bob = f"bob{uuid.uuid4().hex[:6]}"
         created = await raw.post(
             f"{platform.service_url('identity')}/users",
-            json={"username": bob, "email": f"{bob}@example.com", "full_name": "Bob", "password": "bob-pass-123", "role": "customer"},
+            json={
+                "username": bob,
+                "email": f"{bob}@example.com",
+                "full_name": "Bob",
+                "password": "bob-pass-123",
+                "role": "customer",
+            },
             headers={"Authorization": token},
         )
         assert created.status_code == 201, created.text
@@ -265,7 +288,7 @@ async def test_killing_the_worker_mid_flight_completes_each_order_once(
     await asyncio.sleep(1.5)  # authorizations are in flight (tok_slow answers after 3 s)
     platform.kill("worker")
     platform.respawn_worker()
-    orders = [await settle(alice, oid, timeout=120) for oid in order_ids]
+    orders = [await settle(alice, oid, wait_seconds=120) for oid in order_ids]
     assert {o["status"] for o in orders} == {"AWAITING_WAVE"}
     for oid in order_ids:
         payments = await payments_of(services, platform, oid)

@@ -48,9 +48,21 @@ def test_replay_of_a_history_exported_with_the_temporal_cli(platform: LocalPlatf
     assert placed.returncode == 0 or "CANCELLED" in placed.stdout
     order_id = placed.stdout.split("order ")[1].split()[0]
     exported = subprocess.run(
-        [_bin("temporal"), "workflow", "show", "--workflow-id", f"order-{order_id}", "--output", "json",
-         "--address", platform.temporal_address],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            _bin("temporal"),
+            "workflow",
+            "show",
+            "--workflow-id",
+            f"order-{order_id}",
+            "--output",
+            "json",
+            "--address",
+            platform.temporal_address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     history_file = tmp_path / f"order-{order_id}.json"
     history_file.write_text(exported.stdout)
@@ -81,5 +93,7 @@ async def test_restart_keeps_orders_and_running_workflows(platform: LocalPlatfor
         assert resp.status_code == 200, resp.text
         on_hand, available, reserved = await stock(services, platform, "TEE-WHT-M")
         assert (on_hand, available, reserved) == (
-            stock_before_restart[0], stock_before_restart[1] + 1, stock_before_restart[2] - 1
+            stock_before_restart[0],
+            stock_before_restart[1] + 1,
+            stock_before_restart[2] - 1,
         )
