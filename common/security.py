@@ -22,7 +22,7 @@ caller may retry).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -142,10 +142,12 @@ class TokenVerifier:
         algorithms: Accepted algorithms; defaults to ``["HS256"]`` with a
             secret and ``["RS256"]`` with a JWKS URL. Must match that family.
         leeway_seconds: Clock skew tolerated on ``exp`` and ``iat``.
+        jwks: A JWK set document held locally (identity checking its own
+            RS256 tokens with :meth:`TokenIssuer.jwks`); no HTTP involved.
 
     Raises:
-        ValueError: Not exactly one of ``secret`` / ``jwks_url``, or algorithms
-            of the other family.
+        ValueError: Not exactly one of ``secret`` / ``jwks_url`` / ``jwks``, or
+            algorithms of the other family.
 
     With a secret, :meth:`verify` is pure CPU and fine on the event loop. With
     a JWKS URL it may block on an HTTP fetch, so async code calls
@@ -159,16 +161,21 @@ class TokenVerifier:
         jwks_url: str | None = None,
         algorithms: Sequence[str] | None = None,
         leeway_seconds: int = 10,
+        jwks: Mapping[str, Any] | None = None,
     ) -> None:
-        if bool(secret) == bool(jwks_url):
-            raise ValueError("TokenVerifier needs exactly one of secret or jwks_url")
+        if sum(source is not None and source != "" for source in (secret, jwks_url, jwks)) != 1:
+            raise ValueError("TokenVerifier needs exactly one of secret, jwks_url or jwks")
         self.leeway_seconds = leeway_seconds
         self._secret = secret
         self._jwks: jwt.PyJWKClient | None = None
-        if jwks_url:
+        self._static_keys: dict[str, Any] | None = None
+        if jwks_url or jwks is not None:
             allowed = _RSA_ALGORITHMS
             self.algorithms = list(algorithms or ["RS256"])
-            self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, timeout=5)
+            if jwks_url:
+                self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, timeout=5)
+            else:
+                self._static_keys = _keys_by_id(jwks or {})
         else:
             allowed = _HMAC_ALGORITHMS
             self.algorithms = list(algorithms or ["HS256"])
@@ -196,6 +203,14 @@ class TokenVerifier:
         return self._decode(token, key)
 
     def _signing_key(self, token: str) -> Any:
+        if self._static_keys is not None:
+            try:
+                kid = jwt.get_unverified_header(token).get("kid")
+            except jwt.PyJWTError as exc:
+                raise Unauthorized(f"invalid token: {exc}", type="InvalidToken") from exc
+            if kid not in self._static_keys:
+                raise Unauthorized(f"invalid token: no signing key {kid!r}", type="InvalidToken")
+            return self._static_keys[kid]
         if self._jwks is None:
             return self._secret
         try:
@@ -231,3 +246,11 @@ class TokenVerifier:
             email=claims["email"],
             name=claims["name"],
         )
+
+
+def _keys_by_id(jwks: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        keys = jwt.PyJWKSet.from_dict(dict(jwks)).keys
+    except jwt.PyJWTError as exc:
+        raise ValueError(f"unusable JWK set: {exc}") from exc
+    return {key.key_id: key.key for key in keys if key.key_id and key.public_key_use in ("sig", None)}

@@ -246,3 +246,14 @@ def test_unreachable_jwks_is_unavailable_not_unauthorized() -> None:
     with pytest.raises(Unavailable) as info:
         verifier.verify(issuer.issue(**ALICE))
     assert info.value.type == "JwksUnavailable"
+
+
+def test_local_jwk_set_verifies_without_http() -> None:
+    issuer = TokenIssuer(private_key_pem=rsa_private_pem(), key_id="local")
+    verifier = TokenVerifier(jwks=issuer.jwks())
+    assert verifier.verify(issuer.issue(**ALICE)) == Principal(**ALICE)
+    impostor = TokenIssuer(private_key_pem=rsa_private_pem(), key_id="local")
+    assert rejected(verifier, impostor.issue(**ALICE)).type == "InvalidToken"
+    assert rejected(verifier, TokenIssuer(secret=SECRET).issue(**ALICE)).type == "InvalidToken"
+    with pytest.raises(ValueError, match="JWK set"):
+        TokenVerifier(jwks={"keys": []})
