@@ -1,0 +1,30 @@
+"""Identity settings: how tokens are signed and how long they live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from common.settings import DEV_JWT_SECRET, ServiceSettings, reject_placeholder_secret
+
+
+class IdentitySettings(ServiceSettings):
+    """The identity process (``PAKLOG_*``).
+
+    Tokens are HS256 with ``jwt_secret`` unless ``jwt_private_key_file`` names
+    an RSA private key (PEM); then they are RS256 and the public key is served
+    at ``/.well-known/jwks.json`` under ``jwt_key_id``.
+    """
+
+    service: str = "identity"
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_private_key_file: Path | None = None
+    jwt_key_id: str = "paklog-1"
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret(self) -> IdentitySettings:
+        if self.jwt_private_key_file is None:
+            reject_placeholder_secret(self.environment, "PAKLOG_JWT_SECRET", self.jwt_secret)
+        return self
