@@ -1,0 +1,119 @@
+"""Message templates: ``str.format`` strings over the caller's context.
+
+Rendering never fails on an incomplete context: a missing key is left in
+the text as ``{key}`` (and logged), because losing a customer message is
+worse than sending one with a visible gap. Derived values are added before
+rendering: ``total`` from ``total_cents`` and ``currency``, ``reason_text``
+from ``reason``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import RuleViolation
+from common.logging import get_logger
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    subject: str
+    body: str
+
+
+TEMPLATES: dict[str, Template] = {
+    "order_confirmed": Template(
+        subject="Your PakLog order {order_id} is confirmed",
+        body=(
+            "Dear {name},\n\n"
+            "thank you for your order {order_id}. We have received your payment of {total}\n"
+            "and will let you know as soon as your parcel is on its way.\n\n"
+            "PakLog"
+        ),
+    ),
+    "order_cancelled": Template(
+        subject="Your PakLog order {order_id} was cancelled",
+        body=(
+            "Dear {name},\n\n"
+            "we are sorry: your order {order_id} was cancelled because {reason_text}.\n"
+            "Any amount reserved on your card has been released or refunded.\n\n"
+            "PakLog"
+        ),
+    ),
+}
+
+CANCEL_REASONS: dict[str, str] = {
+    "OUT_OF_STOCK": "an item in it is out of stock",
+    "PAYMENT_DECLINED": "the payment was declined",
+    "CUSTOMER_CANCELLED": "you asked us to cancel it",
+    "ERP_REJECTED": "our order system could not accept it",
+    "DELIVERY_FAILED": "the parcel could not be delivered",
+    "FULFILMENT_FAILED": "we could not fulfil it",
+}
+
+_DEFAULTS: dict[str, str] = {"name": "customer"}
+# ISO 4217 currencies without minor units; everything else has two.
+_ZERO_DECIMAL_CURRENCIES = frozenset({"BIF", "CLP", "ISK", "JPY", "KRW", "PYG", "UGX", "VND", "XAF", "XOF"})
+
+log = get_logger("paklog.notifications")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+class _SafeContext(dict[str, Any]):
+    """Answers a missing key with its own placeholder and remembers it."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.missing: set[str] = set()
+
+    def __missing__(self, key: str) -> str:
+        self.missing.add(key)
+        return "{" + key + "}"
+
+
+def format_money(amount_cents: int, currency: str) -> str:
+    """``1234, "EUR"`` → ``"12.34 EUR"``; ``500, "JPY"`` → ``"500 JPY"``."""
+    if currency.upper() in _ZERO_DECIMAL_CURRENCIES:
+        return f"{amount_cents} {currency}"
+    sign = "-" if amount_cents < 0 else ""
+    whole, cents = divmod(abs(amount_cents), 100)
+    return f"{sign}{whole}.{cents:02d} {currency}"
+
+
+def _with_derived(context: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {**_DEFAULTS, **context}
+    total_cents, currency = values.get("total_cents"), values.get("currency")
+    if "total" not in values and isinstance(total_cents, int) and isinstance(currency, str):
+        values["total"] = format_money(total_cents, currency)
+    reason = values.get("reason")
+    if "reason_text" not in values and isinstance(reason, str):
+        values["reason_text"] = CANCEL_REASONS.get(reason, reason.replace("_", " ").lower())
+    return values
+
+
+def render(template_name: str, context: Mapping[str, Any]) -> Rendered:
+    """Fill the named template with ``context``.
+
+    Raises:
+        RuleViolation: ``UnknownTemplate`` when no template has that name.
+    """
+    template = TEMPLATES.get(template_name)
+    if template is None:
+        raise RuleViolation(
+            f"unknown template {template_name!r}; known: {', '.join(sorted(TEMPLATES))}",
+            type="UnknownTemplate",
+        )
+    values = _SafeContext(_with_derived(context))
+    # A subject is a mail header: a line break in a context value must not start a new header.
+    subject = " ".join(template.subject.format_map(values).split())
+    body = template.body.format_map(values)
+    if values.missing:
+        log.warning("template_context_incomplete", template=template_name, missing=sorted(values.missing))
+    return Rendered(subject=subject, body=body)
