@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from common.errors import Forbidden, Unauthorized
+from common.errors import Unauthorized
 from common.security import Principal, TokenVerifier
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -22,17 +22,6 @@ async def current_principal(request: Request, token: Annotated[str | None, Depen
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-
-
-def require_roles(*roles: str) -> object:
-    """Dependency: 403 unless the caller has one of ``roles``."""
-
-    async def check(principal: PrincipalDep) -> Principal:
-        if not principal.has_role(*roles):
-            raise Forbidden(f"requires role {' or '.join(roles)}", type="Forbidden")
-        return principal
-
-    return Depends(check)
 
 
 def is_staff(principal: Principal) -> bool:
