@@ -1,0 +1,59 @@
+"""What every activity client shares: idempotency keys and error mapping.
+
+A 4xx answer that means "no" (out of stock, declined, illegal transition)
+becomes a non-retryable ``ApplicationError`` whose ``type`` is the
+service's stable error type, so workflows can tell business rejections
+apart. 5xx answers, 408/429 and transport errors are raised as-is and
+Temporal retries them with backoff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def idempotency_key(step: str) -> str:
+    """``<workflow id>:<step>``, e.g. ``order-42:reserve``: stable across retries and worker restarts."""
+    info = activity.info()
+    return f"{info.workflow_id}:{step}"
+
+
+class ServiceCallError(Exception):
+    """A retryable failure answered by a service (5xx, 429 ...)."""
+
+
+def raise_for_rejection(resp: httpx.Response) -> None:
+    """Map a service answer to success, a retryable error or a non-retryable rejection."""
+    if resp.status_code < 400:
+        return
+    body: dict[str, Any]
+    try:
+        parsed = resp.json()
+        body = parsed if isinstance(parsed, dict) else {}
+    except ValueError:
+        body = {}
+    error_type = str(body.get("type") or f"HTTP{resp.status_code}")
+    detail = str(body.get("detail") or resp.text[:500])
+    if resp.status_code >= 500 or resp.status_code in RETRYABLE_STATUSES:
+        raise ServiceCallError(
+            f"{resp.request.method} {resp.request.url.path} -> {resp.status_code} {error_type}: {detail}"
+        )
+    raise ApplicationError(detail, body, type=error_type, non_retryable=True)
+
+
+class ServiceClient:
+    """Base of the typed clients: one shared pooled ``httpx.AsyncClient`` and a base URL."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+
+    async def post(self, path: str, payload: dict[str, Any] | None, key: str | None) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else None
+        return await self.http.post(f"{self.base_url}{path}", json=payload, headers=headers)

@@ -1,0 +1,105 @@
+"""Activities of the orders service."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from temporalio import activity
+
+from activities.base import ServiceClient, idempotency_key, raise_for_rejection
+
+
+@dataclass(frozen=True)
+class OrderLineData:
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass(frozen=True)
+class AddressData:
+    name: str
+    line1: str
+    city: str
+    postal_code: str
+    country: str
+
+
+@dataclass(frozen=True)
+class CreateOrder:
+    order_id: str
+    customer_id: str
+    customer_email: str
+    currency: str
+    lines: list[OrderLineData]
+    shipping_address: AddressData
+
+
+@dataclass(frozen=True)
+class TransitionOrder:
+    order_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderState:
+    order_id: str
+    status: str | None
+    cancel_reason: str | None = None
+    total_cents: int = 0
+
+
+class OrdersClient(ServiceClient):
+    """Typed client of the orders service."""
+
+
+def _state(body: dict[str, object], order_id: str) -> OrderState:
+    return OrderState(
+        order_id=order_id,
+        status=str(body["status"]) if body.get("status") else None,
+        cancel_reason=str(body["cancel_reason"]) if body.get("cancel_reason") else None,
+        total_cents=int(str(body.get("total_cents") or 0)),
+    )
+
+
+class OrdersActivities:
+    def __init__(self, client: OrdersClient) -> None:
+        self.client = client
+
+    @activity.defn(name="orders.create")
+    async def create(self, params: CreateOrder) -> OrderState:
+        """Record the order as PENDING. Idempotency key ``<workflow id>:create``."""
+        resp = await self.client.post("/orders", asdict(params), idempotency_key("create"))
+        raise_for_rejection(resp)
+        return _state(resp.json(), params.order_id)
+
+    @activity.defn(name="orders.transition")
+    async def transition(self, params: TransitionOrder) -> OrderState:
+        """Move the order to ``status``. Idempotency key ``<workflow id>:status:<STATUS>``."""
+        resp = await self.client.post(
+            f"/orders/{params.order_id}/transition",
+            {"status": params.status},
+            idempotency_key(f"status:{params.status}"),
+        )
+        raise_for_rejection(resp)
+        return _state(resp.json(), params.order_id)
+
+    @activity.defn(name="orders.cancel")
+    async def cancel(self, params: CancelOrder) -> OrderState:
+        """Compensation: cancel with ``reason``; an order never created has nothing to undo.
+
+        Idempotency key ``<workflow id>:cancel``.
+        """
+        resp = await self.client.post(
+            f"/orders/{params.order_id}/cancel", {"reason": params.reason}, idempotency_key("cancel")
+        )
+        if resp.status_code == 404:
+            return OrderState(order_id=params.order_id, status=None)
+        raise_for_rejection(resp)
+        return _state(resp.json(), params.order_id)
