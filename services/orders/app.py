@@ -1,0 +1,13 @@
+"""The orders service: orders, their lines, status machine and history."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from common.service_app import create_service_app
+from common.settings import ServiceSettings
+from services.orders.api import router
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    return create_service_app(settings or ServiceSettings(service="orders"), title="PakLog orders", routers=[router])

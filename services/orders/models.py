@@ -1,0 +1,137 @@
+"""Orders: the order, its lines and its status history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    RESERVED = "RESERVED"
+    PAYMENT_AUTHORIZED = "PAYMENT_AUTHORIZED"
+    AWAITING_WAVE = "AWAITING_WAVE"
+    PICKING = "PICKING"
+    PACKED = "PACKED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+
+
+class CancelReason(StrEnum):
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    CUSTOMER_CANCELLED = "CUSTOMER_CANCELLED"
+    ERP_REJECTED = "ERP_REJECTED"
+    DELIVERY_FAILED = "DELIVERY_FAILED"
+    FULFILMENT_FAILED = "FULFILMENT_FAILED"
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = Field(max_length=64, index=True)
+    customer_email: str = Field(max_length=254)
+    status: OrderStatus = Field(sa_column=Column(String(24), nullable=False))
+    cancel_reason: CancelReason | None = Field(default=None, sa_column=Column(String(24), nullable=True))
+    total_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    shipping_address: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_lines"
+
+    order_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True)
+    )
+    line_no: int = Field(sa_column=Column(Integer, primary_key=True))
+    sku: str = Field(max_length=64)
+    quantity: int
+    unit_price_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class StatusChange(SQLModel, table=True):
+    __tablename__ = "order_status_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(sa_column=Column(String(64), ForeignKey("orders.order_id", ondelete="CASCADE"), index=True))
+    from_status: str | None = Field(default=None, max_length=24)
+    to_status: str = Field(max_length=24)
+    reason: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LineIn(_Strict):
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    quantity: int = PydanticField(gt=0, le=1000)
+    unit_price_cents: int = PydanticField(ge=0, le=100_000_000)
+
+
+class AddressIn(_Strict):
+    name: str = PydanticField(min_length=1, max_length=120)
+    line1: str = PydanticField(min_length=1, max_length=200)
+    city: str = PydanticField(min_length=1, max_length=100)
+    postal_code: str = PydanticField(min_length=1, max_length=20)
+    country: str = PydanticField(pattern=r"^[A-Z]{2}$")
+
+
+class OrderCreate(_Strict):
+    order_id: str = PydanticField(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    customer_id: str = PydanticField(min_length=1, max_length=64)
+    customer_email: str = PydanticField(min_length=3, max_length=254)
+    currency: str = PydanticField(pattern=r"^[A-Z]{3}$")
+    lines: list[LineIn] = PydanticField(min_length=1, max_length=100)
+    shipping_address: AddressIn
+
+
+class TransitionIn(_Strict):
+    status: OrderStatus
+
+
+class CancelIn(_Strict):
+    reason: CancelReason
+
+
+class LinePublic(BaseModel):
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+
+class StatusChangePublic(BaseModel):
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    at: datetime
+
+
+class OrderPublic(BaseModel):
+    order_id: str
+    customer_id: str
+    customer_email: str
+    status: OrderStatus
+    cancel_reason: CancelReason | None
+    lines: list[LinePublic]
+    total_cents: int
+    currency: str
+    shipping_address: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    history: list[StatusChangePublic] | None = None
