@@ -257,8 +257,9 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
 
     # Another customer sees neither the order nor may cancel it.
     admin = await login(platform, "admin", "admin-pass")
-    async with admin, httpx.AsyncClient(timeout=30) as raw:
-        token = admin.headers["Authorization"]
+    token = admin.headers["Authorization"]
+    await admin.aclose()
+    async with httpx.AsyncClient(timeout=30) as raw:
         bob = f"bob{uuid.uuid4().hex[:6]}"
         created = await raw.post(
             f"{platform.service_url('identity')}/users",
@@ -273,10 +274,12 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
         )
         assert created.status_code == 201, created.text
     bob_http = await login(platform, bob, "bob-pass-123")
-    async with bob_http:
+    try:
         assert (await bob_http.get(f"/api/orders/{order_id}")).status_code == 404
         assert (await bob_http.post(f"/api/orders/{order_id}/cancel")).status_code == 404
         assert order_id not in {o["order_id"] for o in (await bob_http.get("/api/orders")).json()}
+    finally:
+        await bob_http.aclose()
     assert (await alice.get(f"/api/orders/{order_id}")).json()["status"] == "AWAITING_WAVE"
 
 

@@ -5,6 +5,7 @@ Runs last in the e2e layer: it restarts the shared platform.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -76,24 +77,29 @@ def test_replay_of_a_history_exported_with_the_temporal_cli(platform: LocalPlatf
 
 async def test_restart_keeps_orders_and_running_workflows(platform: LocalPlatform) -> None:
     alice = await login(platform, "alice", "alice-pass")
-    async with alice, httpx.AsyncClient(timeout=30) as services:
+    async with httpx.AsyncClient(timeout=30) as services:
         order_id = await place(alice, order_body(("TEE-WHT-M", 1)))
         assert (await settle(alice, order_id))["status"] == "AWAITING_WAVE"
         stock_before_restart = await stock(services, platform, "TEE-WHT-M")
+    await alice.aclose()
 
-    platform.stop()
-    platform.start()
+    # start() runs its own event loop (migrations), so it gets a thread.
+    await asyncio.to_thread(platform.stop)
+    await asyncio.to_thread(platform.start)
 
     alice = await login(platform, "alice", "alice-pass")
-    async with alice, httpx.AsyncClient(timeout=30) as services:
-        assert (await alice.get(f"/api/orders/{order_id}")).json()["status"] == "AWAITING_WAVE"
-        assert await stock(services, platform, "TEE-WHT-M") == stock_before_restart
-        # The workflow survived the restart and still answers its cancel update.
-        resp = await alice.post(f"/api/orders/{order_id}/cancel")
-        assert resp.status_code == 200, resp.text
-        on_hand, available, reserved = await stock(services, platform, "TEE-WHT-M")
-        assert (on_hand, available, reserved) == (
-            stock_before_restart[0],
-            stock_before_restart[1] + 1,
-            stock_before_restart[2] - 1,
-        )
+    try:
+        async with httpx.AsyncClient(timeout=30) as services:
+            assert (await alice.get(f"/api/orders/{order_id}")).json()["status"] == "AWAITING_WAVE"
+            assert await stock(services, platform, "TEE-WHT-M") == stock_before_restart
+            # The workflow survived the restart and still answers its cancel update.
+            resp = await alice.post(f"/api/orders/{order_id}/cancel")
+            assert resp.status_code == 200, resp.text
+            on_hand, available, reserved = await stock(services, platform, "TEE-WHT-M")
+            assert (on_hand, available, reserved) == (
+                stock_before_restart[0],
+                stock_before_restart[1] + 1,
+                stock_before_restart[2] - 1,
+            )
+    finally:
+        await alice.aclose()
