@@ -1,0 +1,131 @@
+"""OrderFulfillment on the time-skipping test server, with fake activities under the real names."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.workflows.fakes import Fakes, order_input, running_worker, start_order, time_skipping_env, until_settled
+from workflows.order_fulfillment import CancelRequest, OrderFulfillment, WaitForStatus
+
+ACCEPTED = [
+    "orders.create",
+    "inventory.reserve",
+    "orders.transition:RESERVED",
+    "payments.authorize",
+    "orders.transition:PAYMENT_AUTHORIZED",
+    "orders.transition:AWAITING_WAVE",
+    "notifications.send:order_confirmed",
+]
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with time_skipping_env() as environment:
+        yield environment
+
+
+async def test_happy_path_parks_at_awaiting_wave(env: WorkflowEnvironment) -> None:
+    fakes = Fakes()
+    async with running_worker(env.client, fakes) as tq:
+        handle = await start_order(env.client, tq, order_input())
+        snapshot = await until_settled(env, handle)
+    assert snapshot.status == "AWAITING_WAVE"
+    assert snapshot.payment_status == "AUTHORIZED"
+    assert snapshot.total_cents == 2400
+    assert snapshot.compensations == []
+    assert fakes.calls == ACCEPTED
+
+
+async def test_out_of_stock_cancels_before_any_payment_call(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(out_of_stock=True)
+    async with running_worker(env.client, fakes) as tq:
+        handle = await start_order(env.client, tq, order_input())
+        result = await handle.result()
+    assert (result.status, result.cancel_reason) == ("CANCELLED", "OUT_OF_STOCK")
+    assert "payments.authorize" not in fakes.calls
+    assert fakes.calls == [
+        "orders.create",
+        "inventory.reserve",
+        "inventory.release",
+        "orders.cancel",
+        "notifications.send:order_cancelled",
+    ]
+    assert fakes.cancel_reasons == ["OUT_OF_STOCK"]
+
+
+async def test_decline_compensates_newest_first(env: WorkflowEnvironment) -> None:
+    fakes = Fakes()
+    async with running_worker(env.client, fakes) as tq:
+        handle = await start_order(env.client, tq, order_input(card="tok_declined"))
+        result = await handle.result()
+        snapshot = await handle.query(OrderFulfillment.status)
+    assert (result.status, result.cancel_reason) == ("CANCELLED", "PAYMENT_DECLINED")
+    assert fakes.authorize_attempts == 1  # declines are not retried
+    after_authorize = fakes.calls[fakes.calls.index("payments.authorize") + 1 :]
+    assert after_authorize == [
+        "payments.void",
+        "inventory.release",
+        "orders.cancel",
+        "notifications.send:order_cancelled",
+    ]
+    assert snapshot.compensations == ["payments.void", "inventory.release", "orders.cancel"]
+    assert fakes.cancel_reasons == ["PAYMENT_DECLINED"]
+
+
+async def test_flaky_card_recovers_after_backoff(env: WorkflowEnvironment) -> None:
+    fakes = Fakes()
+    async with running_worker(env.client, fakes) as tq:
+        handle = await start_order(env.client, tq, order_input(card="tok_flaky"))
+        snapshot = await until_settled(env, handle)
+    assert snapshot.status == "AWAITING_WAVE"
+    assert fakes.authorize_attempts == 3
+    assert fakes.calls.count("payments.authorize") == 3
+    assert "payments.void" not in fakes.calls
+
+
+async def test_customer_cancel_runs_compensations_and_rejects_a_second_cancel(env: WorkflowEnvironment) -> None:
+    fakes = Fakes()
+    async with running_worker(env.client, fakes) as tq:
+        handle = await start_order(env.client, tq, order_input())
+        await until_settled(env, handle)
+        snapshot = await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
+        assert (snapshot.status, snapshot.cancel_reason) == ("CANCELLED", "CUSTOMER_CANCELLED")
+        assert snapshot.compensations == ["payments.void", "inventory.release", "orders.cancel"]
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(OrderFulfillment.cancel, CancelRequest())
+        result = await handle.result()
+    assert (result.status, result.cancel_reason) == ("CANCELLED", "CUSTOMER_CANCELLED")
+    assert fakes.calls == [
+        *ACCEPTED,
+        "payments.void",
+        "inventory.release",
+        "orders.cancel",
+        "notifications.send:order_cancelled",
+    ]
+    assert fakes.cancel_reasons == ["CUSTOMER_CANCELLED"]
+
+
+async def test_cancel_with_an_unknown_reason_is_rejected(env: WorkflowEnvironment) -> None:
+    fakes = Fakes()
+    async with running_worker(env.client, fakes) as tq:
+        handle = await start_order(env.client, tq, order_input())
+        await until_settled(env, handle)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(OrderFulfillment.cancel, CancelRequest(reason="BORED"))
+        assert (await handle.query(OrderFulfillment.status)).status == "AWAITING_WAVE"
+
+
+async def test_wait_for_status_answers_once_accepted(env: WorkflowEnvironment) -> None:
+    fakes = Fakes()
+    async with running_worker(env.client, fakes) as tq:
+        handle = await start_order(env.client, tq, order_input())
+        snapshot = await handle.execute_update(
+            OrderFulfillment.wait_for_status, WaitForStatus(statuses=["AWAITING_WAVE"])
+        )
+        assert snapshot.status == "AWAITING_WAVE"
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(OrderFulfillment.wait_for_status, WaitForStatus(statuses=["NOT_A_STATUS"]))
