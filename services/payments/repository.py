@@ -19,9 +19,7 @@ class PaymentsRepository:
 
     async def lock_order(self, order_id: str) -> None:
         """Serialise every money movement of one order until the transaction ends."""
-        await self.session.exec(
-            select(func.pg_advisory_xact_lock(func.hashtextextended(order_id, 0)))
-        )
+        await self.session.exec(select(func.pg_advisory_xact_lock(func.hashtextextended(order_id, 0))))
 
     async def count_attempt(self, order_id: str) -> int:
         """Count one processor attempt for the order and return the count so far."""
