@@ -20,7 +20,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         url: Any PostgreSQL URL; it is normalised to the asyncpg dialect.
         pool_size: Steady connections kept open; up to as many again overflow.
     """
-    return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout; a dropped connection fails one
+    # request (a 5xx the caller retries) and is then replaced.
+    return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -21,14 +21,14 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 
 from common.settings import TemporalSettings
 from gateway.temporal import connect_temporal
 from paklog.platform import LocalPlatform, free_ports_config
 from workflows.noop_saga import NoopSaga, NoopSagaInput
 from workflows.order_fulfillment import (
-    WORKFLOW_NAME,
     OrderFulfillment,
     OrderFulfillmentInput,
     OrderLine,
@@ -72,25 +72,27 @@ async def _drive(count: int, concurrency: int, one: Callable[[int], Awaitable[No
 
 async def _saga(client: Client, task_queue: str, run: str, i: int) -> None:
     order_id = f"bench{run}{i:06d}"
-    handle = await client.start_workflow(
-        WORKFLOW_NAME,
-        OrderFulfillmentInput(
-            order_id=order_id,
-            customer_id="bench",
-            customer_email="bench@example.com",
-            currency="EUR",
-            lines=[OrderLine(sku=BENCH_SKU, quantity=1, unit_price_cents=100)],
-            shipping_address=ShippingAddress(
-                name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"
-            ),
-            card_token="tok_visa",
-        ),
-        id=workflow_id(order_id),
-        task_queue=task_queue,
-        result_type=None,
+    params = OrderFulfillmentInput(
+        order_id=order_id,
+        customer_id="bench",
+        customer_email="bench@example.com",
+        currency="EUR",
+        lines=[OrderLine(sku=BENCH_SKU, quantity=1, unit_price_cents=100)],
+        shipping_address=ShippingAddress(name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"),
+        card_token="tok_visa",
     )
-    snapshot = await client.get_workflow_handle_for(OrderFulfillment.run, handle.id).execute_update(
-        OrderFulfillment.wait_for_status, WaitForStatus(statuses=["AWAITING_WAVE"])
+    # Update-with-start: one round trip starts the saga and waits for acceptance,
+    # as execute_workflow does for the no-op.
+    snapshot = await client.execute_update_with_start_workflow(
+        OrderFulfillment.wait_for_status,
+        WaitForStatus(statuses=["AWAITING_WAVE"]),
+        start_workflow_operation=WithStartWorkflowOperation(
+            OrderFulfillment.run,
+            params,
+            id=workflow_id(order_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        ),
     )
     if snapshot.status != "AWAITING_WAVE":
         raise RuntimeError(f"bench order {order_id} ended {snapshot.status} ({snapshot.cancel_reason})")
