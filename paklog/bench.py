@@ -78,7 +78,9 @@ async def _saga(client: Client, task_queue: str, run: str, i: int) -> None:
         customer_email="bench@example.com",
         currency="EUR",
         lines=[OrderLine(sku=BENCH_SKU, quantity=1, unit_price_cents=100)],
-        shipping_address=ShippingAddress(name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"),
+        shipping_address=ShippingAddress(
+            name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"
+        ),
         card_token="tok_visa",
     )
     # Update-with-start: one round trip starts the saga and waits for acceptance,
