@@ -159,7 +159,7 @@ async def transition(repo: OrdersRepository, order_id: str, target: OrderStatus)
         if not can_move(order.status, target):
             raise _illegal(order, target)
         await _change(repo, order, target, None)
-    return await to_public(repo, order)
+    return await to_public(repo, order, with_history=False)
 
 
 async def cancel(repo: OrdersRepository, order_id: str, reason: CancelReason) -> OrderPublic:
@@ -175,7 +175,7 @@ async def cancel(repo: OrdersRepository, order_id: str, reason: CancelReason) ->
             raise _illegal(order, OrderStatus.CANCELLED)
         order.cancel_reason = reason
         await _change(repo, order, OrderStatus.CANCELLED, reason)
-    return await to_public(repo, order)
+    return await to_public(repo, order, with_history=False)
 
 
 async def _change(repo: OrdersRepository, order: Order, target: OrderStatus, reason: str | None) -> None:
