@@ -73,9 +73,13 @@ class ServiceClients:
         return status
 
     async def login(self, username: str, password: str) -> httpx.Response:
+        """Identity's answer to a password login; its own 4xx pass through unchanged."""
         try:
-            return await self.http.post(
+            resp = await self.http.post(
                 f"{self.urls.identity_url}/token", data={"username": username, "password": password}
             )
         except httpx.HTTPError as exc:
             raise Unavailable("identity is unreachable", type="ServiceUnavailable") from exc
+        if resp.status_code >= 500:
+            raise Unavailable(f"identity answered {resp.status_code}", type="ServiceUnavailable")
+        return resp
