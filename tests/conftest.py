@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -80,3 +81,21 @@ def fresh_database(postgres_url: str) -> FreshDatabase:
         return await _fresh_database(postgres_url, service)
 
     return make
+
+
+# temporalio 1.35 can abort the interpreter while it shuts down (sdk-python
+# issue #300: "Fatal Python error: PyGILState_Release", exit 134) after every
+# test has passed. Leave with pytest's own exit status once it is final.
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _exit_status and not hasattr(config, "workerinput"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])

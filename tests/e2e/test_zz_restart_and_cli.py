@@ -44,6 +44,16 @@ def test_paklog_order_place_status_cancel(platform: LocalPlatform) -> None:
     assert "CUSTOMER_CANCELLED" in cancelled.stdout
 
 
+def test_migrate_and_seed_are_repeatable(platform: LocalPlatform) -> None:
+    migrated = paklog(platform, "migrate")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert migrated.stdout.count("migrated") == 5
+    seeded = paklog(platform, "seed")
+    assert seeded.returncode == 0, seeded.stderr
+    assert "inventory: 0 created" in seeded.stdout
+    assert "identity: 0 created" in seeded.stdout
+
+
 def test_replay_of_a_history_exported_with_the_temporal_cli(platform: LocalPlatform, tmp_path: Path) -> None:
     placed = paklog(platform, "order", "place", "--sku", "PEN-BLK:1", "--card", "tok_declined")
     assert placed.returncode == 0 or "CANCELLED" in placed.stdout
