@@ -36,9 +36,11 @@ async def authorize(
     body: AuthorizeIn, repo: RepoDep, processor: ProcessorDep, key: IdempotencyKeyDep = None
 ) -> JSONResponse:
     """Authorize; 402 when declined (recorded), 503 when the processor is down (retry later)."""
-    # The attempt counter commits on its own, so a transient failure still counts.
-    async with repo.session.begin():
-        attempt = await repo.count_attempt(body.order_id)
+    attempt = 1
+    if processor.counts_attempts(body.card_token):
+        # The counter commits on its own, so a transient failure still counts.
+        async with repo.session.begin():
+            attempt = await repo.count_attempt(body.order_id)
 
     async def operation() -> tuple[int, object]:
         try:

@@ -37,6 +37,11 @@ class CardProcessor:
     def __init__(self, slow_seconds: float = 3.0) -> None:
         self.slow_seconds = slow_seconds
 
+    @staticmethod
+    def counts_attempts(card_token: str) -> bool:
+        """Whether the answer depends on how often this order was tried (only ``tok_flaky``)."""
+        return card_token == "tok_flaky"
+
     async def authorize(self, card_token: str, amount_cents: int, *, attempt: int) -> Approved | Declined:
         """Ask the processor; ``attempt`` counts this order's tries (for ``tok_flaky``).
 
