@@ -44,10 +44,18 @@ async def get_product(sku: SkuPath, repo: RepoDep) -> ProductPublic:
 
 
 @router.put("/products/{sku}", response_model=ProductPublic, tags=["products"])
-async def upsert_product(sku: SkuPath, body: ProductUpsert, repo: RepoDep) -> ProductPublic:
-    async with repo.session.begin():
+async def upsert_product(
+    sku: SkuPath, body: ProductUpsert, repo: RepoDep, key: IdempotencyKeyDep = None
+) -> JSONResponse:
+    """Create or update a SKU; ``on_hand`` is the counted stock (reserved units stay reserved)."""
+
+    async def operation() -> tuple[int, object]:
         product = await service.upsert_product(repo, sku, body)
-        return service.product_public(product)
+        return 200, service.product_public(product).model_dump(mode="json")
+
+    async with repo.session.begin():
+        result = await idempotent(repo.session, key, fingerprint("upsert", sku, body.model_dump()), operation)
+    return result.response()
 
 
 @router.post("/reservations", status_code=201, response_model=ReservationPublic, tags=["reservations"])
