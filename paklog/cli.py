@@ -138,6 +138,8 @@ def replay(
 
     if not history_files and not workflow_id:
         raise typer.BadParameter("give history files or --workflow-id")
+    if workflow_id is not None and not workflow_id.replace("-", "").replace("_", "").isalnum():
+        raise typer.BadParameter("a workflow id has letters, digits, '-' and '_' only")
     failures = 0
     if history_files:
         failures += asyncio.run(replay_files(history_files, console))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,29 @@ async def test_replay_catches_a_non_deterministic_change() -> None:
     history = load(next(p for p in HISTORIES if "declined" in p.stem))
     with pytest.raises(NondeterminismError):
         await Replayer(workflows=[ReorderedOrderFulfillment]).replay_workflow(history)
+
+
+def _paklog_replay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "paklog", "replay", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_paklog_replay_accepts_the_recorded_histories() -> None:
+    done = _paklog_replay(*map(str, HISTORIES))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("ok") == len(HISTORIES)
+
+
+def test_paklog_replay_exits_1_on_a_history_the_code_cannot_produce(tmp_path: Path) -> None:
+    original = next(p for p in HISTORIES if "declined" in p.stem)
+    tampered = tmp_path / "tampered.json"
+    # The history claims the first step scheduled another activity than today's code does.
+    tampered.write_text(original.read_text().replace('"orders.create"', '"orders.import"', 1))
+    done = _paklog_replay(str(tampered))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "NON-DETERMINISTIC" in done.stdout
