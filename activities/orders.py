@@ -10,14 +10,18 @@ from activities.base import ServiceClient, idempotency_key, raise_for_rejection
 
 
 @dataclass(frozen=True)
-class OrderLineData:
+class OrderLine:
+    """One priced line; also the workflow input's line type."""
+
     sku: str
     quantity: int
     unit_price_cents: int
 
 
 @dataclass(frozen=True)
-class AddressData:
+class ShippingAddress:
+    """Where the order goes; also the workflow input's address type."""
+
     name: str
     line1: str
     city: str
@@ -31,8 +35,8 @@ class CreateOrder:
     customer_id: str
     customer_email: str
     currency: str
-    lines: list[OrderLineData]
-    shipping_address: AddressData
+    lines: list[OrderLine]
+    shipping_address: ShippingAddress
 
 
 @dataclass(frozen=True)

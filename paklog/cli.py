@@ -234,6 +234,12 @@ def order_place(
     _run(go())
 
 
+async def _as_user(gateway_url: str, user: str, password: str, method: str, path: str) -> int:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as http:
+        await _login(http, user, password)
+        return _show(await http.request(method, path))
+
+
 @order_app.command("status")
 def order_status(
     order_id: str,
@@ -242,13 +248,7 @@ def order_status(
     password: PasswordOpt = "alice-pass",
 ) -> None:
     """Show an order with its history and payment status."""
-
-    async def go() -> int:
-        async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
-            await _login(http, user, password)
-            return _show(await http.get(f"/api/orders/{order_id}"))
-
-    _run(go())
+    _run(_as_user(gateway_url, user, password, "GET", f"/api/orders/{order_id}"))
 
 
 @order_app.command("cancel")
@@ -259,13 +259,7 @@ def order_cancel(
     password: PasswordOpt = "alice-pass",
 ) -> None:
     """Cancel an order; prints the compensations that ran."""
-
-    async def go() -> int:
-        async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as http:
-            await _login(http, user, password)
-            return _show(await http.post(f"/api/orders/{order_id}/cancel"))
-
-    _run(go())
+    _run(_as_user(gateway_url, user, password, "POST", f"/api/orders/{order_id}/cancel"))
 
 
 def main() -> None:

@@ -16,16 +16,28 @@ with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities, ReleaseStock, ReserveLine, ReserveStock
     from activities.notifications import NotificationsActivities, SendMessage
     from activities.orders import (
-        AddressData,
         CancelOrder,
         CreateOrder,
-        OrderLineData,
+        OrderLine,
         OrdersActivities,
+        ShippingAddress,
         TransitionOrder,
     )
     from activities.payments import AuthorizePayment, PaymentsActivities, VoidPayment
 
 WORKFLOW_NAME = "OrderFulfillment"
+__all__ = [
+    "WORKFLOW_NAME",
+    "CancelRequest",
+    "OrderFulfillment",
+    "OrderFulfillmentInput",
+    "OrderFulfillmentResult",
+    "OrderLine",
+    "OrderSnapshot",
+    "ShippingAddress",
+    "WaitForStatus",
+    "workflow_id",
+]
 
 
 def workflow_id(order_id: str) -> str:
@@ -100,22 +112,6 @@ NOTIFY_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=["UnknownTemplate", "ValidationError", "IdempotencyKeyReused"],
 )
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    sku: str
-    quantity: int
-    unit_price_cents: int
-
-
-@dataclass(frozen=True)
-class ShippingAddress:
-    name: str
-    line1: str
-    city: str
-    postal_code: str
-    country: str
 
 
 @dataclass(frozen=True)
@@ -233,14 +229,8 @@ class OrderFulfillment:
                 customer_id=params.customer_id,
                 customer_email=params.customer_email,
                 currency=params.currency,
-                lines=[OrderLineData(line.sku, line.quantity, line.unit_price_cents) for line in params.lines],
-                shipping_address=AddressData(
-                    name=params.shipping_address.name,
-                    line1=params.shipping_address.line1,
-                    city=params.shipping_address.city,
-                    postal_code=params.shipping_address.postal_code,
-                    country=params.shipping_address.country,
-                ),
+                lines=params.lines,
+                shipping_address=params.shipping_address,
             ),
         )
 
