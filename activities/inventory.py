@@ -58,5 +58,5 @@ class InventoryActivities:
     async def release(self, params: ReleaseStock) -> ReservationState:
         """Compensation: give the stock back; nothing held is success. Key ``<workflow id>:release``."""
         resp = await self.client.post(f"/reservations/{params.order_id}/release", None, idempotency_key("release"))
-        raise_for_rejection(resp)
+        raise_for_rejection(resp, undo=True)
         return ReservationState(order_id=params.order_id, status=resp.json()["status"])

@@ -59,6 +59,6 @@ class PaymentsActivities:
     async def void(self, params: VoidPayment) -> PaymentState:
         """Compensation: void the authorization; nothing to void is success. Key ``<workflow id>:void``."""
         resp = await self.client.post("/payments/void", {"order_id": params.order_id}, idempotency_key("void"))
-        raise_for_rejection(resp)
+        raise_for_rejection(resp, undo=True)
         body = resp.json()
         return PaymentState(order_id=params.order_id, status=body.get("status"), payment_id=body.get("payment_id"))

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from common.db import SessionDep
 from common.idempotency import IdempotencyKeyDep, fingerprint, idempotent
 from services.orders import service
-from services.orders.models import CancelIn, OrderCreate, OrderPublic, OrderStatus, TransitionIn
+from services.orders.models import AlertIn, AlertPublic, CancelIn, OrderCreate, OrderPublic, OrderStatus, TransitionIn
 from services.orders.repository import OrdersRepository
 
 
@@ -65,8 +65,25 @@ async def transition(
 @router.post("/{order_id}/cancel", response_model=OrderPublic)
 async def cancel(order_id: OrderIdPath, body: CancelIn, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
     async def operation() -> tuple[int, object]:
-        return 200, (await service.cancel(repo, order_id, body.reason)).model_dump(mode="json")
+        cancelled = await service.cancel(repo, order_id, body.reason, body.requested_by)
+        return 200, cancelled.model_dump(mode="json")
 
     async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("cancel", order_id, body.reason), operation)
+        result = await idempotent(
+            repo.session, key, fingerprint("cancel", order_id, body.reason, body.requested_by), operation
+        )
+    return result.response()
+
+
+@router.post("/{order_id}/alerts", status_code=201, response_model=AlertPublic)
+async def record_alert(
+    order_id: OrderIdPath, body: AlertIn, repo: RepoDep, key: IdempotencyKeyDep = None
+) -> JSONResponse:
+    """Flag the order for operators (e.g. a compensation that can never succeed)."""
+
+    async def operation() -> tuple[int, object]:
+        return 201, (await service.record_alert(repo, order_id, body)).model_dump(mode="json")
+
+    async with repo.session.begin():
+        result = await idempotent(repo.session, key, fingerprint("alert", order_id, body.model_dump()), operation)
     return result.response()

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.orders.models import Order, OrderLine, OrderStatus, StatusChange
+from services.orders.models import Order, OrderAlert, OrderLine, OrderStatus, StatusChange
 
 
 class OrdersRepository:
@@ -55,12 +55,35 @@ class OrdersRepository:
         return result.all()
 
     async def record_change(
-        self, order_id: str, from_status: str | None, to_status: str, reason: str | None, at: datetime
+        self,
+        order_id: str,
+        from_status: str | None,
+        to_status: str,
+        reason: str | None,
+        at: datetime,
+        actor: str | None = None,
     ) -> None:
         self.session.add(
-            StatusChange(order_id=order_id, from_status=from_status, to_status=to_status, reason=reason, at=at)
+            StatusChange(
+                order_id=order_id, from_status=from_status, to_status=to_status, reason=reason, actor=actor, at=at
+            )
         )
         await self.session.flush()
+
+    async def alerts(self, order_id: str) -> Sequence[OrderAlert]:
+        result = await self.session.exec(
+            select(OrderAlert).where(OrderAlert.order_id == order_id).order_by(col(OrderAlert.id))
+        )
+        return result.all()
+
+    async def add_alert(self, order_id: str, kind: str, step: str, detail: str, at: datetime) -> None:
+        """Insert the alert unless the same kind and step is already recorded."""
+        table = OrderAlert.__table__  # type: ignore[attr-defined]
+        await self.session.exec(
+            insert(table)
+            .values(order_id=order_id, kind=kind, step=step, detail=detail, at=at)
+            .on_conflict_do_nothing(constraint="one_alert_per_step")
+        )
 
     async def save(self, order: Order) -> None:
         self.session.add(order)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from common.errors import Conflict, NotFound
 from services.orders.models import (
+    AlertIn,
+    AlertPublic,
     CancelReason,
     LinePublic,
     Order,
@@ -63,11 +65,21 @@ def _illegal(order: Order, target: OrderStatus) -> Conflict:
 
 async def to_public(repo: OrdersRepository, order: Order, *, with_history: bool = True) -> OrderPublic:
     lines = (await repo.lines([order.order_id]))[order.order_id]
-    history = await repo.history(order.order_id) if with_history else None
-    return _public(order, lines, history)
+    if not with_history:
+        return _public(order, lines)
+    history = await repo.history(order.order_id)
+    alerts = [
+        AlertPublic(kind=a.kind, step=a.step, detail=a.detail, at=a.at) for a in await repo.alerts(order.order_id)
+    ]
+    return _public(order, lines, history, alerts)
 
 
-def _public(order: Order, lines: list[OrderLine], history: Sequence[StatusChange] | None = None) -> OrderPublic:
+def _public(
+    order: Order,
+    lines: list[OrderLine],
+    history: Sequence[StatusChange] | None = None,
+    alerts: list[AlertPublic] | None = None,
+) -> OrderPublic:
     return OrderPublic(
         order_id=order.order_id,
         customer_id=order.customer_id,
@@ -82,12 +94,15 @@ def _public(order: Order, lines: list[OrderLine], history: Sequence[StatusChange
         updated_at=order.updated_at,
         history=(
             [
-                StatusChangePublic(from_status=h.from_status, to_status=h.to_status, reason=h.reason, at=h.at)
+                StatusChangePublic(
+                    from_status=h.from_status, to_status=h.to_status, reason=h.reason, actor=h.actor, at=h.at
+                )
                 for h in history
             ]
             if history is not None
             else None
         ),
+        alerts=alerts or [],
     )
 
 
@@ -162,8 +177,10 @@ async def transition(repo: OrdersRepository, order_id: str, target: OrderStatus)
     return await to_public(repo, order, with_history=False)
 
 
-async def cancel(repo: OrdersRepository, order_id: str, reason: CancelReason) -> OrderPublic:
-    """Cancel with ``reason``; an already cancelled order is left as it is.
+async def cancel(
+    repo: OrdersRepository, order_id: str, reason: CancelReason, requested_by: str | None = None
+) -> OrderPublic:
+    """Cancel with ``reason``, recording who asked; an already cancelled order is left as it is.
 
     Raises:
         NotFound: ``OrderNotFound``.
@@ -174,17 +191,32 @@ async def cancel(repo: OrdersRepository, order_id: str, reason: CancelReason) ->
         if not can_move(order.status, OrderStatus.CANCELLED):
             raise _illegal(order, OrderStatus.CANCELLED)
         order.cancel_reason = reason
-        await _change(repo, order, OrderStatus.CANCELLED, reason)
+        await _change(repo, order, OrderStatus.CANCELLED, reason, requested_by)
     return await to_public(repo, order, with_history=False)
 
 
-async def _change(repo: OrdersRepository, order: Order, target: OrderStatus, reason: str | None) -> None:
+async def _change(
+    repo: OrdersRepository, order: Order, target: OrderStatus, reason: str | None, actor: str | None = None
+) -> None:
     now = datetime.now(UTC)
     previous = order.status
     order.status = target
     order.updated_at = now
     await repo.save(order)
-    await repo.record_change(order.order_id, previous, target, reason, now)
+    await repo.record_change(order.order_id, previous, target, reason, now, actor)
+
+
+async def record_alert(repo: OrdersRepository, order_id: str, data: AlertIn) -> AlertPublic:
+    """Flag the order for operators; the same kind and step twice is one alert.
+
+    Raises:
+        NotFound: ``OrderNotFound``.
+    """
+    if await repo.get(order_id) is None:
+        raise NotFound(f"no order {order_id}", type="OrderNotFound")
+    await repo.add_alert(order_id, data.kind, data.step, data.detail, datetime.now(UTC))
+    alert = next(a for a in await repo.alerts(order_id) if (a.kind, a.step) == (data.kind, data.step))
+    return AlertPublic(kind=alert.kind, step=alert.step, detail=alert.detail, at=alert.at)
 
 
 async def list_orders(
