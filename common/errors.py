@@ -128,7 +128,7 @@ async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render domain, validation and routing errors as ``{"type", "detail"}``."""
+    """Render domain, validation, routing and integrity-race errors as ``{"type", "detail"}``."""
     app.add_exception_handler(DomainError, _domain_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
