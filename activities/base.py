@@ -5,8 +5,14 @@ becomes an ``ApplicationError`` whose ``type`` is the service's stable error
 type, so workflows can tell business rejections apart. Forward steps mark it
 non-retryable; compensations (``undo=True``) leave the decision to the
 workflow's compensation retry policy, which knows which undos can never
-succeed. 5xx answers, 408/429, a key still in progress and transport errors
-are raised as retryable and Temporal retries them with backoff.
+succeed. 5xx answers, 408/429 and transport errors are raised as retryable
+and Temporal retries them with backoff. So is a 409 ``IdempotencyKeyInProgress``:
+an earlier attempt of the same step is still running (or crashed and its
+lease has yet to run out), and a later retry gets its answer.
+
+Rejections that mean "your compensation already ran" are ordinary
+non-retryable rejections too: ``ReservationReleased`` (a late reserve after
+the release) and ``PaymentVoided`` (a late authorize after the void).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
-#: 4xx types that mean "not yet", not "no".
+#: 4xx answers that mean "not yet" rather than "no".
 RETRYABLE_TYPES = frozenset({"IdempotencyKeyInProgress"})
 
 

@@ -42,7 +42,8 @@ class InventoryActivities:
 
     @activity.defn(name="inventory.reserve")
     async def reserve(self, params: ReserveStock) -> ReservationState:
-        """Hold every line or none; ``OutOfStock`` / ``UnknownSku`` are not retried.
+        """Hold every line or none; ``OutOfStock`` / ``UnknownSku`` / ``ReservationReleased``
+        (409: the release ran first, this reserve came too late) are not retried.
 
         Idempotency key ``<workflow id>:reserve``.
         """

@@ -40,7 +40,8 @@ class PaymentsActivities:
     @activity.defn(name="payments.authorize")
     async def authorize(self, params: AuthorizePayment) -> PaymentState:
         """Authorize the amount; a decline (402) is ``PaymentDeclined`` and is not retried,
-        a processor outage (503) is retried with backoff.
+        a processor outage (503) is retried with backoff; ``PaymentVoided`` (409: the
+        void ran first, this authorize came too late) is not retried.
 
         Idempotency key ``<workflow id>:authorize``.
         """
