@@ -11,7 +11,6 @@ import httpx
 import jwt
 import pytest
 
-from common.settings import DEV_JWT_SECRET
 from paklog.platform import LocalPlatform
 from tests.e2e.conftest import login
 
@@ -240,7 +239,7 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
                 "iat": 1,
                 "exp": 2,
             },
-            DEV_JWT_SECRET,
+            platform.jwt_secret,
             algorithm="HS256",
         )
         resp = await anonymous.get("/api/orders", headers={"Authorization": f"Bearer {expired}"})
