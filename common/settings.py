@@ -137,7 +137,10 @@ def reject_placeholder_secret(environment: Environment, name: str, value: str) -
 
     Raises:
         ValueError: ``environment`` is not development and ``value`` is a
-            placeholder or shorter than 32 characters.
+            placeholder (one of :data:`PLACEHOLDER_SECRETS`, or anything with
+            ``change-me`` in it, as the example env file has) or shorter than
+            32 characters.
     """
-    if environment != "development" and (value in PLACEHOLDER_SECRETS or len(value) < 32):
+    placeholder = value in PLACEHOLDER_SECRETS or "change-me" in value.lower() or len(value) < 32
+    if environment != "development" and placeholder:
         raise ValueError(f"{name} must be set to a real secret (32+ characters) outside development")
