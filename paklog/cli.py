@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -84,7 +85,8 @@ def service(
     """Run one domain service with uvicorn."""
     if name not in SERVICE_NAMES:
         raise typer.BadParameter(f"unknown service {name!r}; choose from {', '.join(SERVICE_NAMES)}")
-    settings = ServiceSettings(service=name)
+    # The same cached settings the app factory uses, so a bad value fails here, before uvicorn starts.
+    settings: ServiceSettings = importlib.import_module(f"services.{name}.settings").get_settings()
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(
         f"services.{name}.app:create_app",
