@@ -1,10 +1,18 @@
-"""The public ``/api`` request and response models (the contract of DESIGN.md)."""
+"""The public ``/api`` request and response models (the contract of DESIGN.md).
+
+Order statuses and cancel reasons are the workflow's own vocabulary
+(:mod:`workflows.order_fulfillment`), imported rather than copied.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.order_fulfillment import CancelReason, OrderStatus
+
+__all__ = ["CancelReason", "OrderStatus"]
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
 
@@ -39,7 +47,7 @@ class PlaceOrderRequest(_Strict):
 class OrderAccepted(BaseModel):
     order_id: str
     workflow_id: str
-    status: str
+    status: OrderStatus = Field(description="The order's status now; a repeated request answers the current one")
 
 
 class OrderLineView(BaseModel):
@@ -50,8 +58,8 @@ class OrderLineView(BaseModel):
 
 class OrderView(BaseModel):
     order_id: str
-    status: str
-    cancel_reason: str | None
+    status: OrderStatus
+    cancel_reason: CancelReason | None
     lines: list[OrderLineView]
     total_cents: int
     currency: str
@@ -64,8 +72,8 @@ class OrderView(BaseModel):
 
 class OrderSummary(BaseModel):
     order_id: str
-    status: str
-    cancel_reason: str | None
+    status: OrderStatus
+    cancel_reason: CancelReason | None
     total_cents: int
     currency: str
     customer_id: str
@@ -82,6 +90,11 @@ class ProductView(BaseModel):
     reserved: int
 
 
+class Health(BaseModel):
+    status: str
+    temporal_namespace: str
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: str
@@ -94,3 +107,27 @@ class MeView(BaseModel):
     role: str
     email: str
     name: str
+
+
+# What the services answer, as far as the gateway reads it; anything else is a 502.
+
+
+class OrderRecord(BaseModel):
+    """The orders service's ``OrderPublic``."""
+
+    order_id: str
+    customer_id: str
+    status: OrderStatus
+    cancel_reason: CancelReason | None = None
+    lines: list[OrderLineView]
+    total_cents: int
+    currency: str
+    history: list[dict[str, Any]] | None = None
+    created_at: str | None = None
+
+
+class PaymentRecord(BaseModel):
+    """The payments service's ``PaymentPublic``, the fields the gateway shows."""
+
+    status: str
+    created_at: str = ""
