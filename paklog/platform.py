@@ -266,6 +266,24 @@ class LocalPlatform:
         """Start a fresh worker after :meth:`kill` (tests)."""
         self._spawn("worker", "worker")
 
+    def respawn(self, label: str) -> None:
+        """Start a child again after :meth:`kill` and wait until it is healthy (tests).
+
+        Args:
+            label: ``service-<name>``, ``worker`` or ``gateway``.
+        """
+        if label == "worker":
+            self.respawn_worker()
+        elif label == "gateway":
+            self._spawn("gateway", "gateway", "--port", str(self.config.gateway_port))
+            self._wait_healthy([f"{self.gateway_url}/healthz"])
+        elif label.removeprefix("service-") in self.config.service_ports:
+            name = label.removeprefix("service-")
+            self._spawn(label, "service", name, "--port", str(self.config.service_ports[name]))
+            self._wait_healthy([f"{self.service_url(name)}/healthz"])
+        else:
+            raise ValueError(f"no child {label!r} to respawn")
+
     def dead_children(self) -> list[str]:
         return [f"{label} (exit {proc.returncode})" for label, proc in self.children if proc.poll() is not None]
 
