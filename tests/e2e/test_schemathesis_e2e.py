@@ -31,7 +31,7 @@ from tests.e2e.conftest import login
 pytestmark = pytest.mark.e2e
 
 SEED = 20261123
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 40
 SETTLED = {"AWAITING_WAVE", "CANCELLED"}
 
 CONFIG = """\
