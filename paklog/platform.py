@@ -401,6 +401,24 @@ class LocalPlatform:
                 child.restart_at = None
                 child.start()
 
+    def respawn(self, label: str) -> None:
+        """Start a child again after :meth:`kill` and wait until it is healthy (tests).
+
+        Args:
+            label: ``service-<name>``, ``worker`` or ``gateway``.
+        """
+        if label == "worker":
+            self.respawn_worker()
+        elif label == "gateway":
+            self._spawn("gateway", "gateway", "--port", str(self.config.gateway_port))
+            self._wait_healthy([f"{self.gateway_url}/healthz"])
+        elif label.removeprefix("service-") in self.config.service_ports:
+            name = label.removeprefix("service-")
+            self._spawn(label, "service", name, "--port", str(self.config.service_ports[name]))
+            self._wait_healthy([f"{self.service_url(name)}/healthz"])
+        else:
+            raise ValueError(f"no child {label!r} to respawn")
+
     def dead_children(self) -> list[str]:
         with self._lock:
             exited = [(child.label, child.returncode()) for child in self.children]
