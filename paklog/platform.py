@@ -16,6 +16,7 @@ logged; a child in a crash loop sets :attr:`LocalPlatform.failure` (see
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 import socket
@@ -388,10 +389,18 @@ class LocalPlatform:
                 return child.proc.pid
             return None
 
-    def kill(self, label: str) -> None:
-        """SIGKILL one child, as a crash would; the supervisor restarts it after its backoff (tests)."""
+    def kill(self, label: str, *, keep_down: bool = False) -> None:
+        """SIGKILL one child, as a crash would; the supervisor restarts it after its backoff (tests).
+
+        Args:
+            label: The child, e.g. ``worker`` or ``service-inventory``.
+            keep_down: Leave it down (an outage) until :meth:`respawn`.
+        """
         with self._lock:
-            self._child(label).kill()
+            child = self._child(label)
+            child.kill()
+            if keep_down:
+                child.restart_at = math.inf
 
     def respawn_worker(self) -> None:
         """Make sure a worker runs now, skipping the backoff after :meth:`kill` (tests)."""
@@ -402,22 +411,26 @@ class LocalPlatform:
                 child.start()
 
     def respawn(self, label: str) -> None:
-        """Start a child again after :meth:`kill` and wait until it is healthy (tests).
+        """Start a child again now (after :meth:`kill`) and wait until it is healthy (tests).
 
         Args:
             label: ``service-<name>``, ``worker`` or ``gateway``.
         """
         if label == "worker":
             self.respawn_worker()
-        elif label == "gateway":
-            self._spawn("gateway", "gateway", "--port", str(self.config.gateway_port))
-            self._wait_healthy([f"{self.gateway_url}/healthz"])
+            return
+        if label == "gateway":
+            url = f"{self.gateway_url}/healthz"
         elif label.removeprefix("service-") in self.config.service_ports:
-            name = label.removeprefix("service-")
-            self._spawn(label, "service", name, "--port", str(self.config.service_ports[name]))
-            self._wait_healthy([f"{self.service_url(name)}/healthz"])
+            url = f"{self.service_url(label.removeprefix('service-'))}/healthz"
         else:
             raise ValueError(f"no child {label!r} to respawn")
+        with self._lock:
+            child = self._child(label)
+            if child.returncode() is not None:
+                child.restart_at = None
+                child.start()
+        self._wait_healthy([url])
 
     def dead_children(self) -> list[str]:
         with self._lock:

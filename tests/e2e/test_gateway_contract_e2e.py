@@ -230,7 +230,7 @@ async def test_a_repeated_order_answers_its_current_status_even_with_inventory_d
     assert again.headers.get("idempotent-replayed") == "true"
 
     assert (await alice.post(f"/api/orders/{order_id}/cancel")).status_code == 200
-    platform.kill("service-inventory")
+    platform.kill("service-inventory", keep_down=True)
     try:
         # Inventory is really down: a new order cannot be priced.
         fresh = await alice.post("/api/orders", json=body)
