@@ -236,10 +236,12 @@ def order_place(
     _run(go())
 
 
-async def _as_user(gateway_url: str, user: str, password: str, method: str, path: str) -> int:
+async def _as_user(
+    gateway_url: str, user: str, password: str, method: str, path: str, body: dict[str, str] | None = None
+) -> int:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as http:
         await _login(http, user, password)
-        return _show(await http.request(method, path))
+        return _show(await http.request(method, path, json=body))
 
 
 @order_app.command("status")
@@ -259,9 +261,13 @@ def order_cancel(
     gateway_url: GatewayOpt = "http://127.0.0.1:8000",
     user: UserOpt = "alice",
     password: PasswordOpt = "alice-pass",
+    reason: Annotated[
+        str | None, typer.Option(help="Operators: the cancel reason, e.g. OUT_OF_STOCK (default OPERATOR_CANCELLED)")
+    ] = None,
 ) -> None:
-    """Cancel an order; prints the compensations that ran."""
-    _run(_as_user(gateway_url, user, password, "POST", f"/api/orders/{order_id}/cancel"))
+    """Cancel an order; prints the compensations that ran (202: still running)."""
+    body = {"reason": reason} if reason else None
+    _run(_as_user(gateway_url, user, password, "POST", f"/api/orders/{order_id}/cancel", body))
 
 
 def main() -> None:
