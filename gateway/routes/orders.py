@@ -6,7 +6,11 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import (
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.errors import Conflict, Forbidden
@@ -95,7 +99,7 @@ async def get_order(request: Request, principal: PrincipalDep, order_id: OrderId
     response_model=CancelView,
     responses={
         202: {"model": CancelView, "description": "Accepted; compensation is still running"},
-        **error_responses(403, 404, 409, 422),
+        **error_responses(400, 403, 404, 409, 413, 422),
     },
 )
 async def cancel_order(
@@ -130,7 +134,7 @@ async def cancel_order(
     settings = request.app.state.settings
     try:
         snapshot = await asyncio.wait_for(update.result(), timeout=settings.cancel_wait_seconds)
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         snapshot = await handle.query(OrderFulfillment.status)
         response.status_code = 202
     return CancelView(
