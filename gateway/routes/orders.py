@@ -118,25 +118,25 @@ async def cancel_order(
     reason = _cancel_reason(principal, body)
     await orders.get_order(client, _clients(request), principal, order_id)  # 404 unless visible to the caller
     handle = orders.order_handle(client, order_id)
+    settings = request.app.state.settings
     try:
         update = await handle.start_update(
             OrderFulfillment.cancel,
             CancelRequest(reason=reason.value, requested_by=principal.username),
             wait_for_stage=WorkflowUpdateStage.ACCEPTED,
         )
-    except WorkflowUpdateFailedError as exc:
+        try:
+            snapshot = await asyncio.wait_for(update.result(), timeout=settings.cancel_wait_seconds)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            snapshot = await handle.query(OrderFulfillment.status)
+            response.status_code = 202
+    except WorkflowUpdateFailedError as exc:  # the validator refused it (already cancelled, shipped ...)
         cause = exc.cause
         raise Conflict(str(getattr(cause, "message", cause)), type="CancelRejected") from None
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise Conflict("the order's workflow has already finished", type="CancelRejected") from None
         raise
-    settings = request.app.state.settings
-    try:
-        snapshot = await asyncio.wait_for(update.result(), timeout=settings.cancel_wait_seconds)
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        snapshot = await handle.query(OrderFulfillment.status)
-        response.status_code = 202
     return CancelView(
         order_id=snapshot.order_id,
         status=snapshot.status,
