@@ -27,6 +27,7 @@ def build_activities(
         orders.create,
         orders.transition,
         orders.cancel,
+        orders.record_alert,
         inventory.reserve,
         inventory.release,
         payments.authorize,

@@ -1,10 +1,18 @@
 """What every activity client shares: idempotency keys and error mapping.
 
 A 4xx answer that means "no" (out of stock, declined, illegal transition)
-becomes a non-retryable ``ApplicationError`` whose ``type`` is the
-service's stable error type, so workflows can tell business rejections
-apart. 5xx answers, 408/429 and transport errors are raised as-is and
-Temporal retries them with backoff.
+becomes an ``ApplicationError`` whose ``type`` is the service's stable error
+type, so workflows can tell business rejections apart. Forward steps mark it
+non-retryable; compensations (``undo=True``) leave the decision to the
+workflow's compensation retry policy, which knows which undos can never
+succeed. 5xx answers, 408/429 and transport errors are raised as retryable
+and Temporal retries them with backoff. So is a 409 ``IdempotencyKeyInProgress``:
+an earlier attempt of the same step is still running (or crashed and its
+lease has yet to run out), and a later retry gets its answer.
+
+Rejections that mean "your compensation already ran" are ordinary
+non-retryable rejections too: ``ReservationReleased`` (a late reserve after
+the release) and ``PaymentVoided`` (a late authorize after the void).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+#: 4xx answers that mean "not yet" rather than "no".
+RETRYABLE_TYPES = frozenset({"IdempotencyKeyInProgress"})
 
 
 def idempotency_key(step: str) -> str:
@@ -28,8 +38,14 @@ class ServiceCallError(Exception):
     """A retryable failure answered by a service (5xx, 429 ...)."""
 
 
-def raise_for_rejection(resp: httpx.Response) -> None:
-    """Map a service answer to success, a retryable error or a non-retryable rejection."""
+def raise_for_rejection(resp: httpx.Response, *, undo: bool = False) -> None:
+    """Map a service answer to success, a retryable error or a rejection.
+
+    Args:
+        resp: The service's answer.
+        undo: The call is a compensation: a rejection is not marked
+            non-retryable, so the workflow's compensation policy decides.
+    """
     if resp.status_code < 400:
         return
     body: dict[str, Any]
@@ -40,11 +56,11 @@ def raise_for_rejection(resp: httpx.Response) -> None:
         body = {}
     error_type = str(body.get("type") or f"HTTP{resp.status_code}")
     detail = str(body.get("detail") or resp.text[:500])
-    if resp.status_code >= 500 or resp.status_code in RETRYABLE_STATUSES:
+    if resp.status_code >= 500 or resp.status_code in RETRYABLE_STATUSES or error_type in RETRYABLE_TYPES:
         raise ServiceCallError(
             f"{resp.request.method} {resp.request.url.path} -> {resp.status_code} {error_type}: {detail}"
         )
-    raise ApplicationError(detail, body, type=error_type, non_retryable=True)
+    raise ApplicationError(detail, body, type=error_type, non_retryable=not undo)
 
 
 class ServiceClient:

@@ -42,7 +42,8 @@ class InventoryActivities:
 
     @activity.defn(name="inventory.reserve")
     async def reserve(self, params: ReserveStock) -> ReservationState:
-        """Hold every line or none; ``OutOfStock`` / ``UnknownSku`` are not retried.
+        """Hold every line or none; ``OutOfStock`` / ``UnknownSku`` / ``ReservationReleased``
+        (409: the release ran first, this reserve came too late) are not retried.
 
         Idempotency key ``<workflow id>:reserve``.
         """
@@ -58,5 +59,5 @@ class InventoryActivities:
     async def release(self, params: ReleaseStock) -> ReservationState:
         """Compensation: give the stock back; nothing held is success. Key ``<workflow id>:release``."""
         resp = await self.client.post(f"/reservations/{params.order_id}/release", None, idempotency_key("release"))
-        raise_for_rejection(resp)
+        raise_for_rejection(resp, undo=True)
         return ReservationState(order_id=params.order_id, status=resp.json()["status"])

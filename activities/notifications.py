@@ -37,6 +37,9 @@ class NotificationsActivities:
     async def send(self, params: SendMessage) -> MessageSent:
         """Send one templated message. Idempotency key ``<workflow id>:notify:<template>``,
         so each step's message goes out once however often the activity is retried.
+
+        A failed delivery is 503 ``DeliveryFailed`` and is retried (the service
+        resends the same message); ``UnknownTemplate`` is not.
         """
         payload = {
             "channel": params.channel,

@@ -49,6 +49,24 @@ class TransitionOrder:
 class CancelOrder:
     order_id: str
     reason: str
+    requested_by: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordAlert:
+    """Something operators must settle by hand (e.g. an undo that can never succeed)."""
+
+    order_id: str
+    kind: str
+    step: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class AlertRecorded:
+    order_id: str
+    kind: str
+    step: str
 
 
 @dataclass(frozen=True)
@@ -96,14 +114,27 @@ class OrdersActivities:
 
     @activity.defn(name="orders.cancel")
     async def cancel(self, params: CancelOrder) -> OrderState:
-        """Compensation: cancel with ``reason``; an order never created has nothing to undo.
+        """Compensation: cancel with ``reason`` and who asked; an order never created has nothing to undo.
 
         Idempotency key ``<workflow id>:cancel``.
         """
         resp = await self.client.post(
-            f"/orders/{params.order_id}/cancel", {"reason": params.reason}, idempotency_key("cancel")
+            f"/orders/{params.order_id}/cancel",
+            {"reason": params.reason, "requested_by": params.requested_by},
+            idempotency_key("cancel"),
         )
         if resp.status_code == 404:
             return OrderState(order_id=params.order_id, status=None)
-        raise_for_rejection(resp)
+        raise_for_rejection(resp, undo=True)
         return _state(resp.json(), params.order_id)
+
+    @activity.defn(name="orders.record_alert")
+    async def record_alert(self, params: RecordAlert) -> AlertRecorded:
+        """Flag the order for operators. Idempotency key ``<workflow id>:alert:<kind>:<step>``."""
+        resp = await self.client.post(
+            f"/orders/{params.order_id}/alerts",
+            {"kind": params.kind, "step": params.step, "detail": params.detail},
+            idempotency_key(f"alert:{params.kind}:{params.step}"),
+        )
+        raise_for_rejection(resp)
+        return AlertRecorded(order_id=params.order_id, kind=params.kind, step=params.step)

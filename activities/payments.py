@@ -40,7 +40,8 @@ class PaymentsActivities:
     @activity.defn(name="payments.authorize")
     async def authorize(self, params: AuthorizePayment) -> PaymentState:
         """Authorize the amount; a decline (402) is ``PaymentDeclined`` and is not retried,
-        a processor outage (503) is retried with backoff.
+        a processor outage (503) is retried with backoff; ``PaymentVoided`` (409: the
+        void ran first, this authorize came too late) is not retried.
 
         Idempotency key ``<workflow id>:authorize``.
         """
@@ -59,6 +60,6 @@ class PaymentsActivities:
     async def void(self, params: VoidPayment) -> PaymentState:
         """Compensation: void the authorization; nothing to void is success. Key ``<workflow id>:void``."""
         resp = await self.client.post("/payments/void", {"order_id": params.order_id}, idempotency_key("void"))
-        raise_for_rejection(resp)
+        raise_for_rejection(resp, undo=True)
         body = resp.json()
         return PaymentState(order_id=params.order_id, status=body.get("status"), payment_id=body.get("payment_id"))

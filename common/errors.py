@@ -13,6 +13,9 @@ Every error a service or the gateway raises on purpose derives from
     ├── RuleViolation           422  well-formed input that breaks a business rule
     └── Unavailable             503  a dependency is down; safe to retry
 
+A database integrity race that escapes (``IntegrityError``, asyncpg's
+``IntegrityConstraintViolationError``) is answered 409 ``Conflict``, not 500.
+
 ``type`` is a stable machine-readable name (``OutOfStock``, ``PaymentDeclined``,
 ``IllegalTransition`` ...). Activities map those types to non-retryable
 Temporal ``ApplicationError`` types, so they must never be renamed casually.
@@ -21,11 +24,14 @@ Raise these below ``api.py``; never ``HTTPException``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -40,6 +46,7 @@ class DomainError(Exception):
 
     status_code: ClassVar[int] = 400
     default_type: ClassVar[str] = "BadRequest"
+    headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, detail: str, *, type: str | None = None, extra: dict[str, Any] | None = None):
         super().__init__(detail)
@@ -95,7 +102,14 @@ def error_response(status_code: int, type_: str, detail: str, **extra: Any) -> J
 
 async def _domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return error_response(exc.status_code, exc.type, exc.detail, **exc.extra)
+    response = error_response(exc.status_code, exc.type, exc.detail, **exc.extra)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def _integrity_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    # A constraint lost a race the code did not foresee: the caller's request conflicts, it is not a crash.
+    return error_response(409, "Conflict", "the request conflicts with a concurrent change; retry or check the state")
 
 
 async def _validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
@@ -114,7 +128,9 @@ async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render domain, validation and routing errors as ``{"type", "detail"}``."""
+    """Render domain, validation, routing and integrity-race errors as ``{"type", "detail"}``."""
     app.add_exception_handler(DomainError, _domain_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(IntegrityError, _integrity_error_handler)
+    app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, _integrity_error_handler)

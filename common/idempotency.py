@@ -1,38 +1,73 @@
-"""``Idempotency-Key`` handling shared by every service.
+"""``Idempotency-Key`` handling shared by every service: one helper for every mutating route.
 
-A mutating route runs its work through :func:`idempotent` inside its unit of
-work. The key is inserted under a primary-key constraint in the same
-transaction as the work and the stored response, so a repeat (even a
-concurrent one, which waits on the row lock) answers with the original
-status and body, and a crash before commit leaves no trace at all.
+A route takes an :data:`IdempotentDep` and hands it the request's fingerprint
+and its operation; the helper opens the unit of work, claims the key, runs
+the operation, stores the answer and sets the status code::
+
+    @router.post("/reservations", status_code=201, response_model=ReservationPublic, responses=IDEMPOTENT_RESPONSES)
+    async def reserve(body: ReservationCreate, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
+        return await once.run(fingerprint("reserve", body.model_dump()), lambda: service.reserve(repo, body))
+
+A repeat with the same key and request answers the stored status and body
+with ``Idempotent-Replayed: true``; the same key with another request is a
+409 ``IdempotencyKeyReused``. Two modes:
+
+* :meth:`IdempotentCall.run`: the key, the work and the answer share one
+  transaction, so a concurrent repeat waits on the key's row lock and a crash
+  before commit leaves no trace at all. A ``DomainError`` rolls back the key
+  with the work.
+* :meth:`IdempotentCall.run_phased`: for work that calls outside (a card
+  processor, an SMTP server), which must not hold a connection or a lock
+  while it waits. The key is claimed in a short committed transaction with a
+  lease, the operation opens its own transactions, and the answer is stored
+  at the end. A ``DomainError`` releases the key so a retry runs again; a
+  concurrent repeat is a 409 ``IdempotencyKeyInProgress`` (retryable); a claim
+  whose owner crashed is taken over once its lease (:data:`IDEMPOTENCY_LEASE`)
+  has run out.
+
+An operation answers its model (with the route's status code), an
+:class:`Answer` (another status code), or raises :class:`Recorded` to answer
+an error while keeping its work (a recorded card decline, replayed as such).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, cast
 
-from fastapi import Header
-from fastapi.responses import JSONResponse
-from sqlalchemy import Column, DateTime
+from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import Column, DateTime, delete
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlmodel import Field, SQLModel, col, update
+from sqlmodel import Field, SQLModel, col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.errors import Conflict
+from common.db import SessionDep
+from common.errors import Conflict, DomainError
+
+#: How long a phased claim stays exclusive; longer than any outside call it guards.
+IDEMPOTENCY_LEASE = timedelta(seconds=30)
+REPLAY_HEADER = "Idempotent-Replayed"
 
 IdempotencyKeyDep = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=200, description="Repeat-safe request key"),
 ]
 
+M = TypeVar("M", bound=BaseModel)
+
 
 class IdempotencyRecord(SQLModel, table=True):
-    """One processed request; every service database has this table."""
+    """One processed (or, for phased work, claimed) request; every service database has this table.
+
+    ``status_code`` is null while the work is in progress; ``created_at`` is
+    then when the current owner claimed the key (the start of its lease).
+    """
 
     __tablename__ = "idempotency_keys"
 
@@ -43,18 +78,36 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class ErrorBody(BaseModel):
+    """Every error answer: a stable ``type`` and a human ``detail`` (some add fields)."""
+
+    type: str
+    detail: str
+
+
+#: ``responses=`` for every idempotent route, so the OpenAPI document lists the key's conflicts.
+IDEMPOTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorBody,
+        "description": "``IdempotencyKeyReused``, ``IdempotencyKeyInProgress`` (retry later) or a domain conflict",
+    }
+}
+
+
 @dataclass(frozen=True, slots=True)
-class IdempotentResult:
-    """What a route answers: the original response, and whether it is a replay."""
+class Answer(Generic[M]):
+    """An operation's answer with a status code other than the route's default."""
 
     status_code: int
-    body: Any
-    replayed: bool = False
+    body: M
 
-    def response(self) -> JSONResponse:
-        """Render as JSON, marking replays with ``Idempotent-Replayed: true``."""
-        headers = {"Idempotent-Replayed": "true"} if self.replayed else None
-        return JSONResponse(self.body, status_code=self.status_code, headers=headers)
+
+class Recorded(Exception):
+    """Raised by an operation to answer ``error`` *and* keep the work done (stored, replayed)."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.detail)
+        self.error = error
 
 
 def fingerprint(*parts: Any) -> str:
@@ -63,48 +116,184 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-Operation = Callable[[], Awaitable[tuple[int, Any]]]
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status_code: int
+    body: Any  # the model for a fresh success, JSON for a replay, the error for a rejection
+    replayed: bool = False
+
+    def json(self) -> Any:
+        if isinstance(self.body, BaseModel):
+            return self.body.model_dump(mode="json")
+        if isinstance(self.body, DomainError):
+            return self.body.body()
+        return self.body
 
 
-async def idempotent(
-    session: AsyncSession, key: str | None, request_fingerprint: str, operation: Operation
-) -> IdempotentResult:
-    """Run ``operation`` at most once per ``key``; call inside ``session.begin()``.
+@functools.cache
+def _replayed_error(status_code: int) -> type[DomainError]:
+    """An error class answering ``status_code`` and marking the answer as a replay."""
+    attributes = {"status_code": status_code, "headers": {REPLAY_HEADER: "true"}}
+    return cast(type[DomainError], type(f"Replayed{status_code}", (DomainError,), attributes))
+
+
+@functools.cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
+
+
+class IdempotentCall:
+    """Runs one route's operation at most once per ``Idempotency-Key``; see the module docstring.
 
     Args:
-        session: The session whose open transaction also holds the work.
+        session: The request's session; the helper opens its transactions.
         key: The caller's ``Idempotency-Key``; ``None`` runs the operation plainly.
-        request_fingerprint: From :func:`fingerprint`; a key reused for a
-            different request is a 409 ``IdempotencyKeyReused``.
-        operation: Does the work and returns ``(status_code, json_body)``.
-            Raising a ``DomainError`` rolls the key back with the work.
-
-    Returns:
-        The response to send, original or replayed.
+        request: Tells the route's default status code and response model (for replays).
+        response: Receives the status code and the replay header.
+        lease: How long a phased claim is exclusive.
     """
-    if key is None:
-        status_code, body = await operation()
-        return IdempotentResult(status_code, body)
 
-    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-    claimed = await session.exec(
-        insert(table)
-        .values(key=key, fingerprint=request_fingerprint, created_at=datetime.now(UTC))
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(table.c.key)
-    )
-    if claimed.first() is None:
-        existing = await session.get(IdempotencyRecord, key, populate_existing=True)
-        if existing is None or existing.status_code is None:  # pragma: no cover - the row is committed before we see it
+    table: ClassVar[Any] = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        key: str | None,
+        request: Request,
+        response: Response,
+        *,
+        lease: timedelta = IDEMPOTENCY_LEASE,
+    ) -> None:
+        self.session = session
+        self.key = key
+        self.lease = lease
+        self._route = request.scope.get("route")
+        self._response = response
+        self._claimed_at: datetime | None = None
+
+    async def run(self, request_fingerprint: str, operation: Callable[[], Awaitable[M | Answer[M]]]) -> M:
+        """Claim the key, do the work and store the answer in one transaction.
+
+        Raises:
+            DomainError: the operation's (work and key rolled back), or the
+                key's ``IdempotencyKeyReused`` / ``IdempotencyKeyInProgress``.
+        """
+        async with self.session.begin():
+            outcome = await self._claim(request_fingerprint) if self.key else None
+            if outcome is None:
+                outcome = await self._outcome(operation)
+                if self.key:
+                    await self._store(outcome)
+        return cast(M, self._render(outcome))
+
+    async def run_phased(self, request_fingerprint: str, operation: Callable[[], Awaitable[M | Answer[M]]]) -> M:
+        """Claim the key with a lease, let ``operation`` open its own transactions, then store the answer.
+
+        Raises:
+            DomainError: the operation's (the key is released for a retry), or
+                the key's ``IdempotencyKeyReused`` / ``IdempotencyKeyInProgress``.
+        """
+        if self.key is None:
+            return cast(M, self._render(await self._outcome(operation)))
+        async with self.session.begin():
+            replay = await self._claim(request_fingerprint)
+        if replay is not None:
+            return cast(M, self._render(replay))
+        try:
+            outcome = await self._outcome(operation)
+        except Exception:
+            if self.session.in_transaction():
+                await self.session.rollback()
+            async with self.session.begin():
+                await self._release()
+            raise
+        async with self.session.begin():
+            await self._store(outcome)
+        return cast(M, self._render(outcome))
+
+    async def _outcome(self, operation: Callable[[], Awaitable[M | Answer[M]]]) -> _Outcome:
+        try:
+            result = await operation()
+        except Recorded as recorded:
+            return _Outcome(recorded.error.status_code, recorded.error)
+        if isinstance(result, Answer):
+            return _Outcome(result.status_code, result.body)
+        return _Outcome(self._default_status(), result)
+
+    async def _claim(self, request_fingerprint: str) -> _Outcome | None:
+        """Own the key (None) or answer the stored outcome of its first use."""
+        now = datetime.now(UTC)
+        claimed = await self.session.exec(
+            insert(self.table)
+            .values(key=self.key, fingerprint=request_fingerprint, created_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(self.table.c.key)
+        )
+        if claimed.first() is not None:
+            self._claimed_at = now
+            return None
+        existing = (
+            await self.session.exec(
+                select(IdempotencyRecord)
+                .where(IdempotencyRecord.key == self.key)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        if existing is None:  # released by its owner in between: the caller may simply retry
             raise Conflict("request with this Idempotency-Key is still in progress", type="IdempotencyKeyInProgress")
         if existing.fingerprint != request_fingerprint:
             raise Conflict("Idempotency-Key was already used for a different request", type="IdempotencyKeyReused")
-        return IdempotentResult(existing.status_code, existing.response, replayed=True)
+        if existing.status_code is not None:
+            return _Outcome(existing.status_code, existing.response, replayed=True)
+        if existing.created_at > now - self.lease:
+            raise Conflict("request with this Idempotency-Key is still in progress", type="IdempotencyKeyInProgress")
+        # The owner's lease ran out (it crashed between phases): take the claim over.
+        existing.created_at = now
+        self.session.add(existing)
+        await self.session.flush()
+        self._claimed_at = now
+        return None
 
-    status_code, body = await operation()
-    await session.exec(
-        update(IdempotencyRecord)
-        .where(col(IdempotencyRecord.key) == key)
-        .values(status_code=status_code, response=body)
-    )
-    return IdempotentResult(status_code, body)
+    def _mine(self) -> Any:
+        return (col(IdempotencyRecord.key) == self.key) & (col(IdempotencyRecord.created_at) == self._claimed_at)
+
+    async def _store(self, outcome: _Outcome) -> None:
+        # A claim lost to a takeover is not overwritten; the caller still gets its answer.
+        await self.session.exec(
+            update(IdempotencyRecord)
+            .where(self._mine(), col(IdempotencyRecord.status_code).is_(None))
+            .values(status_code=outcome.status_code, response=outcome.json())
+        )
+
+    async def _release(self) -> None:
+        await self.session.exec(
+            delete(IdempotencyRecord).where(self._mine(), col(IdempotencyRecord.status_code).is_(None))
+        )
+
+    def _default_status(self) -> int:
+        return int(getattr(self._route, "status_code", None) or 200)
+
+    def _render(self, outcome: _Outcome) -> Any:
+        if outcome.status_code >= 400:
+            if isinstance(outcome.body, DomainError):
+                raise outcome.body
+            body = dict(outcome.json())
+            error_type, detail = str(body.pop("type", "Error")), str(body.pop("detail", ""))
+            raise _replayed_error(outcome.status_code)(detail, type=error_type, extra=body)
+        self._response.status_code = outcome.status_code
+        if not outcome.replayed:
+            return outcome.body
+        self._response.headers[REPLAY_HEADER] = "true"
+        model = getattr(self._route, "response_model", None)
+        return _adapter(model).validate_python(outcome.body) if model is not None else outcome.body
+
+
+def idempotent_call(
+    session: SessionDep, request: Request, response: Response, key: IdempotencyKeyDep = None
+) -> IdempotentCall:
+    """The dependency behind :data:`IdempotentDep`."""
+    return IdempotentCall(session, key, request, response)
+
+
+IdempotentDep = Annotated[IdempotentCall, Depends(idempotent_call)]

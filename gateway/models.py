@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.vocabulary import CancelReason
+
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
 
 
@@ -36,6 +38,31 @@ class PlaceOrderRequest(_Strict):
     payment: PaymentRequest
 
 
+class CancelOrderRequest(_Strict):
+    reason: CancelReason | None = Field(
+        default=None,
+        description="Customers may only give CUSTOMER_CANCELLED (the default for them); "
+        "operators default to OPERATOR_CANCELLED and may give any reason.",
+    )
+
+
+class CompensationFailureView(BaseModel):
+    step: str
+    error_type: str
+    detail: str
+
+
+class CancelView(BaseModel):
+    """The order after (or, with 202, while) its compensations run."""
+
+    order_id: str
+    status: str
+    cancel_reason: str | None
+    cancel_requested_by: str | None
+    compensations: list[str]
+    compensation_failures: list[CompensationFailureView]
+
+
 class OrderAccepted(BaseModel):
     order_id: str
     workflow_id: str
@@ -60,6 +87,9 @@ class OrderView(BaseModel):
     customer_id: str
     workflow_id: str
     created_at: str | None = None
+    alerts: list[dict[str, Any]] = Field(
+        default_factory=list, description="What operators must settle by hand, e.g. an undo that failed for good"
+    )
 
 
 class OrderSummary(BaseModel):

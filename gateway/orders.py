@@ -153,6 +153,7 @@ async def get_order(client: Client, clients: ServiceClients, principal: Principa
             customer_id=record["customer_id"],
             workflow_id=workflow_id(order_id),
             created_at=record.get("created_at"),
+            alerts=record.get("alerts", []),
         )
     snapshot = await workflow_snapshot(client, order_id)
     if snapshot is None or not _owned(principal, snapshot.customer_id):

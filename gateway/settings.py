@@ -21,6 +21,8 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     jwt_secret: str = DEV_JWT_SECRET
     jwt_jwks_url: str | None = None
     max_body_bytes: int = 64 * 1024
+    #: How long POST /api/orders/{id}/cancel waits for compensation before answering 202.
+    cancel_wait_seconds: float = 10.0
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"])
 
     @model_validator(mode="after")

@@ -46,11 +46,12 @@ async def rolled_back_client(
 
 @asynccontextmanager
 async def committing_client(
-    create_app: Callable[[ServiceSettings], FastAPI], service: str, database_url: str
+    create_app: Callable[[ServiceSettings], FastAPI], service: str, database_url: str, *, pool_size: int = 10
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A service app over ASGI with real, independent transactions (for races)."""
-    app = create_app(ServiceSettings(service=service, database_url=database_url, environment="test"))
-    engine = create_engine(database_url, pool_size=10)
+    """A service app over ASGI with real, independent transactions (for races), on a pool of ``pool_size``."""
+    settings = ServiceSettings(service=service, database_url=database_url, environment="test", db_pool_size=pool_size)
+    app = create_app(settings)
+    engine = create_engine(database_url, pool_size=settings.db_pool_size)
     app.state.engine = engine
     app.state.sessionmaker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
     try:

@@ -2,166 +2,79 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
-from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities, ReleaseStock, ReserveLine, ReserveStock
-    from activities.notifications import NotificationsActivities, SendMessage
+    from activities.notifications import MessageSent, NotificationsActivities, SendMessage
     from activities.orders import (
         CancelOrder,
         CreateOrder,
         OrderLine,
         OrdersActivities,
+        RecordAlert,
         ShippingAddress,
         TransitionOrder,
     )
     from activities.payments import AuthorizePayment, PaymentsActivities, VoidPayment
+    from common.vocabulary import CancelReason, OrderStatus
+    from workflows.order_types import (
+        AUTHORIZE_TIMEOUT,
+        COMPENSATION_RETRY,
+        NOTIFY_RETRY,
+        REASON_BY_ERROR_TYPE,
+        STEP_RETRY,
+        STEP_TIMEOUT,
+        TEMPORAL_CANCEL_REQUESTER,
+        WORKFLOW_NAME,
+        CancelRequest,
+        CompensationFailure,
+        OrderFulfillmentInput,
+        OrderFulfillmentResult,
+        OrderSnapshot,
+        WaitForStatus,
+        workflow_id,
+    )
 
-WORKFLOW_NAME = "OrderFulfillment"
 __all__ = [
     "WORKFLOW_NAME",
+    "CancelReason",
     "CancelRequest",
+    "CompensationFailure",
     "OrderFulfillment",
     "OrderFulfillmentInput",
     "OrderFulfillmentResult",
     "OrderLine",
     "OrderSnapshot",
+    "OrderStatus",
     "ShippingAddress",
     "WaitForStatus",
     "workflow_id",
 ]
 
+#: Every way a saga ends compensates to the end (Temporal cancel, failed undos,
+#: cancel interrupting a retrying step). Histories recorded before it replay the old paths.
+PATCH_SAGA_ENDINGS = "saga-every-ending-compensates"
 
-def workflow_id(order_id: str) -> str:
-    """The business key: starting the same order twice is harmless."""
-    return f"order-{order_id}"
-
-
-class OrderStatus(StrEnum):
-    PENDING = "PENDING"
-    RESERVED = "RESERVED"
-    PAYMENT_AUTHORIZED = "PAYMENT_AUTHORIZED"
-    AWAITING_WAVE = "AWAITING_WAVE"
-    PICKING = "PICKING"
-    PACKED = "PACKED"
-    SHIPPED = "SHIPPED"
-    DELIVERED = "DELIVERED"
-    CANCELLED = "CANCELLED"
-
-
-class CancelReason(StrEnum):
-    OUT_OF_STOCK = "OUT_OF_STOCK"
-    PAYMENT_DECLINED = "PAYMENT_DECLINED"
-    CUSTOMER_CANCELLED = "CUSTOMER_CANCELLED"
-    ERP_REJECTED = "ERP_REJECTED"
-    DELIVERY_FAILED = "DELIVERY_FAILED"
-    FULFILMENT_FAILED = "FULFILMENT_FAILED"
-
-
-NOT_CANCELLABLE = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
-
-# Business rejections: retrying cannot change the answer.
-REJECTIONS = [
-    "OutOfStock",
-    "UnknownSku",
-    "PaymentDeclined",
-    "UnknownCardToken",
-    "IllegalTransition",
-    "ValidationError",
-    "OrderExists",
-    "ReservationMismatch",
-    "IdempotencyKeyReused",
-]
-REASON_BY_ERROR_TYPE = {
-    "OutOfStock": CancelReason.OUT_OF_STOCK,
-    "UnknownSku": CancelReason.OUT_OF_STOCK,
-    "PaymentDeclined": CancelReason.PAYMENT_DECLINED,
-    "UnknownCardToken": CancelReason.PAYMENT_DECLINED,
-}
-
-STEP_TIMEOUT = timedelta(seconds=10)
-AUTHORIZE_TIMEOUT = timedelta(seconds=15)  # tok_slow answers after 3 s
-# Forward steps: exponential backoff (1 s, 2 s, 4 s ... 30 s); about 2.5 minutes in all before giving up.
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
-    non_retryable_error_types=REJECTIONS,
-)
-# Compensations must eventually succeed: retry until the service is back.
-COMPENSATION_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=0,
-    non_retryable_error_types=["IdempotencyKeyReused", "ValidationError"],
-)
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
-    non_retryable_error_types=["UnknownTemplate", "ValidationError", "IdempotencyKeyReused"],
-)
-
-
-@dataclass(frozen=True)
-class OrderFulfillmentInput:
-    order_id: str
-    customer_id: str
-    customer_email: str
-    currency: str
-    lines: list[OrderLine]
-    shipping_address: ShippingAddress
-    card_token: str
-
-
-@dataclass
-class OrderSnapshot:
-    """What the ``status`` query (and the updates) answer."""
-
-    order_id: str
-    customer_id: str
-    status: str
-    cancel_reason: str | None
-    payment_status: str | None
-    total_cents: int
-    currency: str
-    compensations: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class CancelRequest:
-    reason: str = CancelReason.CUSTOMER_CANCELLED.value
-    requested_by: str | None = None
-
-
-@dataclass(frozen=True)
-class WaitForStatus:
-    statuses: list[str]
-
-
-@dataclass(frozen=True)
-class OrderFulfillmentResult:
-    order_id: str
-    status: str
-    cancel_reason: str | None
+T = TypeVar("T")
 
 
 class _CancelRequested(Exception):
-    """Raised between steps once a cancel update was accepted."""
+    """Raised between (or instead of finishing) steps once a cancel update was accepted."""
 
 
 Compensation = tuple[str, Callable[[], Awaitable[object]]]
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned step's outcome so it is never reported as unhandled."""
+    if not task.cancelled():
+        task.exception()
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -178,15 +91,22 @@ class OrderFulfillment:
         5. Hand-over to the warehouse (the PickPackShip child; a later slice):
            until then the workflow waits here, cancellable.
 
-    Compensations (each registered just before its step runs, run newest-first
-    on a rejection, a step failing past its retries, or a customer cancel):
-        ``payments.void`` → ``inventory.release`` → ``orders.cancel(reason)``,
-        then ``notifications.send(order_cancelled)``. A cancelled order returns
-        a result with status ``CANCELLED`` and its ``cancel_reason``.
+    Compensations (each registered just before its step runs) run newest-first,
+    to the end, however the saga ends: a business rejection, a step failing
+    past its retries, the ``cancel`` update, or a Temporal cancel (Web UI,
+    ``temporal workflow cancel``, a parent):
+        ``payments.void`` → ``inventory.release`` → ``orders.cancel(reason, by)``,
+        then ``notifications.send(order_cancelled)``. An undo that can never
+        succeed (``UNDO_IMPOSSIBLE``) is recorded in the status query, the
+        workflow memo and on the order (``orders.record_alert``), and the
+        remaining undos still run. A Temporal cancel cannot interrupt them.
 
-    Update ``cancel`` (refused once shipped or already cancelled): if a step
-    is in flight it completes first, then compensation runs; the update
-    answers when it has finished. Query ``status``; update ``wait_for_status``.
+    Update ``cancel`` (refused once shipped or already cancelled) takes a
+    reason and the requester; a step in flight (even one waiting out a retry
+    backoff) is abandoned at once — the services' tombstones refuse it if it
+    commits late — and compensation runs; the update answers when it has
+    finished. A Temporal cancel ends the order ``OPERATOR_CANCELLED`` and the
+    workflow as cancelled. Query ``status``; update ``wait_for_status``.
     """
 
     @workflow.init
@@ -197,22 +117,36 @@ class OrderFulfillment:
         self._payment_status: str | None = None
         self._compensations: list[Compensation] = []
         self._compensated: list[str] = []
+        self._failures: list[CompensationFailure] = []
         self._cancel_request: CancelRequest | None = None
         self._total_cents = sum(line.quantity * line.unit_price_cents for line in params.lines)
+        self._hardened = False
 
     # -- the process -----------------------------------------------------------------
     @workflow.run
     async def run(self, params: OrderFulfillmentInput) -> OrderFulfillmentResult:
+        self._hardened = workflow.patched(PATCH_SAGA_ENDINGS)
+        temporal_cancel = False
         try:
             await self._accept(params)
             await self._hand_over_to_warehouse()
         except _CancelRequested:
-            await self._compensate(CancelReason.CUSTOMER_CANCELLED)
+            temporal_cancel = await self._compensate_shielded(self._requested_reason())
         except ActivityError as err:
-            reason = self._reason_for(err)
-            workflow.logger.warning("order step failed, compensating", extra={"reason": reason.value})
-            await self._compensate(reason)
+            if self._hardened and is_cancelled_exception(err):
+                temporal_cancel = await self._on_temporal_cancel()
+            else:
+                reason = self._reason_for(err)
+                workflow.logger.warning("order step failed, compensating", extra={"reason": reason.value})
+                temporal_cancel = await self._compensate_shielded(reason)
+        except asyncio.CancelledError:
+            if not self._hardened:
+                raise
+            temporal_cancel = await self._on_temporal_cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if temporal_cancel:
+            # The order is settled; the workflow itself ends as the operator asked: cancelled.
+            raise asyncio.CancelledError("cancelled through Temporal; compensation completed")
         return OrderFulfillmentResult(
             order_id=params.order_id,
             status=self._status.value,
@@ -223,99 +157,203 @@ class OrderFulfillment:
         order_id = params.order_id
         self._register("orders.cancel", self._cancel_order)
         await self._step(
-            OrdersActivities.create,
-            CreateOrder(
-                order_id=order_id,
-                customer_id=params.customer_id,
-                customer_email=params.customer_email,
-                currency=params.currency,
-                lines=params.lines,
-                shipping_address=params.shipping_address,
-            ),
+            lambda: workflow.start_activity_method(
+                OrdersActivities.create,
+                CreateOrder(
+                    order_id=order_id,
+                    customer_id=params.customer_id,
+                    customer_email=params.customer_email,
+                    currency=params.currency,
+                    lines=params.lines,
+                    shipping_address=params.shipping_address,
+                ),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=STEP_RETRY,
+            )
         )
 
         self._register("inventory.release", self._release_stock)
+        reserve = ReserveStock(order_id=order_id, lines=[ReserveLine(line.sku, line.quantity) for line in params.lines])
         await self._step(
-            InventoryActivities.reserve,
-            ReserveStock(order_id=order_id, lines=[ReserveLine(line.sku, line.quantity) for line in params.lines]),
+            lambda: workflow.start_activity_method(
+                InventoryActivities.reserve, reserve, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+            )
         )
         await self._transition(OrderStatus.RESERVED)
 
         self._register("payments.void", self._void_payment)
+        authorize = AuthorizePayment(
+            order_id=order_id, amount_cents=self._total_cents, currency=params.currency, card_token=params.card_token
+        )
         payment = await self._step(
-            PaymentsActivities.authorize,
-            AuthorizePayment(
-                order_id=order_id,
-                amount_cents=self._total_cents,
-                currency=params.currency,
-                card_token=params.card_token,
-            ),
-            start_to_close=AUTHORIZE_TIMEOUT,
+            lambda: workflow.start_activity_method(
+                PaymentsActivities.authorize,
+                authorize,
+                start_to_close_timeout=AUTHORIZE_TIMEOUT,
+                retry_policy=STEP_RETRY,
+            )
         )
         self._payment_status = payment.status
         await self._transition(OrderStatus.PAYMENT_AUTHORIZED)
         await self._transition(OrderStatus.AWAITING_WAVE)
-        await self._notify("order_confirmed")
+        await self._notify("order_confirmed", interruptible=True)
+
+    async def _on_temporal_cancel(self) -> bool:
+        workflow.logger.warning("workflow cancelled through Temporal, compensating")
+        if self._cancel_request is None:
+            self._cancel_request = CancelRequest(
+                reason=CancelReason.OPERATOR_CANCELLED.value, requested_by=TEMPORAL_CANCEL_REQUESTER
+            )
+        await self._compensate_shielded(self._requested_reason())
+        return True
 
     async def _hand_over_to_warehouse(self) -> None:
         """The seam for the warehouse: the PickPackShip child (``pps-<order_id>``) starts here.
 
         Until the warehouse slice lands, an accepted order waits in
-        ``AWAITING_WAVE``; the only way on is a customer cancel.
+        ``AWAITING_WAVE``; the only ways on are the cancel update and a Temporal cancel.
         """
         await workflow.wait_condition(lambda: self._cancel_request is not None)
         raise _CancelRequested
 
     # -- steps and compensation --------------------------------------------------------
-    async def _step(
-        self, activity: Callable[..., Awaitable[Any]], arg: Any, *, start_to_close: timedelta = STEP_TIMEOUT
-    ) -> Any:
+    async def _step(self, start: Callable[[], workflow.ActivityHandle[T]]) -> T:
+        """Run one forward step; a cancel request abandons it, even mid-retry.
+
+        Raises:
+            _CancelRequested: a cancel update was accepted before or during the step.
+            ActivityError: the step was rejected or ran out of retries.
+        """
         if self._cancel_request is not None:
             raise _CancelRequested
-        result = await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=start_to_close, retry_policy=STEP_RETRY
-        )
+        handle = start()
+        if not self._hardened:
+            result = await handle
+        else:
+            try:
+                await workflow.wait_condition(lambda: handle.done() or self._cancel_request is not None)
+            finally:
+                if not handle.done():
+                    # TRY_CANCEL resolves at once; a late commit at the service meets its tombstone.
+                    handle.cancel()
+                    handle.add_done_callback(_consume_outcome)
+            if not handle.done() or handle.cancelled():
+                raise _CancelRequested
+            result = handle.result()
         if self._cancel_request is not None:
             raise _CancelRequested
         return result
 
     async def _transition(self, status: OrderStatus) -> None:
+        transition = TransitionOrder(order_id=self._params.order_id, status=status.value)
         await self._step(
-            OrdersActivities.transition, TransitionOrder(order_id=self._params.order_id, status=status.value)
+            lambda: workflow.start_activity_method(
+                OrdersActivities.transition, transition, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+            )
         )
         self._status = status
 
     def _register(self, name: str, undo: Callable[[], Awaitable[object]]) -> None:
         self._compensations.append((name, undo))
 
+    def _requested_reason(self) -> CancelReason:
+        request = self._cancel_request
+        return CancelReason(request.reason) if request is not None else CancelReason.CUSTOMER_CANCELLED
+
+    async def _compensate_shielded(self, reason: CancelReason) -> bool:
+        """Compensate to the end even if a Temporal cancel arrives meanwhile.
+
+        Returns:
+            True when a Temporal cancel arrived while compensating.
+        """
+        if not self._hardened:
+            await self._compensate(reason)
+            return False
+        task: asyncio.Task[None] = asyncio.ensure_future(self._compensate(reason))
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+        task.result()
+        return cancelled
+
     async def _compensate(self, reason: CancelReason) -> None:
         self._cancel_reason = reason
         for name, undo in reversed(self._compensations):
-            await undo()
+            try:
+                await undo()
+            except ActivityError as err:
+                if not self._hardened:
+                    raise
+                self._failures.append(self._failure(name, err))
+                workflow.logger.error("compensation failed; operators must settle it", extra={"step": name})
+                continue
             self._compensated.append(name)
         self._compensations.clear()
+        if self._failures:
+            await self._raise_alert()
         self._status = OrderStatus.CANCELLED
         await self._notify("order_cancelled")
 
-    async def _compensation(self, activity: Callable[..., Awaitable[Any]], arg: Any) -> Any:
-        return await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=COMPENSATION_RETRY
-        )
+    @staticmethod
+    def _failure(step: str, err: ActivityError) -> CompensationFailure:
+        cause = err.cause
+        if isinstance(cause, ApplicationError):
+            return CompensationFailure(step=step, error_type=cause.type or "ApplicationError", detail=cause.message)
+        return CompensationFailure(step=step, error_type=type(cause).__name__, detail=str(cause or err))
+
+    async def _raise_alert(self) -> None:
+        """Make failed undos visible: the workflow memo (Web UI) and the order itself."""
+        failures = [{"step": f.step, "error_type": f.error_type, "detail": f.detail} for f in self._failures]
+        workflow.upsert_memo({"compensation_failures": failures})
+        for failure in self._failures:
+            alert = RecordAlert(
+                order_id=self._params.order_id,
+                kind="COMPENSATION_FAILED",
+                step=failure.step,
+                detail=f"{failure.error_type}: {failure.detail}"[:500],
+            )
+            try:
+                await workflow.execute_activity_method(
+                    OrdersActivities.record_alert, alert, start_to_close_timeout=STEP_TIMEOUT, retry_policy=NOTIFY_RETRY
+                )
+            except ActivityError:
+                workflow.logger.error("could not record the alert on the order", extra={"step": failure.step})
 
     async def _void_payment(self) -> None:
-        state = await self._compensation(PaymentsActivities.void, VoidPayment(order_id=self._params.order_id))
+        state = await workflow.execute_activity_method(
+            PaymentsActivities.void,
+            VoidPayment(order_id=self._params.order_id),
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=COMPENSATION_RETRY,
+        )
         self._payment_status = state.status or self._payment_status
 
     async def _release_stock(self) -> None:
-        await self._compensation(InventoryActivities.release, ReleaseStock(order_id=self._params.order_id))
+        await workflow.execute_activity_method(
+            InventoryActivities.release,
+            ReleaseStock(order_id=self._params.order_id),
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=COMPENSATION_RETRY,
+        )
 
     async def _cancel_order(self) -> None:
         assert self._cancel_reason is not None
-        await self._compensation(
-            OrdersActivities.cancel, CancelOrder(order_id=self._params.order_id, reason=self._cancel_reason.value)
+        request = self._cancel_request
+        await workflow.execute_activity_method(
+            OrdersActivities.cancel,
+            CancelOrder(
+                order_id=self._params.order_id,
+                reason=self._cancel_reason.value,
+                requested_by=request.requested_by if request is not None else None,
+            ),
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=COMPENSATION_RETRY,
         )
 
-    async def _notify(self, template: str) -> None:
+    async def _notify(self, template: str, *, interruptible: bool = False) -> None:
         params = self._params
         context: dict[str, Any] = {
             "order_id": params.order_id,
@@ -326,16 +364,23 @@ class OrderFulfillment:
         }
         if self._cancel_reason is not None:
             context["reason"] = self._cancel_reason.value
-        try:
-            await workflow.execute_activity_method(
-                NotificationsActivities.send,
-                SendMessage(
-                    template=template, recipient=params.customer_email, order_id=params.order_id, context=context
-                ),
-                start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=NOTIFY_RETRY,
+        message = SendMessage(
+            template=template, recipient=params.customer_email, order_id=params.order_id, context=context
+        )
+
+        def start() -> workflow.ActivityHandle[MessageSent]:
+            return workflow.start_activity_method(
+                NotificationsActivities.send, message, start_to_close_timeout=STEP_TIMEOUT, retry_policy=NOTIFY_RETRY
             )
-        except ActivityError:
+
+        try:
+            if interruptible and self._hardened:
+                await self._step(start)
+            else:
+                await start()
+        except ActivityError as err:
+            if self._hardened and is_cancelled_exception(err):
+                raise
             # A lost e-mail must not undo (or block) the order itself; the failure is in the history.
             workflow.logger.warning("notification failed", extra={"template": template})
 
@@ -348,6 +393,7 @@ class OrderFulfillment:
 
     # -- handlers ------------------------------------------------------------------------
     def _snapshot(self) -> OrderSnapshot:
+        request = self._cancel_request
         return OrderSnapshot(
             order_id=self._params.order_id,
             customer_id=self._params.customer_id,
@@ -357,6 +403,8 @@ class OrderFulfillment:
             total_cents=self._total_cents,
             currency=self._params.currency,
             compensations=list(self._compensated),
+            cancel_requested_by=request.requested_by if request is not None else None,
+            compensation_failures=list(self._failures),
         )
 
     @workflow.query

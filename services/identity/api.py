@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from common.db import SessionDep
 from common.errors import Forbidden, Unauthorized
-from common.idempotency import IdempotencyKeyDep, fingerprint, idempotent
+from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from common.security import Principal, TokenIssuer, TokenVerifier
 from services.identity import service
 from services.identity.models import TokenResponse, UserCreate, UserPublic
@@ -80,17 +79,13 @@ async def list_users(
     return [service.user_public(u) for u in await repo.list_users(limit=limit, offset=offset)]
 
 
-@router.post("/users", status_code=201, response_model=UserPublic, tags=["users"])
-async def create_user(_: AdminDep, body: UserCreate, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        user = await service.create_user(repo, body)
-        return 201, service.user_public(user).model_dump(mode="json")
+@router.post("/users", status_code=201, response_model=UserPublic, responses=IDEMPOTENT_RESPONSES, tags=["users"])
+async def create_user(_: AdminDep, body: UserCreate, repo: RepoDep, once: IdempotentDep) -> UserPublic:
+    async def operation() -> UserPublic:
+        return service.user_public(await service.create_user(repo, body))
 
     # The password stays out of the fingerprint: it is stored, and a plain hash of it would leak it.
-    request_fingerprint = fingerprint("create_user", body.model_dump(mode="json", exclude={"password"}))
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, request_fingerprint, operation)
-    return result.response()
+    return await once.run(fingerprint("create_user", body.model_dump(mode="json", exclude={"password"})), operation)
 
 
 @router.get("/.well-known/jwks.json", tags=["auth"])

@@ -1,15 +1,14 @@
-"""Inventory routes. Each mutating route owns its transaction."""
+"""Inventory routes. Each mutating route runs its unit of work through the idempotency helper."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import JSONResponse
 
 from common.db import SessionDep
 from common.errors import NotFound
-from common.idempotency import IdempotencyKeyDep, fingerprint, idempotent
+from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.inventory import service
 from services.inventory.models import SKU_PATTERN, ProductPublic, ProductUpsert, ReservationCreate, ReservationPublic
 from services.inventory.repository import InventoryRepository
@@ -43,30 +42,28 @@ async def get_product(sku: SkuPath, repo: RepoDep) -> ProductPublic:
     return service.product_public(product)
 
 
-@router.put("/products/{sku}", response_model=ProductPublic, tags=["products"])
-async def upsert_product(
-    sku: SkuPath, body: ProductUpsert, repo: RepoDep, key: IdempotencyKeyDep = None
-) -> JSONResponse:
+@router.put("/products/{sku}", response_model=ProductPublic, responses=IDEMPOTENT_RESPONSES, tags=["products"])
+async def upsert_product(sku: SkuPath, body: ProductUpsert, repo: RepoDep, once: IdempotentDep) -> ProductPublic:
     """Create or update a SKU; ``on_hand`` is the counted stock (reserved units stay reserved)."""
 
-    async def operation() -> tuple[int, object]:
-        product = await service.upsert_product(repo, sku, body)
-        return 200, service.product_public(product).model_dump(mode="json")
+    async def operation() -> ProductPublic:
+        return service.product_public(await service.upsert_product(repo, sku, body))
 
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("upsert", sku, body.model_dump()), operation)
-    return result.response()
+    return await once.run(fingerprint("upsert", sku, body.model_dump()), operation)
 
 
-@router.post("/reservations", status_code=201, response_model=ReservationPublic, tags=["reservations"])
-async def reserve(body: ReservationCreate, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        reservation = await service.reserve(repo, body.order_id, body.lines)
-        return 201, reservation.model_dump(mode="json")
-
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("reserve", body.model_dump()), operation)
-    return result.response()
+@router.post(
+    "/reservations",
+    status_code=201,
+    response_model=ReservationPublic,
+    responses=IDEMPOTENT_RESPONSES,
+    tags=["reservations"],
+)
+async def reserve(body: ReservationCreate, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
+    """Hold every line or none; 409 ``ReservationReleased`` once the order's reservation was released."""
+    return await once.run(
+        fingerprint("reserve", body.model_dump()), lambda: service.reserve(repo, body.order_id, body.lines)
+    )
 
 
 @router.get("/reservations/{order_id}", response_model=ReservationPublic, tags=["reservations"])
@@ -74,23 +71,22 @@ async def get_reservation(order_id: OrderIdPath, repo: RepoDep) -> ReservationPu
     return await service.get_reservation(repo, order_id)
 
 
-@router.post("/reservations/{order_id}/release", response_model=ReservationPublic, tags=["reservations"])
-async def release(order_id: OrderIdPath, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        released = await service.release(repo, order_id)
-        body = released or ReservationPublic(order_id=order_id, status=None, lines=[])
-        return 200, body.model_dump(mode="json")
+@router.post(
+    "/reservations/{order_id}/release",
+    response_model=ReservationPublic,
+    responses=IDEMPOTENT_RESPONSES,
+    tags=["reservations"],
+)
+async def release(order_id: OrderIdPath, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
+    """Give the stock back; ``status: null`` when nothing was held (a later reserve is then refused)."""
+    return await once.run(fingerprint("release", order_id), lambda: service.release(repo, order_id))
 
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("release", order_id), operation)
-    return result.response()
 
-
-@router.post("/reservations/{order_id}/commit", response_model=ReservationPublic, tags=["reservations"])
-async def commit(order_id: OrderIdPath, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        return 200, (await service.commit(repo, order_id)).model_dump(mode="json")
-
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("commit", order_id), operation)
-    return result.response()
+@router.post(
+    "/reservations/{order_id}/commit",
+    response_model=ReservationPublic,
+    responses=IDEMPOTENT_RESPONSES,
+    tags=["reservations"],
+)
+async def commit(order_id: OrderIdPath, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
+    return await once.run(fingerprint("commit", order_id), lambda: service.commit(repo, order_id))

@@ -65,7 +65,10 @@ class ReservationStatus(StrEnum):
 
 
 class Reservation(SQLModel, table=True):
-    """All stock held for one order; at most one reservation per order."""
+    """All stock held for one order; at most one reservation per order.
+
+    A RELEASED header without lines is a tombstone: released before anything was held.
+    """
 
     __tablename__ = "reservations"
 
@@ -107,7 +110,7 @@ class ReservationLinePublic(BaseModel):
 
 
 class ReservationPublic(BaseModel):
-    """A reservation; ``status`` is null when a release found nothing held."""
+    """A reservation; ``status`` is null when a release found nothing held (a tombstone now stands)."""
 
     order_id: str
     status: ReservationStatus | None

@@ -67,13 +67,13 @@ class InventoryRepository:
             )
         )
 
-    async def claim_reservation(self, order_id: str) -> bool:
-        """Insert an ACTIVE reservation header; False when the order already has one."""
+    async def claim_reservation(self, order_id: str, status: ReservationStatus) -> bool:
+        """Insert a reservation header (ACTIVE, or a RELEASED tombstone); False when the order already has one."""
         now = datetime.now(UTC)
         table = Reservation.__table__  # type: ignore[attr-defined]
         result = await self.session.exec(
             insert(table)
-            .values(order_id=order_id, status=ReservationStatus.ACTIVE, created_at=now, updated_at=now)
+            .values(order_id=order_id, status=status, created_at=now, updated_at=now)
             .on_conflict_do_nothing(index_elements=["order_id"])
             .returning(table.c.order_id)
         )

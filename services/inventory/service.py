@@ -78,12 +78,16 @@ async def reserve(repo: InventoryRepository, order_id: str, lines: list[LineIn])
     Raises:
         RuleViolation: ``UnknownSku`` for a SKU the catalogue does not have.
         Conflict: ``OutOfStock`` when a line cannot be covered;
-            ``ReservationMismatch`` when the order already holds different lines.
+            ``ReservationMismatch`` when the order already holds different lines;
+            ``ReservationReleased`` when the order's reservation was released (or
+            released before it was made): a late reserve never outlives its release.
     """
     wanted = merge_lines(lines)
-    if not await repo.claim_reservation(order_id):
+    if not await repo.claim_reservation(order_id, ReservationStatus.ACTIVE):
         existing = await repo.get_reservation(order_id)
         assert existing is not None
+        if existing.status == ReservationStatus.RELEASED:
+            raise Conflict(f"reservation of order {order_id} was released", type="ReservationReleased")
         held = await repo.reservation_lines(order_id)
         if held != wanted:
             raise Conflict(f"order {order_id} already holds a different reservation", type="ReservationMismatch")
@@ -105,22 +109,29 @@ async def reserve(repo: InventoryRepository, order_id: str, lines: list[LineIn])
     return await _public(repo, order_id, ReservationStatus.ACTIVE)
 
 
-async def release(repo: InventoryRepository, order_id: str) -> ReservationPublic | None:
-    """Give the held stock back. Nothing held (or already released) is success.
+async def release(repo: InventoryRepository, order_id: str) -> ReservationPublic:
+    """Give the held stock back. Nothing held (or already released) is success, with ``status: null``.
+
+    With nothing held, a RELEASED header without lines is left as a tombstone,
+    so a reserve that arrives late (its client timed out long ago) is refused.
+    The header's primary key settles the race with a reserve in flight: the
+    insert waits for it, and a reserve that committed first is released here.
 
     Raises:
         Conflict: ``ReservationCommitted`` when the goods already left the warehouse.
     """
+    if await repo.claim_reservation(order_id, ReservationStatus.RELEASED):
+        return ReservationPublic(order_id=order_id, status=None, lines=[])
     reservation = await repo.get_reservation(order_id, for_update=True)
-    if reservation is None:
-        return None
+    assert reservation is not None
     if reservation.status == ReservationStatus.COMMITTED:
         raise Conflict(f"reservation of order {order_id} is committed; stock has shipped", type="ReservationCommitted")
     if reservation.status == ReservationStatus.ACTIVE:
         for sku, quantity in (await repo.reservation_lines(order_id)).items():
             await repo.return_reserved(sku, quantity)
         await repo.set_reservation_status(reservation, ReservationStatus.RELEASED)
-    return await _public(repo, order_id, reservation.status)
+    public = await _public(repo, order_id, reservation.status)
+    return public if public.lines else ReservationPublic(order_id=order_id, status=None, lines=[])
 
 
 async def commit(repo: InventoryRepository, order_id: str) -> ReservationPublic:

@@ -1,4 +1,4 @@
-"""Notification routes. Each mutating route owns its transaction."""
+"""Notification routes. Sending runs through the phased idempotency helper."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
 
 from common.db import SessionDep
 from common.errors import NotFound
-from common.idempotency import IdempotencyKeyDep, fingerprint, idempotent
+from common.idempotency import IDEMPOTENT_RESPONSES, ErrorBody, IdempotentDep, fingerprint
 from services.notifications import service
 from services.notifications.models import Channel, MessageCreate, MessagePublic
 from services.notifications.repository import NotificationsRepository
@@ -33,19 +32,25 @@ MessageIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 router = APIRouter()
 
 
-@router.post("/messages", status_code=201, response_model=MessagePublic, tags=["messages"])
-async def send_message(
-    body: MessageCreate, repo: RepoDep, senders: SendersDep, key: IdempotencyKeyDep = None
-) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        message = await service.send_message(repo, senders, body)
-        return 201, service.message_public(message).model_dump(mode="json")
-
-    async with repo.session.begin():
-        result = await idempotent(
-            repo.session, key, fingerprint("send_message", body.model_dump(mode="json")), operation
-        )
-    return result.response()
+@router.post(
+    "/messages",
+    status_code=201,
+    response_model=MessagePublic,
+    responses={
+        503: {
+            "model": ErrorBody,
+            "description": "``DeliveryFailed``: recorded, not delivered; retry with the same key",
+        },
+        **IDEMPOTENT_RESPONSES,
+    },
+    tags=["messages"],
+)
+async def send_message(body: MessageCreate, repo: RepoDep, senders: SendersDep, once: IdempotentDep) -> MessagePublic:
+    """Render and deliver one message; the sender is called outside any transaction."""
+    return await once.run_phased(
+        fingerprint("send_message", body.model_dump(mode="json")),
+        lambda: service.send_message(repo, senders, body, once.key),
+    )
 
 
 @router.get("/messages", response_model=list[MessagePublic], tags=["messages"])

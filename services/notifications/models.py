@@ -23,6 +23,7 @@ class Channel(StrEnum):
 
 
 class MessageStatus(StrEnum):
+    PENDING = "PENDING"
     SENT = "SENT"
     FAILED = "FAILED"
 
@@ -35,17 +36,22 @@ class MessageBase(SQLModel):
 
 
 class Message(MessageBase, table=True):
-    """One rendered message; a failed delivery is stored too, with its error."""
+    """One rendered message: ``PENDING`` while it is handed over, then ``SENT`` or ``FAILED`` (with its error).
+
+    A request with an ``Idempotency-Key`` has one message, whatever number of
+    attempts it took: a retry after a failure reuses (and resends) the row.
+    """
 
     __tablename__ = "messages"
     __table_args__ = (
         CheckConstraint("channel IN ('email', 'push')", name="message_channel"),
-        CheckConstraint("status IN ('SENT', 'FAILED')", name="message_status"),
+        CheckConstraint("status IN ('PENDING', 'SENT', 'FAILED')", name="message_status"),
         Index("ix_messages_recipient_created_at", "recipient", "created_at"),
         Index("ix_messages_order_id_created_at", "order_id", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
     subject: str = Field(sa_column=Column(Text, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
     status: MessageStatus = Field(sa_column=Column(String(16), nullable=False))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notifications.models import Message
+from services.notifications.models import Message, MessageStatus
 
 
 class NotificationsRepository:
@@ -17,6 +18,23 @@ class NotificationsRepository:
     async def add(self, message: Message) -> None:
         self.session.add(message)
         await self.session.flush()
+
+    async def add_for_key(self, message: Message) -> Message:
+        """Insert ``message`` unless its ``idempotency_key`` already has one; answer the key's message."""
+        table = Message.__table__  # type: ignore[attr-defined]
+        await self.session.exec(
+            insert(table).values(**message.model_dump()).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        result = await self.session.exec(
+            select(Message)
+            .where(Message.idempotency_key == message.idempotency_key)
+            .execution_options(populate_existing=True)
+        )
+        return result.one()
+
+    async def set_outcome(self, message: Message, status: MessageStatus, error: str | None) -> None:
+        message.status, message.error = status, error
+        await self.add(message)
 
     async def get(self, message_id: str) -> Message | None:
         result = await self.session.exec(select(Message).where(Message.id == message_id))

@@ -1,16 +1,15 @@
-"""Orders routes. Each mutating route owns its transaction and honours Idempotency-Key."""
+"""Orders routes. Each mutating route runs its unit of work through the idempotency helper."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import JSONResponse
 
 from common.db import SessionDep
-from common.idempotency import IdempotencyKeyDep, fingerprint, idempotent
+from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.orders import service
-from services.orders.models import CancelIn, OrderCreate, OrderPublic, OrderStatus, TransitionIn
+from services.orders.models import AlertIn, AlertPublic, CancelIn, OrderCreate, OrderPublic, OrderStatus, TransitionIn
 from services.orders.repository import OrdersRepository
 
 
@@ -24,14 +23,9 @@ OrderIdPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
-@router.post("", status_code=201, response_model=OrderPublic)
-async def create_order(body: OrderCreate, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        return 201, (await service.create(repo, body)).model_dump(mode="json")
-
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("create", body.model_dump(mode="json")), operation)
-    return result.response()
+@router.post("", status_code=201, response_model=OrderPublic, responses=IDEMPOTENT_RESPONSES)
+async def create_order(body: OrderCreate, repo: RepoDep, once: IdempotentDep) -> OrderPublic:
+    return await once.run(fingerprint("create", body.model_dump(mode="json")), lambda: service.create(repo, body))
 
 
 @router.get("", response_model=list[OrderPublic])
@@ -50,23 +44,25 @@ async def get_order(order_id: OrderIdPath, repo: RepoDep) -> OrderPublic:
     return await service.get(repo, order_id)
 
 
-@router.post("/{order_id}/transition", response_model=OrderPublic)
-async def transition(
-    order_id: OrderIdPath, body: TransitionIn, repo: RepoDep, key: IdempotencyKeyDep = None
-) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        return 200, (await service.transition(repo, order_id, body.status)).model_dump(mode="json")
-
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("transition", order_id, body.status), operation)
-    return result.response()
+@router.post("/{order_id}/transition", response_model=OrderPublic, responses=IDEMPOTENT_RESPONSES)
+async def transition(order_id: OrderIdPath, body: TransitionIn, repo: RepoDep, once: IdempotentDep) -> OrderPublic:
+    return await once.run(
+        fingerprint("transition", order_id, body.status), lambda: service.transition(repo, order_id, body.status)
+    )
 
 
-@router.post("/{order_id}/cancel", response_model=OrderPublic)
-async def cancel(order_id: OrderIdPath, body: CancelIn, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        return 200, (await service.cancel(repo, order_id, body.reason)).model_dump(mode="json")
+@router.post("/{order_id}/cancel", response_model=OrderPublic, responses=IDEMPOTENT_RESPONSES)
+async def cancel(order_id: OrderIdPath, body: CancelIn, repo: RepoDep, once: IdempotentDep) -> OrderPublic:
+    """Cancel with a reason, recording who asked; cancelling a cancelled order changes nothing."""
+    return await once.run(
+        fingerprint("cancel", order_id, body.reason, body.requested_by),
+        lambda: service.cancel(repo, order_id, body.reason, body.requested_by),
+    )
 
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("cancel", order_id, body.reason), operation)
-    return result.response()
+
+@router.post("/{order_id}/alerts", status_code=201, response_model=AlertPublic, responses=IDEMPOTENT_RESPONSES)
+async def record_alert(order_id: OrderIdPath, body: AlertIn, repo: RepoDep, once: IdempotentDep) -> AlertPublic:
+    """Flag the order for operators (e.g. a compensation that can never succeed)."""
+    return await once.run(
+        fingerprint("alert", order_id, body.model_dump()), lambda: service.record_alert(repo, order_id, body)
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -12,28 +11,10 @@ from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from common.vocabulary import CancelReason as CancelReason  # re-exported: the wire vocabulary
+from common.vocabulary import OrderStatus as OrderStatus
+
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
-
-
-class OrderStatus(StrEnum):
-    PENDING = "PENDING"
-    RESERVED = "RESERVED"
-    PAYMENT_AUTHORIZED = "PAYMENT_AUTHORIZED"
-    AWAITING_WAVE = "AWAITING_WAVE"
-    PICKING = "PICKING"
-    PACKED = "PACKED"
-    SHIPPED = "SHIPPED"
-    DELIVERED = "DELIVERED"
-    CANCELLED = "CANCELLED"
-
-
-class CancelReason(StrEnum):
-    OUT_OF_STOCK = "OUT_OF_STOCK"
-    PAYMENT_DECLINED = "PAYMENT_DECLINED"
-    CUSTOMER_CANCELLED = "CUSTOMER_CANCELLED"
-    ERP_REJECTED = "ERP_REJECTED"
-    DELIVERY_FAILED = "DELIVERY_FAILED"
-    FULFILMENT_FAILED = "FULFILMENT_FAILED"
 
 
 class Order(SQLModel, table=True):
@@ -71,6 +52,20 @@ class StatusChange(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=24)
     to_status: str = Field(max_length=24)
     reason: str | None = Field(default=None, max_length=64)
+    actor: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class OrderAlert(SQLModel, table=True):
+    """Something operators must settle by hand, e.g. an undo that could never succeed."""
+
+    __tablename__ = "order_alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(sa_column=Column(String(64), ForeignKey("orders.order_id", ondelete="CASCADE")))
+    kind: str = Field(max_length=32)
+    step: str = Field(max_length=64)
+    detail: str = Field(max_length=500)
     at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
@@ -107,6 +102,20 @@ class TransitionIn(_Strict):
 
 class CancelIn(_Strict):
     reason: CancelReason
+    requested_by: str | None = PydanticField(default=None, min_length=1, max_length=64)
+
+
+class AlertIn(_Strict):
+    kind: str = PydanticField(pattern=r"^[A-Z][A-Z_]{0,31}$")
+    step: str = PydanticField(min_length=1, max_length=64)
+    detail: str = PydanticField(min_length=1, max_length=500)
+
+
+class AlertPublic(BaseModel):
+    kind: str
+    step: str
+    detail: str
+    at: datetime
 
 
 class LinePublic(BaseModel):
@@ -119,6 +128,7 @@ class StatusChangePublic(BaseModel):
     from_status: str | None
     to_status: str
     reason: str | None
+    actor: str | None = None
     at: datetime
 
 
@@ -135,3 +145,4 @@ class OrderPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     history: list[StatusChangePublic] | None = None
+    alerts: list[AlertPublic] = PydanticField(default_factory=list)

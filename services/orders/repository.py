@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, RowMapping, TextClause, bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.orders.models import Order, OrderCreate, OrderLine, OrderStatus, StatusChange
+from services.orders.models import Order, OrderAlert, OrderCreate, OrderLine, OrderStatus, StatusChange
 
 ORDER_COLUMNS = (
     "order_id, customer_id, customer_email, status, cancel_reason, total_cents, currency, shipping_address,"
@@ -64,8 +64,10 @@ MOVE_SQL = text(
         WHERE order_id = :order_id AND status = :from_status
         RETURNING {ORDER_COLUMNS}
     ), history AS (
-        INSERT INTO order_status_history (order_id, from_status, to_status, reason, at)
-        SELECT order_id, CAST(:from_status AS varchar), status, CAST(:cancel_reason AS varchar), updated_at FROM moved
+        INSERT INTO order_status_history (order_id, from_status, to_status, reason, actor, at)
+        SELECT order_id, CAST(:from_status AS varchar), status, CAST(:cancel_reason AS varchar),
+               CAST(:actor AS varchar), updated_at
+        FROM moved
     )
     SELECT moved.*, {_LINES_JSON.format(alias="moved")} FROM moved
     """
@@ -118,6 +120,7 @@ class OrdersRepository:
         to_status: OrderStatus,
         at: datetime,
         cancel_reason: str | None = None,
+        actor: str | None = None,
     ) -> RowMapping | None:
         """Conditionally move the order and record the change.
 
@@ -132,6 +135,7 @@ class OrdersRepository:
                 "from_status": from_status.value,
                 "to_status": to_status.value,
                 "cancel_reason": cancel_reason,
+                "actor": actor,
                 "at": at,
             },
         )
@@ -163,6 +167,21 @@ class OrdersRepository:
             select(StatusChange).where(StatusChange.order_id == order_id).order_by(col(StatusChange.id))
         )
         return result.all()
+
+    async def alerts(self, order_id: str) -> Sequence[OrderAlert]:
+        result = await self.session.exec(
+            select(OrderAlert).where(OrderAlert.order_id == order_id).order_by(col(OrderAlert.id))
+        )
+        return result.all()
+
+    async def add_alert(self, order_id: str, kind: str, step: str, detail: str, at: datetime) -> None:
+        """Insert the alert unless the same kind and step is already recorded."""
+        table = OrderAlert.__table__  # type: ignore[attr-defined]
+        await self.session.exec(
+            insert(table)
+            .values(order_id=order_id, kind=kind, step=step, detail=detail, at=at)
+            .on_conflict_do_nothing(constraint="one_alert_per_step")
+        )
 
     async def list(
         self, *, customer_id: str | None, status: OrderStatus | None, limit: int, offset: int

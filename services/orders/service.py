@@ -15,6 +15,8 @@ from sqlalchemy import RowMapping
 
 from common.errors import Conflict, NotFound
 from services.orders.models import (
+    AlertIn,
+    AlertPublic,
     CancelReason,
     LinePublic,
     Order,
@@ -67,11 +69,21 @@ def _illegal(order_id: str, status: OrderStatus, target: OrderStatus) -> Conflic
 
 async def to_public(repo: OrdersRepository, order: Order, *, with_history: bool = True) -> OrderPublic:
     lines = (await repo.lines([order.order_id]))[order.order_id]
-    history = await repo.history(order.order_id) if with_history else None
-    return _public(order, lines, history)
+    if not with_history:
+        return _public(order, lines)
+    history = await repo.history(order.order_id)
+    alerts = [
+        AlertPublic(kind=a.kind, step=a.step, detail=a.detail, at=a.at) for a in await repo.alerts(order.order_id)
+    ]
+    return _public(order, lines, history, alerts)
 
 
-def _public(order: Order, lines: list[OrderLine], history: Sequence[StatusChange] | None = None) -> OrderPublic:
+def _public(
+    order: Order,
+    lines: list[OrderLine],
+    history: Sequence[StatusChange] | None = None,
+    alerts: list[AlertPublic] | None = None,
+) -> OrderPublic:
     return OrderPublic(
         order_id=order.order_id,
         customer_id=order.customer_id,
@@ -86,12 +98,15 @@ def _public(order: Order, lines: list[OrderLine], history: Sequence[StatusChange
         updated_at=order.updated_at,
         history=(
             [
-                StatusChangePublic(from_status=h.from_status, to_status=h.to_status, reason=h.reason, at=h.at)
+                StatusChangePublic(
+                    from_status=h.from_status, to_status=h.to_status, reason=h.reason, actor=h.actor, at=h.at
+                )
                 for h in history
             ]
             if history is not None
             else None
         ),
+        alerts=alerts or [],
     )
 
 
@@ -170,8 +185,10 @@ async def transition(repo: OrdersRepository, order_id: str, target: OrderStatus)
     return _public_row(row)
 
 
-async def cancel(repo: OrdersRepository, order_id: str, reason: CancelReason) -> OrderPublic:
-    """Cancel with ``reason``; an already cancelled order is left as it is.
+async def cancel(
+    repo: OrdersRepository, order_id: str, reason: CancelReason, requested_by: str | None = None
+) -> OrderPublic:
+    """Cancel with ``reason``, recording who asked; an already cancelled order is left as it is.
 
     Raises:
         NotFound: ``OrderNotFound``.
@@ -185,10 +202,25 @@ async def cancel(repo: OrdersRepository, order_id: str, reason: CancelReason) ->
         if not can_move(status, OrderStatus.CANCELLED):
             raise _illegal(order_id, status, OrderStatus.CANCELLED)
         # The row is locked: the move cannot miss.
-        moved = await repo.move(order_id, status, OrderStatus.CANCELLED, datetime.now(UTC), cancel_reason=reason)
+        moved = await repo.move(
+            order_id, status, OrderStatus.CANCELLED, datetime.now(UTC), cancel_reason=reason, actor=requested_by
+        )
         assert moved is not None
         row = moved
     return _public_row(row)
+
+
+async def record_alert(repo: OrdersRepository, order_id: str, data: AlertIn) -> AlertPublic:
+    """Flag the order for operators; the same kind and step twice is one alert.
+
+    Raises:
+        NotFound: ``OrderNotFound``.
+    """
+    if await repo.get(order_id) is None:
+        raise NotFound(f"no order {order_id}", type="OrderNotFound")
+    await repo.add_alert(order_id, data.kind, data.step, data.detail, datetime.now(UTC))
+    alert = next(a for a in await repo.alerts(order_id) if (a.kind, a.step) == (data.kind, data.step))
+    return AlertPublic(kind=alert.kind, step=alert.step, detail=alert.detail, at=alert.at)
 
 
 async def list_orders(

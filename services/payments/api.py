@@ -1,18 +1,17 @@
-"""Payments routes. Each mutating route owns its transaction and honours Idempotency-Key."""
+"""Payments routes. Each mutating route runs through the idempotency helper; authorize and void call the processor outside any transaction."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
 
 from common.db import SessionDep
-from common.errors import NotFound, Unavailable
-from common.idempotency import IdempotencyKeyDep, fingerprint, idempotent
+from common.errors import NotFound
+from common.idempotency import IDEMPOTENT_RESPONSES, ErrorBody, IdempotentDep, fingerprint
 from services.payments import service
-from services.payments.models import AuthorizeIn, NothingToUndo, OrderRef, PaymentPublic, RefundIn
-from services.payments.processor import CardProcessor, ProcessorDown
+from services.payments.models import AuthorizeIn, NothingToUndo, OrderRef, PaymentDeclinedBody, PaymentPublic, RefundIn
+from services.payments.processor import CardProcessor
 from services.payments.repository import PaymentsRepository
 
 
@@ -31,58 +30,44 @@ ProcessorDep = Annotated[CardProcessor, Depends(get_processor)]
 router = APIRouter(prefix="/payments", tags=["payments"])
 
 
-@router.post("/authorize", status_code=201, response_model=PaymentPublic)
-async def authorize(
-    body: AuthorizeIn, repo: RepoDep, processor: ProcessorDep, key: IdempotencyKeyDep = None
-) -> JSONResponse:
-    """Authorize; 402 when declined (recorded), 503 when the processor is down (retry later)."""
-    attempt = 1
-    if processor.counts_attempts(body.card_token):
-        # The counter commits on its own, so a transient failure still counts.
-        async with repo.session.begin():
-            attempt = await repo.count_attempt(body.order_id)
-
-    async def operation() -> tuple[int, object]:
-        try:
-            return await service.authorize(repo, processor, body, attempt)
-        except ProcessorDown as exc:
-            raise Unavailable(str(exc), type="ProcessorUnavailable") from None
-
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("authorize", body.model_dump()), operation)
-    return result.response()
+@router.post(
+    "/authorize",
+    status_code=201,
+    response_model=PaymentPublic,
+    responses={
+        200: {"model": PaymentPublic, "description": "The order's existing payment (no second charge)"},
+        402: {"model": PaymentDeclinedBody, "description": "``PaymentDeclined``, with the recorded payment"},
+        503: {"model": ErrorBody, "description": "``ProcessorUnavailable``: transient, retry with the same key"},
+        **IDEMPOTENT_RESPONSES,
+    },
+)
+async def authorize(body: AuthorizeIn, repo: RepoDep, processor: ProcessorDep, once: IdempotentDep) -> PaymentPublic:
+    """Authorize; the processor is asked outside any transaction (see ``service``)."""
+    return await once.run_phased(
+        fingerprint("authorize", body.model_dump()), lambda: service.authorize(repo, processor, body)
+    )
 
 
-@router.post("/capture", response_model=PaymentPublic)
-async def capture(body: OrderRef, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        return 200, await service.capture(repo, body.order_id)
-
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("capture", body.order_id), operation)
-    return result.response()
+@router.post("/capture", response_model=PaymentPublic, responses=IDEMPOTENT_RESPONSES)
+async def capture(body: OrderRef, repo: RepoDep, once: IdempotentDep) -> PaymentPublic:
+    return await once.run(fingerprint("capture", body.order_id), lambda: service.capture(repo, body.order_id))
 
 
-@router.post("/void", response_model=PaymentPublic | NothingToUndo)
-async def void(body: OrderRef, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
+@router.post("/void", response_model=PaymentPublic | NothingToUndo, responses=IDEMPOTENT_RESPONSES)
+async def void(
+    body: OrderRef, repo: RepoDep, processor: ProcessorDep, once: IdempotentDep
+) -> PaymentPublic | NothingToUndo:
     """Void the order's authorization; ``status: null`` when there was nothing to void."""
-
-    async def operation() -> tuple[int, object]:
-        return 200, await service.void(repo, body.order_id)
-
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("void", body.order_id), operation)
-    return result.response()
+    return await once.run_phased(
+        fingerprint("void", body.order_id), lambda: service.void(repo, processor, body.order_id)
+    )
 
 
-@router.post("/refund", response_model=PaymentPublic)
-async def refund(body: RefundIn, repo: RepoDep, key: IdempotencyKeyDep = None) -> JSONResponse:
-    async def operation() -> tuple[int, object]:
-        return 200, await service.refund(repo, body.order_id, body.amount_cents)
-
-    async with repo.session.begin():
-        result = await idempotent(repo.session, key, fingerprint("refund", body.model_dump()), operation)
-    return result.response()
+@router.post("/refund", response_model=PaymentPublic, responses=IDEMPOTENT_RESPONSES)
+async def refund(body: RefundIn, repo: RepoDep, once: IdempotentDep) -> PaymentPublic:
+    return await once.run(
+        fingerprint("refund", body.model_dump()), lambda: service.refund(repo, body.order_id, body.amount_cents)
+    )
 
 
 @router.get("", response_model=list[PaymentPublic])

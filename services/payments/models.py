@@ -12,6 +12,7 @@ from sqlmodel import Field, SQLModel
 
 
 class PaymentStatus(StrEnum):
+    PENDING = "PENDING"
     AUTHORIZED = "AUTHORIZED"
     CAPTURED = "CAPTURED"
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
@@ -27,9 +28,13 @@ LIVE_STATUSES = (
     PaymentStatus.PARTIALLY_REFUNDED,
     PaymentStatus.REFUNDED,
 )
+#: Payments that block a second charge: the live ones and an attempt still waiting for the processor.
+OPEN_STATUSES = (PaymentStatus.PENDING, *LIVE_STATUSES)
 
 
 class Payment(SQLModel, table=True):
+    """One authorization attempt; ``PENDING`` (no brand yet) until the processor answers."""
+
     __tablename__ = "payments"
 
     payment_id: str = Field(primary_key=True, max_length=32)
@@ -39,10 +44,19 @@ class Payment(SQLModel, table=True):
     captured_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     refunded_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     currency: str = Field(max_length=3)
-    card_brand: str = Field(max_length=16)
+    card_brand: str | None = Field(default=None, max_length=16)
     decline_reason: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class VoidedOrder(SQLModel, table=True):
+    """A tombstone: this order's payment was voided (perhaps before it existed); authorize is refused."""
+
+    __tablename__ = "voided_orders"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class PaymentOperation(SQLModel, table=True):
@@ -91,11 +105,19 @@ class PaymentPublic(BaseModel):
     captured_cents: int
     refunded_cents: int
     currency: str
-    card_brand: str
+    card_brand: str | None
     decline_reason: str | None
     created_at: datetime
     updated_at: datetime
     operations: list[OperationPublic]
+
+
+class PaymentDeclinedBody(BaseModel):
+    """The 402 answer: the decline, with the recorded declined payment."""
+
+    type: str
+    detail: str
+    payment: PaymentPublic
 
 
 class NothingToUndo(BaseModel):

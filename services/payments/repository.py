@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.payments.models import LIVE_STATUSES, Payment, PaymentOperation
+from services.payments.models import LIVE_STATUSES, OPEN_STATUSES, Payment, PaymentOperation, PaymentStatus, VoidedOrder
 
 
 class PaymentsRepository:
@@ -40,6 +40,39 @@ class PaymentsRepository:
             .execution_options(populate_existing=True)
         )
         return result.first()
+
+    async def open_payment(self, order_id: str) -> Payment | None:
+        """The order's live payment or its attempt still waiting for the processor."""
+        result = await self.session.exec(
+            select(Payment)
+            .where(Payment.order_id == order_id, col(Payment.status).in_(OPEN_STATUSES))
+            .execution_options(populate_existing=True)
+        )
+        return result.first()
+
+    async def get_for_update(self, payment_id: str) -> Payment | None:
+        result = await self.session.exec(
+            select(Payment)
+            .where(Payment.payment_id == payment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return result.first()
+
+    async def delete_pending(self, payment_id: str) -> None:
+        await self.session.exec(
+            delete(Payment).where(col(Payment.payment_id) == payment_id, col(Payment.status) == PaymentStatus.PENDING)
+        )
+
+    async def add_tombstone(self, order_id: str) -> None:
+        """Remember that the order's payment was voided (once; repeats are no-ops)."""
+        table = VoidedOrder.__table__  # type: ignore[attr-defined]
+        await self.session.exec(
+            insert(table).values(order_id=order_id, created_at=datetime.now(UTC)).on_conflict_do_nothing()
+        )
+
+    async def is_voided(self, order_id: str) -> bool:
+        return await self.session.get(VoidedOrder, order_id) is not None
 
     async def newest_payment(self, order_id: str) -> Payment | None:
         result = await self.session.exec(

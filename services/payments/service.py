@@ -1,9 +1,19 @@
-"""Money rules: authorize, capture, void, refund — never a second charge.
+"""Money rules: authorize, capture, void, refund — never a second charge, never a call inside a transaction.
 
-Every operation of one order runs under a transaction-scoped advisory lock
-on the order id, and the database allows one live payment per order (a
-partial unique index), so concurrent or repeated calls cannot charge twice.
-The ledger (``payment_operations``) has at most one capture per payment.
+Every state change of one order runs under a transaction-scoped advisory
+lock on the order id, and the database allows one open payment per order (a
+partial unique index over ``PENDING`` and the live states), so concurrent or
+repeated calls cannot charge twice. The ledger (``payment_operations``) has
+at most one capture per payment.
+
+The card processor is slow and remote, so it is never called while a
+connection or a lock is held. ``authorize`` records a ``PENDING`` payment and
+commits, asks the processor with the payment id as the processor's own
+idempotency key (a retry asks again with the same key and cannot hold
+twice), then records the answer in a second transaction. A ``void`` that
+ran in between wins: it marks the pending payment ``VOIDED`` and leaves a
+tombstone, and the late answer is voided at the processor and refused with
+409 ``PaymentVoided``; so is any later authorize of that order.
 """
 
 from __future__ import annotations
@@ -11,9 +21,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import ClassVar
 
-from common.errors import Conflict, NotFound, RuleViolation
+from common.errors import Conflict, DomainError, NotFound, RuleViolation, Unavailable
+from common.idempotency import Answer, Recorded
 from services.payments.models import (
     AuthorizeIn,
     NothingToUndo,
@@ -22,7 +33,7 @@ from services.payments.models import (
     PaymentPublic,
     PaymentStatus,
 )
-from services.payments.processor import Approved, CardProcessor, UnknownCard
+from services.payments.processor import Approved, CardProcessor, Declined, ProcessorDown, UnknownCard
 from services.payments.repository import PaymentsRepository
 
 REFUNDABLE = (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED)
@@ -51,67 +62,130 @@ async def to_public(repo: PaymentsRepository, payments: Sequence[Payment]) -> li
     ]
 
 
-async def _one(repo: PaymentsRepository, payment: Payment) -> dict[str, Any]:
-    return (await to_public(repo, [payment]))[0].model_dump(mode="json")
+async def _one(repo: PaymentsRepository, payment: Payment) -> PaymentPublic:
+    return (await to_public(repo, [payment]))[0]
 
 
-async def authorize(
-    repo: PaymentsRepository, processor: CardProcessor, data: AuthorizeIn, attempt: int
-) -> tuple[int, dict[str, Any]]:
-    """Authorize ``amount_cents``; answers (status code, body).
+class PaymentDeclined(DomainError):
+    """402: the card was declined; the declined payment is recorded and in the body."""
 
-    201 with the payment; 200 with the order's existing live payment (no
-    second charge); 402 ``PaymentDeclined`` with the recorded declined payment.
+    status_code: ClassVar[int] = 402
+    default_type: ClassVar[str] = "PaymentDeclined"
+
+
+def _voided(order_id: str) -> Conflict:
+    return Conflict(f"payment of order {order_id} was voided", type="PaymentVoided")
+
+
+async def authorize(repo: PaymentsRepository, processor: CardProcessor, data: AuthorizeIn) -> Answer[PaymentPublic]:
+    """Authorize ``amount_cents``: record the attempt, ask the processor, record its answer.
+
+    Answers 201 with the new payment, or 200 with the order's existing live
+    payment (no second charge).
 
     Raises:
+        Recorded: wrapping 402 ``PaymentDeclined``; the declined payment is kept.
+        Conflict: ``PaymentVoided`` (the void won), ``PaymentExists`` (another amount).
         RuleViolation: ``UnknownCardToken``.
-        ProcessorDown: transient; the route answers 503.
+        Unavailable: ``ProcessorUnavailable``, transient; the attempt stays pending
+            and a retry asks the processor again with the same key.
     """
-    await repo.lock_order(data.order_id)
-    existing = await repo.live_payment(data.order_id)
-    if existing is not None:
-        if existing.amount_cents != data.amount_cents or existing.currency != data.currency:
-            raise Conflict(
-                f"order {data.order_id} already holds a payment of {existing.amount_cents} {existing.currency}",
-                type="PaymentExists",
-            )
-        return 200, await _one(repo, existing)
+    async with repo.session.begin():
+        started = await _start(repo, processor, data)
+    if isinstance(started, Answer):
+        return started
+    payment_id, attempt = started
     try:
-        outcome = await processor.authorize(data.card_token, data.amount_cents, attempt=attempt)
+        outcome = await processor.authorize(payment_id, data.card_token, data.amount_cents, attempt=attempt)
     except UnknownCard:
+        async with repo.session.begin():
+            await repo.delete_pending(payment_id)
         raise RuleViolation(f"unknown card token {data.card_token!r}", type="UnknownCardToken") from None
-    now = datetime.now(UTC)
-    payment = Payment(
-        payment_id=uuid.uuid4().hex,
-        order_id=data.order_id,
-        status=PaymentStatus.AUTHORIZED if isinstance(outcome, Approved) else PaymentStatus.DECLINED,
-        amount_cents=data.amount_cents,
-        currency=data.currency,
-        card_brand=outcome.brand,
-        decline_reason=None if isinstance(outcome, Approved) else outcome.reason,
-        created_at=now,
-        updated_at=now,
-    )
-    await repo.save(payment)
-    if isinstance(outcome, Approved):
+    except ProcessorDown as exc:
+        raise Unavailable(str(exc), type="ProcessorUnavailable") from None
+    async with repo.session.begin():
+        answer = await _finish(repo, data.order_id, payment_id, outcome)
+    if answer is None:
+        await processor.void(payment_id)
+        raise _voided(data.order_id)
+    if isinstance(answer, PaymentDeclined):
+        raise Recorded(answer)
+    return answer
+
+
+async def _start(
+    repo: PaymentsRepository, processor: CardProcessor, data: AuthorizeIn
+) -> Answer[PaymentPublic] | tuple[str, int]:
+    """Transaction 1: the existing answer, or the pending payment's id and the attempt number."""
+    await repo.lock_order(data.order_id)
+    if await repo.is_voided(data.order_id):
+        raise _voided(data.order_id)
+    payment = await repo.open_payment(data.order_id)
+    if payment is not None and (payment.amount_cents != data.amount_cents or payment.currency != data.currency):
+        raise Conflict(
+            f"order {data.order_id} already holds a payment of {payment.amount_cents} {payment.currency}",
+            type="PaymentExists",
+        )
+    if payment is not None and payment.status != PaymentStatus.PENDING:
+        return Answer(200, await _one(repo, payment))
+    if payment is None:
+        now = datetime.now(UTC)
+        payment = Payment(
+            payment_id=uuid.uuid4().hex,
+            order_id=data.order_id,
+            status=PaymentStatus.PENDING,
+            amount_cents=data.amount_cents,
+            currency=data.currency,
+            created_at=now,
+            updated_at=now,
+        )
+        await repo.save(payment)
+    attempt = await repo.count_attempt(data.order_id) if processor.counts_attempts(data.card_token) else 1
+    return payment.payment_id, attempt
+
+
+async def _finish(
+    repo: PaymentsRepository, order_id: str, payment_id: str, outcome: Approved | Declined
+) -> Answer[PaymentPublic] | PaymentDeclined | None:
+    """Transaction 2: record the processor's answer; None when a void won meanwhile."""
+    await repo.lock_order(order_id)
+    payment = await repo.get_for_update(payment_id)
+    if payment is None or payment.status == PaymentStatus.VOIDED:
+        return None
+    status_code = 200  # unless this call records the answer: a concurrent one with this key did
+    if payment.status == PaymentStatus.PENDING and isinstance(outcome, Approved):
+        await _set(repo, payment, PaymentStatus.AUTHORIZED, brand=outcome.brand)
         await repo.record(payment.payment_id, "authorize", payment.amount_cents)
-        return 201, await _one(repo, payment)
-    return 402, {
-        "type": "PaymentDeclined",
-        "detail": f"card declined: {outcome.reason}",
-        "payment": await _one(repo, payment),
-    }
+        status_code = 201
+    elif payment.status == PaymentStatus.PENDING and isinstance(outcome, Declined):
+        await _set(repo, payment, PaymentStatus.DECLINED, brand=outcome.brand, reason=outcome.reason)
+    public = await _one(repo, payment)
+    if payment.status == PaymentStatus.DECLINED:
+        return PaymentDeclined(
+            f"card declined: {payment.decline_reason}", extra={"payment": public.model_dump(mode="json")}
+        )
+    return Answer(status_code, public)
 
 
-async def _set(repo: PaymentsRepository, payment: Payment, status: PaymentStatus, **changes: int) -> None:
+async def _set(
+    repo: PaymentsRepository,
+    payment: Payment,
+    status: PaymentStatus,
+    *,
+    brand: str | None = None,
+    reason: str | None = None,
+    **changes: int,
+) -> None:
     payment.status = status
     payment.updated_at = datetime.now(UTC)
+    payment.card_brand = brand or payment.card_brand
+    payment.decline_reason = reason or payment.decline_reason
     for name, value in changes.items():
         setattr(payment, name, value)
     await repo.save(payment)
 
 
-async def capture(repo: PaymentsRepository, order_id: str) -> dict[str, Any]:
+async def capture(repo: PaymentsRepository, order_id: str) -> PaymentPublic:
     """Capture the authorized amount once; a repeat answers the captured payment.
 
     Raises:
@@ -120,9 +194,8 @@ async def capture(repo: PaymentsRepository, order_id: str) -> dict[str, Any]:
     await repo.lock_order(order_id)
     payment = await repo.live_payment(order_id)
     if payment is None:
-        newest = await repo.newest_payment(order_id)
-        if newest is not None and newest.status == PaymentStatus.VOIDED:
-            raise Conflict(f"payment of order {order_id} was voided", type="PaymentVoided")
+        if await repo.is_voided(order_id):
+            raise _voided(order_id)
         raise NotFound(f"order {order_id} holds no payment to capture", type="PaymentNotFound")
     if payment.status == PaymentStatus.AUTHORIZED:
         await _set(repo, payment, PaymentStatus.CAPTURED, captured_cents=payment.amount_cents)
@@ -130,25 +203,38 @@ async def capture(repo: PaymentsRepository, order_id: str) -> dict[str, Any]:
     return await _one(repo, payment)
 
 
-async def void(repo: PaymentsRepository, order_id: str) -> dict[str, Any]:
+async def void(repo: PaymentsRepository, processor: CardProcessor, order_id: str) -> PaymentPublic | NothingToUndo:
     """Release the authorization; nothing to void (none, declined, voided) is success.
+
+    Leaves a tombstone either way, so a late authorize of the order is refused.
+    A pending payment is voided too (the void wins over the answer still on its
+    way); the processor is told after the commit, outside the transaction.
 
     Raises:
         Conflict: ``PaymentCaptured`` — money moved; refund instead.
     """
-    await repo.lock_order(order_id)
-    payment = await repo.live_payment(order_id) or await repo.newest_payment(order_id)
-    if payment is None:
-        return NothingToUndo(order_id=order_id).model_dump()
-    if payment.status in REFUNDABLE or payment.status == PaymentStatus.REFUNDED:
-        raise Conflict(f"payment of order {order_id} is {payment.status}; refund it instead", type="PaymentCaptured")
-    if payment.status == PaymentStatus.AUTHORIZED:
-        await _set(repo, payment, PaymentStatus.VOIDED)
-        await repo.record(payment.payment_id, "void", payment.amount_cents)
-    return await _one(repo, payment)
+    async with repo.session.begin():
+        await repo.lock_order(order_id)
+        await repo.add_tombstone(order_id)
+        payment = await repo.open_payment(order_id) or await repo.newest_payment(order_id)
+        if payment is None:
+            return NothingToUndo(order_id=order_id)
+        if payment.status in REFUNDABLE or payment.status == PaymentStatus.REFUNDED:
+            raise Conflict(
+                f"payment of order {order_id} is {payment.status}; refund it instead", type="PaymentCaptured"
+            )
+        held = payment.status in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)
+        if payment.status == PaymentStatus.AUTHORIZED:
+            await repo.record(payment.payment_id, "void", payment.amount_cents)
+        if held:
+            await _set(repo, payment, PaymentStatus.VOIDED)
+        public = await _one(repo, payment)
+    if held:
+        await processor.void(payment.payment_id)
+    return public
 
 
-async def refund(repo: PaymentsRepository, order_id: str, amount_cents: int) -> dict[str, Any]:
+async def refund(repo: PaymentsRepository, order_id: str, amount_cents: int) -> PaymentPublic:
     """Give back part or all of the captured amount.
 
     Raises:

@@ -130,3 +130,33 @@ async def test_notification_key_is_per_template() -> None:
     assert sent.status == "SENT"
     assert recorder.requests[0].headers["Idempotency-Key"] == "order-42:notify:order_confirmed"
     assert json.loads(recorder.requests[0].content)["template"] == "order_confirmed"
+
+
+async def test_a_late_reserve_after_its_release_is_not_retried() -> None:
+    recorder = Recorder(409, {"type": "ReservationReleased", "detail": "the release ran first"})
+    async with recorder.client() as http:
+        acts = InventoryActivities(InventoryClient(http, "http://inventory"))
+        with pytest.raises(ApplicationError) as caught:
+            await env().run(acts.reserve, ReserveStock("42", [ReserveLine("MUG-RED", 2)]))
+    assert (caught.value.type, caught.value.non_retryable) == ("ReservationReleased", True)
+
+
+async def test_a_late_authorize_after_its_void_is_not_retried() -> None:
+    recorder = Recorder(409, {"type": "PaymentVoided", "detail": "the void ran first"})
+    async with recorder.client() as http:
+        acts = PaymentsActivities(PaymentsClient(http, "http://payments"))
+        with pytest.raises(ApplicationError) as caught:
+            await env().run(acts.authorize, AuthorizePayment("42", 100, "EUR", "tok_visa"))
+    assert (caught.value.type, caught.value.non_retryable) == ("PaymentVoided", True)
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"),
+    [(503, "DeliveryFailed"), (409, "IdempotencyKeyInProgress")],
+)
+async def test_failed_delivery_and_a_step_still_in_progress_are_retried(status: int, error_type: str) -> None:
+    recorder = Recorder(status, {"type": error_type, "detail": "not yet"})
+    async with recorder.client() as http:
+        acts = NotificationsActivities(NotificationsClient(http, "http://notifications"))
+        with pytest.raises(ServiceCallError, match=error_type):
+            await env().run(acts.send, SendMessage(template="order_confirmed", recipient="a@example.com"))

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client
 
 from common.settings import DEV_JWT_SECRET
 from paklog.platform import LocalPlatform
@@ -283,17 +285,48 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
     assert (await alice.get(f"/api/orders/{order_id}")).json()["status"] == "AWAITING_WAVE"
 
 
+async def _authorize_started(client: Client, order_id: str) -> bool:
+    description = await client.get_workflow_handle(f"order-{order_id}").describe()
+    return any(
+        pending.activity_type.name == "payments.authorize"
+        and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        for pending in description.raw_description.pending_activities
+    )
+
+
+async def _authorize_attempts(client: Client, order_id: str) -> list[int]:
+    history = await client.get_workflow_handle(f"order-{order_id}").fetch_history()
+    scheduled = {
+        event.event_id
+        for event in history.events
+        if event.activity_task_scheduled_event_attributes.activity_type.name == "payments.authorize"
+    }
+    return [
+        event.activity_task_started_event_attributes.attempt
+        for event in history.events
+        if event.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+
+
 async def test_killing_the_worker_mid_flight_completes_each_order_once(
     platform: LocalPlatform, alice: httpx.AsyncClient, services: httpx.AsyncClient
 ) -> None:
+    temporal = await Client.connect(platform.temporal_address)
     before = await stock(services, platform, "BTL-STEEL")
     order_ids = [await place(alice, order_body(("BTL-STEEL", 1), card="tok_slow")) for _ in range(4)]
-    await asyncio.sleep(1.5)  # authorizations are in flight (tok_slow answers after 3 s)
+    # The kill must land while the authorizations run (tok_slow answers after 3 s): wait until
+    # Temporal reports every one of them started on the worker, then kill it at once.
+    deadline = time.monotonic() + 30
+    while not all([await _authorize_started(temporal, oid) for oid in order_ids]):
+        assert time.monotonic() < deadline, "authorizations never all ran at once"
+        await asyncio.sleep(0.1)
     platform.kill("worker")
     platform.respawn_worker()
     orders = [await settle(alice, oid, wait_seconds=120) for oid in order_ids]
     assert {o["status"] for o in orders} == {"AWAITING_WAVE"}
     for oid in order_ids:
+        # The attempt that was running died with the worker; a second attempt completed.
+        assert max(await _authorize_attempts(temporal, oid)) >= 2
         payments = await payments_of(services, platform, oid)
         assert len(payments) == 1
         assert [op["operation"] for op in payments[0]["operations"]] == ["authorize"]

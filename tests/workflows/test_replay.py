@@ -37,12 +37,12 @@ class ReorderedOrderFulfillment(OrderFulfillment):
 
     async def _accept(self, params: OrderFulfillmentInput) -> None:
         from activities.payments import AuthorizePayment, PaymentsActivities
-        from workflows.order_fulfillment import AUTHORIZE_TIMEOUT
+        from workflows.order_types import AUTHORIZE_TIMEOUT
 
-        await self._step(
+        await workflow.execute_activity_method(
             PaymentsActivities.authorize,
             AuthorizePayment(params.order_id, 1, params.currency, params.card_token),
-            start_to_close=AUTHORIZE_TIMEOUT,
+            start_to_close_timeout=AUTHORIZE_TIMEOUT,
         )
         await super()._accept(params)
 

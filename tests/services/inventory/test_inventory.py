@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from common.db import create_engine
 from services.inventory.app import create_app
 from tests.conftest import FreshDatabase, ServiceDatabases
 from tests.support import committing_client, rolled_back_client
@@ -168,3 +170,90 @@ async def test_concurrent_repeats_with_one_key_reserve_once(fresh_database: Fres
         )
         assert {r.status_code for r in results} == {201}
         assert await stock(client, sku) == (10, 8, 2)
+
+
+async def test_release_before_reserve_leaves_a_tombstone(client: httpx.AsyncClient) -> None:
+    sku = await make_product(client, on_hand=10)
+    oid = order_id()
+    released = await client.post(f"/reservations/{oid}/release")
+    assert (released.status_code, released.json()["status"]) == (200, None)
+    late = await client.post("/reservations", json={"order_id": oid, "lines": [{"sku": sku, "quantity": 3}]})
+    assert late.status_code == 409
+    assert late.json()["type"] == "ReservationReleased"
+    assert await stock(client, sku) == (10, 10, 0)
+    assert (await client.get(f"/reservations/{oid}")).json() == {"order_id": oid, "status": "RELEASED", "lines": []}
+    again = await client.post(f"/reservations/{oid}/release")
+    assert again.json() == released.json()
+
+
+async def test_reserve_after_its_release_is_refused(client: httpx.AsyncClient) -> None:
+    sku = await make_product(client, on_hand=10)
+    body = {"order_id": order_id(), "lines": [{"sku": sku, "quantity": 3}]}
+    assert (await client.post("/reservations", json=body, headers={"Idempotency-Key": "r1"})).status_code == 201
+    assert (await client.post(f"/reservations/{body['order_id']}/release")).json()["status"] == "RELEASED"
+    late = await client.post("/reservations", json=body, headers={"Idempotency-Key": "r2"})
+    assert (late.status_code, late.json()["type"]) == (409, "ReservationReleased")
+    assert await stock(client, sku) == (10, 10, 0)
+
+
+async def test_reserve_held_past_its_client_timeout_is_released(fresh_database: FreshDatabase) -> None:
+    url = await fresh_database("inventory")
+    async with committing_client(create_app, "inventory", url) as client:
+        sku = await make_product(client, on_hand=10)
+        oid = order_id()
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as locker:
+                # Someone else holds the product row: the reserve stalls inside its transaction.
+                await locker.execute(text("SELECT 1 FROM products WHERE sku = :sku FOR UPDATE"), {"sku": sku})
+                reserve = asyncio.create_task(
+                    client.post(
+                        "/reservations",
+                        json={"order_id": oid, "lines": [{"sku": sku, "quantity": 4}]},
+                        headers={"Idempotency-Key": f"order-{oid}:reserve"},
+                    )
+                )
+                done, _ = await asyncio.wait({reserve}, timeout=0.3)
+                assert not done  # the activity timed out; the workflow compensates
+                release = asyncio.create_task(
+                    client.post(f"/reservations/{oid}/release", headers={"Idempotency-Key": f"order-{oid}:release"})
+                )
+                done, _ = await asyncio.wait({release}, timeout=0.3)
+                assert not done  # the release waits for the reserve in flight instead of missing it
+                await locker.rollback()
+            late, released = await reserve, await release
+        finally:
+            await engine.dispose()
+        assert late.status_code == 201  # committed late ...
+        assert released.json()["status"] == "RELEASED"  # ... and undone by the release
+        assert await stock(client, sku) == (10, 10, 0)
+        retry = await client.post("/reservations", json={"order_id": oid, "lines": [{"sku": sku, "quantity": 4}]})
+        assert (retry.status_code, retry.json()["type"]) == (409, "ReservationReleased")
+        assert await stock(client, sku) == (10, 10, 0)
+
+
+async def test_racing_reserves_and_releases_leave_nothing_reserved(fresh_database: FreshDatabase) -> None:
+    url = await fresh_database("inventory")
+    async with committing_client(create_app, "inventory", url) as client:
+        sku = await make_product(client, on_hand=100)
+        orders = [order_id() for _ in range(12)]
+
+        def reserve(oid: str) -> Awaitable[httpx.Response]:
+            return client.post("/reservations", json={"order_id": oid, "lines": [{"sku": sku, "quantity": 2}]})
+
+        def release(oid: str) -> Awaitable[httpx.Response]:
+            return client.post(f"/reservations/{oid}/release")
+
+        # Half the orders see the release first, half the reserve: the late step never outlives the release.
+        calls: list[Awaitable[httpx.Response]] = []
+        for i, oid in enumerate(orders):
+            pair = [reserve(oid), release(oid)]
+            calls.extend(pair if i % 2 == 0 else pair[::-1])
+        results = await asyncio.gather(*calls)
+        assert {r.status_code for r in results} <= {200, 201, 409}
+        refused = [r for r in results if r.status_code == 409]
+        assert all(r.json()["type"] == "ReservationReleased" for r in refused)
+        assert refused  # the release-first orders
+        assert await stock(client, sku) == (100, 100, 0)
+        statuses = {(await client.get(f"/reservations/{oid}")).json()["status"] for oid in orders}
+        assert statuses == {"RELEASED"}

@@ -95,9 +95,10 @@ def _address(argument: str) -> str:
 
 
 @asynccontextmanager
-async def running_smtp_server(*, advertise_auth: bool = False) -> AsyncIterator[SmtpServer]:
+async def running_smtp_server(*, advertise_auth: bool = False, port: int = 0) -> AsyncIterator[SmtpServer]:
+    """Serve on ``port`` (a free one by default) until the block ends."""
     server = SmtpServer(advertise_auth=advertise_auth)
-    listener = await asyncio.start_server(server.handle, server.host, 0)
+    listener = await asyncio.start_server(server.handle, server.host, port)
     server.port = listener.sockets[0].getsockname()[1]
     async with listener:
         yield server

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,9 +15,9 @@ from services.notifications.app import create_app
 from services.notifications.models import Channel
 from services.notifications.senders import LogSender, Outgoing, SmtpSender
 from services.notifications.settings import NotificationsSettings
-from tests.conftest import ServiceDatabases
+from tests.conftest import FreshDatabase, ServiceDatabases
 from tests.services.notifications.smtp_server import running_smtp_server
-from tests.support import rolled_back_client
+from tests.support import committing_client, rolled_back_client
 
 
 class RecordingSender:
@@ -24,6 +25,19 @@ class RecordingSender:
         self.sent: list[Outgoing] = []
 
     async def send(self, message: Outgoing) -> None:
+        self.sent.append(message)
+
+
+class BlockingSender:
+    """Delivers only once ``parties`` messages are being delivered at the same time."""
+
+    def __init__(self, parties: int) -> None:
+        self.barrier = asyncio.Barrier(parties)
+        self.sent: list[Outgoing] = []
+
+    async def send(self, message: Outgoing) -> None:
+        async with asyncio.timeout(5):
+            await self.barrier.wait()
         self.sent.append(message)
 
 
@@ -203,18 +217,53 @@ async def test_email_goes_out_over_smtp(database_url: str) -> None:
     assert "37.00 EUR" in email.get_content()
 
 
-async def test_smtp_failure_is_stored_as_failed(database_url: str) -> None:
+async def test_failed_email_is_retryable_and_the_retry_sends_it(database_url: str) -> None:
     async with running_smtp_server() as smtp:
-        closed_port = smtp.port
-    app = app_with(smtp_host="127.0.0.1", smtp_port=closed_port, smtp_starttls=False, smtp_timeout_seconds=2)
+        port = smtp.port  # closed again below: the mail server is down
+    app = app_with(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, smtp_timeout_seconds=2)
     async with rolled_back_client(app, "notifications", database_url) as (client, _):
         oid = order_id()
-        resp = await client.post("/messages", json=confirmed(oid))
-        assert resp.status_code == 201
-        message = resp.json()
-        assert message["status"] == "FAILED"
-        assert "ConnectionRefusedError" in message["error"]
-        assert (await client.get("/messages", params={"order_id": oid})).json() == [message]
+        headers = {"Idempotency-Key": f"order-{oid}:notify:order_confirmed"}
+        failed = await client.post("/messages", json=confirmed(oid), headers=headers)
+        assert failed.status_code == 503
+        assert failed.json()["type"] == "DeliveryFailed"
+        (attempt,) = (await client.get("/messages", params={"order_id": oid})).json()
+        assert attempt["status"] == "FAILED"
+        assert "ConnectionRefusedError" in attempt["error"]
+
+        async with running_smtp_server(port=port) as smtp:
+            sent = await client.post("/messages", json=confirmed(oid), headers=headers)
+            replay = await client.post("/messages", json=confirmed(oid), headers=headers)
+        assert sent.status_code == 201
+        assert "Idempotent-Replayed" not in sent.headers  # the failure was not stored as the answer
+        assert (sent.json()["id"], sent.json()["status"], sent.json()["error"]) == (attempt["id"], "SENT", None)
+        assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (201, "true")
+        assert replay.json() == sent.json()
+        assert len(smtp.received) == 1
+        assert (await client.get("/messages", params={"order_id": oid})).json() == [sent.json()]
+
+
+async def test_senders_are_called_with_no_connection_held(fresh_database: FreshDatabase) -> None:
+    url = await fresh_database("notifications")
+    gate = BlockingSender(parties=3)
+
+    def blocking_app(settings: ServiceSettings) -> FastAPI:
+        app = create_app(settings)
+        app.state.senders = {Channel.EMAIL: gate, Channel.PUSH: gate}
+        return app
+
+    # A pool of one (plus one overflow): three sends waiting on the mail server at once
+    # only fit when none of them holds a connection while it waits.
+    async with committing_client(blocking_app, "notifications", url, pool_size=1) as client:
+        oid = order_id()
+        results = await asyncio.gather(
+            *(
+                client.post("/messages", json=confirmed(oid), headers={"Idempotency-Key": f"order-{oid}:n{i}"})
+                for i in range(3)
+            )
+        )
+    assert [r.status_code for r in results] == [201] * 3
+    assert len(gate.sent) == 3
 
 
 async def test_smtp_sender_logs_in_and_dot_stuffs() -> None:

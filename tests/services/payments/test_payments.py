@@ -3,12 +3,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.dialects.postgresql import insert
 
+from common.idempotency import IDEMPOTENCY_LEASE, IdempotencyRecord, fingerprint
+from common.settings import ServiceSettings
 from services.payments.app import create_app
 from tests.conftest import FreshDatabase, ServiceDatabases
 from tests.support import committing_client, rolled_back_client
@@ -189,3 +194,116 @@ async def test_racing_authorizations_make_one_live_payment(fresh_database: Fresh
         assert {c.status_code for c in captures} == {200}
         ops = (await payments(client, order_id))[0]["operations"]
         assert [op["operation"] for op in ops] == ["authorize", "capture"]
+
+
+def capturing(apps: list[FastAPI]) -> Callable[[ServiceSettings], FastAPI]:
+    """``create_app`` that keeps the app, so a test can look at its simulated processor."""
+
+    def make(settings: ServiceSettings) -> FastAPI:
+        app = create_app(settings)
+        apps.append(app)
+        return app
+
+    return make
+
+
+async def test_void_before_authorize_leaves_a_tombstone(client: httpx.AsyncClient) -> None:
+    order_id = oid()
+    voided = await client.post("/payments/void", json={"order_id": order_id}, headers={"Idempotency-Key": "v"})
+    assert (voided.status_code, voided.json()["status"]) == (200, None)
+    late = await authorize(client, order_id, key=f"order-{order_id}:authorize")
+    assert late.status_code == 409
+    assert late.json()["type"] == "PaymentVoided"
+    assert await payments(client, order_id) == []
+    again = await client.post("/payments/void", json={"order_id": order_id}, headers={"Idempotency-Key": "v"})
+    assert again.json() == voided.json()
+
+
+async def test_authorize_after_a_void_is_refused(client: httpx.AsyncClient) -> None:
+    order_id = oid()
+    assert (await authorize(client, order_id, key="a1")).status_code == 201
+    assert (await client.post("/payments/void", json={"order_id": order_id})).json()["status"] == "VOIDED"
+    late = await authorize(client, order_id, key="a2")
+    assert (late.status_code, late.json()["type"]) == (409, "PaymentVoided")
+    assert [p["status"] for p in await payments(client, order_id)] == ["VOIDED"]
+
+
+async def test_void_wins_over_a_slow_authorization(
+    fresh_database: FreshDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAKLOG_SLOW_CARD_SECONDS", "1.5")
+    url = await fresh_database("payments")
+    apps: list[FastAPI] = []
+    async with committing_client(capturing(apps), "payments", url) as client:
+        order_id = oid()
+        key = f"order-{order_id}:authorize"
+        slow = asyncio.create_task(authorize(client, order_id, "tok_slow", key=key))
+        done, _ = await asyncio.wait({slow}, timeout=0.3)
+        assert not done  # the activity's client has given up; the service is still at it
+
+        started = time.monotonic()
+        voided = await client.post("/payments/void", json={"order_id": order_id})
+        assert time.monotonic() - started < 1.0, "the void must not wait for the processor"
+        assert (voided.status_code, voided.json()["status"]) == (200, "VOIDED")
+
+        late = await slow
+        assert (late.status_code, late.json()["type"]) == (409, "PaymentVoided")
+        retry = await authorize(client, order_id, "tok_slow", key=key)
+        assert (retry.status_code, retry.json()["type"]) == (409, "PaymentVoided")
+        listed = await payments(client, order_id)
+        assert [(p["status"], p["operations"]) for p in listed] == [("VOIDED", [])]
+        assert apps[0].state.processor.holds == {}  # the money is back on the card
+
+
+async def test_twenty_slow_cards_do_not_exhaust_a_pool_of_two(
+    fresh_database: FreshDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_seconds = 1.0
+    monkeypatch.setenv("PAKLOG_SLOW_CARD_SECONDS", str(slow_seconds))
+    url = await fresh_database("payments")
+    async with committing_client(create_app, "payments", url, pool_size=2) as client:
+        orders = [oid() for _ in range(20)]
+        started = time.monotonic()
+        results = await asyncio.gather(*(authorize(client, o, "tok_slow", key=f"order-{o}:authorize") for o in orders))
+        elapsed = time.monotonic() - started
+    assert [r.status_code for r in results] == [201] * 20
+    # Holding a connection per call would take 20 / 4 connections = 5 slow periods.
+    assert elapsed < 2 * slow_seconds, f"20 slow cards took {elapsed:.1f} s"
+
+
+async def test_a_retried_attempt_reuses_the_processor_key_and_holds_once(fresh_database: FreshDatabase) -> None:
+    url = await fresh_database("payments")
+    apps: list[FastAPI] = []
+    async with committing_client(capturing(apps), "payments", url) as client:
+        order_id = oid()
+        key = f"order-{order_id}:authorize"
+        codes = [(await authorize(client, order_id, "tok_flaky", key=key)).status_code for _ in range(3)]
+        assert codes == [503, 503, 201]
+        racing = await asyncio.gather(*(authorize(client, order_id, "tok_flaky", key=f"k{i}") for i in range(5)))
+        assert {r.status_code for r in racing} == {200}
+        processor = apps[0].state.processor
+        payment_id = racing[0].json()["payment_id"]
+        assert processor.calls == [payment_id] * 3  # one key for every try of this payment
+        assert processor.holds == {payment_id: 5000}
+
+
+async def test_an_unfinished_claim_is_taken_over_after_its_lease(database_url: str) -> None:
+    async with rolled_back_client(create_app, "payments", database_url) as (client, sessions):
+        order_id = oid()
+        stale, fresh = f"order-{order_id}:authorize", f"order-{order_id}:other"
+        body = {"order_id": order_id, "amount_cents": 5000, "currency": "EUR", "card_token": "tok_visa"}
+        async with sessions() as session, session.begin():
+            # Claimed by an attempt that crashed between its phases, one long ago and one just now.
+            for key, age in ((stale, IDEMPOTENCY_LEASE + timedelta(seconds=1)), (fresh, timedelta(0))):
+                await session.exec(
+                    insert(IdempotencyRecord.__table__).values(  # type: ignore[attr-defined]
+                        key=key, fingerprint=fingerprint("authorize", body), created_at=datetime.now(UTC) - age
+                    )
+                )
+        busy = await authorize(client, order_id, key=fresh)
+        assert (busy.status_code, busy.json()["type"]) == (409, "IdempotencyKeyInProgress")
+        taken_over = await authorize(client, order_id, key=stale)
+        assert taken_over.status_code == 201
+        replay = await authorize(client, order_id, key=stale)
+        assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (201, "true")
+        assert replay.json() == taken_over.json()

@@ -1,0 +1,141 @@
+"""OrderFulfillment's contract: its input, result, update and query types, and step options.
+
+Kept apart from the workflow class so the worker imports it once (it is
+passed through the sandbox) instead of once per workflow run; everything
+here is immutable or per-instance data, and deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from activities.orders import OrderLine, ShippingAddress
+from common.vocabulary import CancelReason, OrderStatus
+
+WORKFLOW_NAME = "OrderFulfillment"
+
+
+def workflow_id(order_id: str) -> str:
+    """The business key: starting the same order twice is harmless."""
+    return f"order-{order_id}"
+
+
+NOT_CANCELLABLE = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
+#: Who a Temporal cancel (Web UI, ``temporal workflow cancel``, a parent) is recorded as.
+TEMPORAL_CANCEL_REQUESTER = "temporal-cancel"
+
+# Business rejections: retrying cannot change the answer.
+REJECTIONS = [
+    "OutOfStock",
+    "UnknownSku",
+    "PaymentDeclined",
+    "UnknownCardToken",
+    "IllegalTransition",
+    "ValidationError",
+    "OrderExists",
+    "ReservationMismatch",
+    "ReservationReleased",
+    "PaymentVoided",
+    "PaymentExists",
+    "IdempotencyKeyReused",
+]
+REASON_BY_ERROR_TYPE = {
+    "OutOfStock": CancelReason.OUT_OF_STOCK,
+    "UnknownSku": CancelReason.OUT_OF_STOCK,
+    "PaymentDeclined": CancelReason.PAYMENT_DECLINED,
+    "UnknownCardToken": CancelReason.PAYMENT_DECLINED,
+}
+# An undo that fails with one of these can never succeed: it is recorded and
+# operators are alerted; the remaining undos still run.
+UNDO_IMPOSSIBLE = [
+    "PaymentCaptured",
+    "ReservationCommitted",
+    "IllegalTransition",
+    "ValidationError",
+    "IdempotencyKeyReused",
+]
+
+STEP_TIMEOUT = timedelta(seconds=10)
+AUTHORIZE_TIMEOUT = timedelta(seconds=15)  # tok_slow answers after 3 s
+# Forward steps: exponential backoff (1 s, 2 s, 4 s ... 30 s); about 2.5 minutes in all before giving up.
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=REJECTIONS,
+)
+# Compensations must eventually succeed: retry until the service is back, unless
+# the answer says the undo is impossible. Undo activities leave this decision to
+# the policy (they never mark their own errors non-retryable).
+COMPENSATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
+    non_retryable_error_types=UNDO_IMPOSSIBLE,
+)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=["UnknownTemplate", "ValidationError", "IdempotencyKeyReused"],
+)
+
+
+@dataclass(frozen=True)
+class OrderFulfillmentInput:
+    order_id: str
+    customer_id: str
+    customer_email: str
+    currency: str
+    lines: list[OrderLine]
+    shipping_address: ShippingAddress
+    card_token: str
+
+
+@dataclass(frozen=True)
+class CompensationFailure:
+    """An undo that could not be done; operators must settle it by hand."""
+
+    step: str
+    error_type: str
+    detail: str
+
+
+@dataclass
+class OrderSnapshot:
+    """What the ``status`` query (and the updates) answer."""
+
+    order_id: str
+    customer_id: str
+    status: str
+    cancel_reason: str | None
+    payment_status: str | None
+    total_cents: int
+    currency: str
+    compensations: list[str] = field(default_factory=list)
+    cancel_requested_by: str | None = None
+    compensation_failures: list[CompensationFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    reason: str = CancelReason.CUSTOMER_CANCELLED.value
+    requested_by: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitForStatus:
+    statuses: list[str]
+
+
+@dataclass(frozen=True)
+class OrderFulfillmentResult:
+    order_id: str
+    status: str
+    cancel_reason: str | None
