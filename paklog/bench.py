@@ -173,7 +173,12 @@ class _RawOrders:
             .returning(table.c.key)
         )
         self.store = _asyncpg_sql(
-            update(IdempotencyRecord).where(col(IdempotencyRecord.key) == "").values(status_code=0, response=None)
+            update(IdempotencyRecord)
+            .where(
+                (col(IdempotencyRecord.key) == "") & (col(IdempotencyRecord.created_at) == datetime.now(UTC)),
+                col(IdempotencyRecord.status_code).is_(None),
+            )
+            .values(status_code=0, response=None)
         )
         self.move = _asyncpg_sql(MOVE_SQL)
         self.create = _asyncpg_sql(CREATE_SQL)
@@ -229,7 +234,10 @@ class _RawOrders:
             if row is None:
                 raise RuntimeError(f"order {order_id} did not move")
             body = json.dumps(dict(row), default=str)
-            await conn.execute(self.store[0], *_args(self.store, {"status_code": 200, "response": body, "key_1": key}))
+            await conn.execute(
+                self.store[0],
+                *_args(self.store, {"status_code": 200, "response": body, "key_1": key, "created_at_1": now}),
+            )
 
 
 def _cpu_seconds(pid: int) -> float | None:
