@@ -227,6 +227,7 @@ class _RawOrders:
                         "from_status": OrderStatus.PENDING.value,
                         "to_status": OrderStatus.RESERVED.value,
                         "cancel_reason": None,
+                        "actor": None,
                         "at": now,
                     },
                 ),
