@@ -35,14 +35,12 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import ClauseElement
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlmodel import col, update
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from common.idempotency import IdempotencyRecord
+from common.idempotency import CLAIM_SQL, STORE_SQL
 from common.settings import ServiceSettings, TemporalSettings, database_url
 from gateway.temporal import connect_temporal
 from paklog.platform import LocalPlatform, free_ports_config
@@ -164,22 +162,9 @@ class _RawOrders:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-        # The constructs common.idempotency executes around every keyed request; keep them in step.
-        self.claim = _asyncpg_sql(
-            insert(table)
-            .values(key="", fingerprint="", created_at=datetime.now(UTC))
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.key)
-        )
-        self.store = _asyncpg_sql(
-            update(IdempotencyRecord)
-            .where(
-                (col(IdempotencyRecord.key) == "") & (col(IdempotencyRecord.created_at) == datetime.now(UTC)),
-                col(IdempotencyRecord.status_code).is_(None),
-            )
-            .values(status_code=0, response=None)
-        )
+        # The statements common.idempotency runs around every keyed request.
+        self.claim = _asyncpg_sql(CLAIM_SQL)
+        self.store = _asyncpg_sql(STORE_SQL)
         self.move = _asyncpg_sql(MOVE_SQL)
         self.create = _asyncpg_sql(CREATE_SQL)
 
@@ -214,7 +199,8 @@ class _RawOrders:
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await conn.fetchval(
-                self.claim[0], *_args(self.claim, {"key": key, "fingerprint": "0" * 64, "created_at": now})
+                self.claim[0],
+                *_args(self.claim, {"claim_key": key, "claim_fingerprint": "0" * 64, "claimed_at": now}),
             )
             if claimed is None:
                 raise RuntimeError(f"key {key} was taken")
@@ -237,7 +223,7 @@ class _RawOrders:
             body = json.dumps(dict(row), default=str)
             await conn.execute(
                 self.store[0],
-                *_args(self.store, {"status_code": 200, "response": body, "key_1": key, "created_at_1": now}),
+                *_args(self.store, {"answer_status": 200, "answer": body, "claim_key": key, "claimed_at": now}),
             )
 
 
