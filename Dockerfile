@@ -1,5 +1,6 @@
 # One image for every PakLog process; the command picks the role
 # (`paklog gateway`, `paklog worker`, `paklog service <name>`, `paklog migrate`).
+# Runtime dependencies only (requirements-runtime.lock): no test runner, linters or test server.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,8 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PAKLOG_LOG_FORMAT=json
 
 WORKDIR /app
-COPY requirements.lock ./
-RUN python -m pip install --require-hashes --no-deps -r requirements.lock
+COPY requirements-runtime.lock ./
+RUN python -m pip install --require-hashes --no-deps -r requirements-runtime.lock
 
 COPY pyproject.toml README.md ./
 COPY common ./common

@@ -30,9 +30,12 @@ test: lint
 bench: install
 	$(BIN)/paklog bench
 
-# Re-pin requirements.lock after editing pyproject.toml (needs `uv` on PATH).
+# Re-pin after editing pyproject.toml (needs `uv` on PATH). requirements.lock (runtime + dev group) is what
+# `make install` uses; requirements-runtime.lock is its runtime-only subset, pinned to the same versions,
+# for the production image (no test tools there).
 lock:
-	uv pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 --no-header -q -o requirements.lock
+	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --no-header -q -o requirements-runtime.lock
+	uv pip compile pyproject.toml --group dev -c requirements-runtime.lock --generate-hashes --python-version 3.11 --no-header -q -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .paklog .pytest_cache .mypy_cache .ruff_cache

@@ -11,10 +11,14 @@ Every error a service or the gateway raises on purpose derives from
     ├── Conflict                409  illegal state transition, duplicate, idempotency mismatch
     ├── PayloadTooLarge         413  request body over the configured limit
     ├── RuleViolation           422  well-formed input that breaks a business rule
+    ├── BadGateway              502  a dependency answered, but not what its contract says
     └── Unavailable             503  a dependency is down; safe to retry
 
 A database integrity race that escapes (``IntegrityError``, asyncpg's
 ``IntegrityConstraintViolationError``) is answered 409 ``Conflict``, not 500.
+Anything else that escapes a route is a bug: :class:`common.middleware.RequestContextMiddleware`
+answers it with :func:`internal_error_response` (500 ``InternalError``) and logs one line.
+:class:`ErrorBody` is the schema of every error body, for OpenAPI documents.
 
 ``type`` is a stable machine-readable name (``OutOfStock``, ``PaymentDeclined``,
 ``IllegalTransition`` ...). Activities map those types to non-retryable
@@ -31,8 +35,10 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 
 class DomainError(Exception):
@@ -89,9 +95,23 @@ class RuleViolation(DomainError):
     default_type = "RuleViolation"
 
 
+class BadGateway(DomainError):
+    status_code = 502
+    default_type = "BadGateway"
+
+
 class Unavailable(DomainError):
     status_code = 503
     default_type = "Unavailable"
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable ``type``, a human ``detail``, sometimes more fields (``skus``)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"type": "NotFound", "detail": "..."}]})
+
+    type: str
+    detail: str
 
 
 def error_response(status_code: int, type_: str, detail: str, **extra: Any) -> JSONResponse:
@@ -121,10 +141,48 @@ async def _validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "ValidationError", "; ".join(problems) or "invalid request")
 
 
-async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
+def internal_error_response() -> JSONResponse:
+    """The answer to a bug: no exception text or traceback leaves the process."""
+    return JSONResponse(
+        {"type": "InternalError", "detail": "unexpected error; quote the X-Request-ID when reporting it"},
+        status_code=500,
+    )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path.
+
+    Starlette's 405 names only the first route that matched the path, but
+    ``GET`` and ``POST /api/orders`` are two routes; so each method is tried
+    against the whole routing table (included routers too).
+    """
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in request.app.router.routes
+        )
+    ]
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
-    return error_response(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail))
+    names = {
+        400: "BadRequest",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "NotFound",
+        405: "MethodNotAllowed",
+        413: "PayloadTooLarge",
+    }
+    response = error_response(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

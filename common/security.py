@@ -10,7 +10,11 @@ Two signing set-ups exist:
   verifier hold the same ``PAKLOG_JWT_SECRET``.
 * **RS256** with a private key held only by identity, which publishes the
   public half at ``/.well-known/jwks.json``; the verifier fetches that JWK
-  set with :class:`jwt.PyJWKClient` and caches it.
+  set with :class:`jwt.PyJWKClient`, caches it, and rate-limits the network:
+  a token naming an unknown ``kid`` refetches the set at most once per
+  ``jwks_refetch_seconds``, and after a failed fetch the next attempt waits
+  ``jwks_retry_seconds`` (meanwhile callers get ``JwksUnavailable`` at once),
+  so a flood of forged ``kid`` values never becomes a flood of fetches.
 
 A verifier accepts exactly one family (HMAC *or* RSA), so a token cannot
 downgrade itself to HS256 signed with a public key (algorithm confusion).
@@ -22,6 +26,7 @@ caller may retry).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -131,6 +136,34 @@ class TokenIssuer:
         return {"keys": [dict(self._public_jwk)] if self._public_jwk else []}
 
 
+class _RateLimitedJWKClient(jwt.PyJWKClient):
+    """A :class:`jwt.PyJWKClient` whose failed fetches are not retried for ``retry_seconds``.
+
+    PyJWKClient's own ``cooldown_duration`` bounds refetches for unknown
+    ``kid`` values after a *successful* fetch; this adds the same bound after
+    a failed one, so an outage of the JWKS endpoint costs one request per
+    interval instead of one per incoming token.
+    """
+
+    def __init__(self, uri: str, *, lifespan: float, refetch_seconds: float, retry_seconds: float, timeout: float):
+        super().__init__(uri, cache_jwk_set=True, lifespan=lifespan, timeout=timeout, cooldown_duration=refetch_seconds)
+        self._retry_seconds = retry_seconds
+        self._failed_at: float | None = None
+
+    def fetch_data(self) -> Any:
+        # Called under PyJWKClient's own lock, so the bookkeeping needs no lock of its own.
+        now = time.monotonic()
+        if self._failed_at is not None and now - self._failed_at < self._retry_seconds:
+            raise jwt.PyJWKClientConnectionError("the JWK set could not be fetched moments ago; not retrying yet")
+        try:
+            data = super().fetch_data()
+        except jwt.PyJWKClientConnectionError:
+            self._failed_at = now
+            raise
+        self._failed_at = None
+        return data
+
+
 class TokenVerifier:
     """Checks access tokens and turns them into a :class:`Principal`.
 
@@ -138,12 +171,17 @@ class TokenVerifier:
         secret: HS256 secret shared with identity.
         jwks_url: identity's ``/.well-known/jwks.json``; keys are fetched with
             :class:`jwt.PyJWKClient`, which caches the set for five minutes and
-            refetches once when a token names an unknown ``kid`` (key rotation).
+            refetches when a token names an unknown ``kid`` (key rotation), at
+            most once per ``jwks_refetch_seconds``.
         algorithms: Accepted algorithms; defaults to ``["HS256"]`` with a
             secret and ``["RS256"]`` with a JWKS URL. Must match that family.
         leeway_seconds: Clock skew tolerated on ``exp`` and ``iat``.
         jwks: A JWK set document held locally (identity checking its own
             RS256 tokens with :meth:`TokenIssuer.jwks`); no HTTP involved.
+        jwks_refetch_seconds: Least time between two fetches of the JWK set
+            caused by unknown ``kid`` values.
+        jwks_retry_seconds: After a failed fetch, how long callers get
+            ``JwksUnavailable`` without another attempt.
 
     Raises:
         ValueError: Not exactly one of ``secret`` / ``jwks_url`` / ``jwks``, or
@@ -162,6 +200,8 @@ class TokenVerifier:
         algorithms: Sequence[str] | None = None,
         leeway_seconds: int = 10,
         jwks: Mapping[str, Any] | None = None,
+        jwks_refetch_seconds: float = 30.0,
+        jwks_retry_seconds: float = 5.0,
     ) -> None:
         if sum(source is not None and source != "" for source in (secret, jwks_url, jwks)) != 1:
             raise ValueError("TokenVerifier needs exactly one of secret, jwks_url or jwks")
@@ -173,7 +213,13 @@ class TokenVerifier:
             allowed = _RSA_ALGORITHMS
             self.algorithms = list(algorithms or ["RS256"])
             if jwks_url:
-                self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, timeout=5)
+                self._jwks = _RateLimitedJWKClient(
+                    jwks_url,
+                    lifespan=300,
+                    refetch_seconds=jwks_refetch_seconds,
+                    retry_seconds=jwks_retry_seconds,
+                    timeout=5,
+                )
             else:
                 self._static_keys = _keys_by_id(jwks or {})
         else:

@@ -16,8 +16,11 @@ from sqlalchemy import text
 
 from common.db import create_engine, create_sessionmaker
 from common.errors import install_error_handlers
+from common.logging import get_logger
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from common.settings import ServiceSettings
+
+log = get_logger("paklog.service")
 
 
 def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
@@ -53,7 +56,9 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
             async with request.app.state.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:  # any driver error means "not ready"
-            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+            # The driver's text names hosts, users and databases: it goes to the log, not to the caller.
+            log.warning("health check failed", service=settings.service, error=repr(exc))
+            return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "service": settings.service})
 
     return app

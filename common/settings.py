@@ -1,15 +1,20 @@
 """Process settings, read from ``PAKLOG_*`` environment variables.
 
 Each process builds exactly one settings object through its cached
-``get_settings()``-style factory at start-up, never at import time.
+``get_settings()`` at start-up, never at import time: every domain service in
+``services/<name>/settings.py``, the gateway in ``gateway/settings.py``, the
+worker and ``paklog dev`` in ``paklog/settings.py``. Every address and port can
+be overridden with a ``PAKLOG_*`` variable; a process's listen port also reads
+``PAKLOG_<PROCESS>_PORT`` (``PAKLOG_ORDERS_PORT``, ``PAKLOG_GATEWAY_PORT``), the
+same names ``paklog dev`` reads.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Default ports of the domain services on 127.0.0.1 (``paklog service <name>``).
@@ -55,7 +60,8 @@ def database_url(server_url: str, database: str) -> str:
 class PaklogSettings(BaseSettings):
     """What every PakLog process shares: environment, logging, state folder."""
 
-    model_config = SettingsConfigDict(env_prefix="PAKLOG_", extra="ignore")
+    # populate_by_name: fields read under an alias (ports) still accept their own name in code.
+    model_config = SettingsConfigDict(env_prefix="PAKLOG_", extra="ignore", populate_by_name=True)
 
     environment: Environment = "development"
     log_format: Literal["console", "json"] = "console"
@@ -113,11 +119,28 @@ class ServiceSettings(PaklogSettings):
         return self
 
 
+def port_field(process: str, default: int) -> Any:
+    """A ``port`` field read from ``PAKLOG_<PROCESS>_PORT``, else ``PAKLOG_PORT``, else ``default``.
+
+    Args:
+        process: ``gateway`` or a service name.
+        default: The port of DESIGN.md's process table.
+    """
+    return Field(default=default, validation_alias=AliasChoices(f"PAKLOG_{process.upper()}_PORT", "PAKLOG_PORT"))
+
+
 def reject_placeholder_secret(environment: Environment, name: str, value: str) -> None:
-    """Refuse to run production with a development secret.
+    """Refuse to run anywhere but development with a placeholder secret.
+
+    Tests run with ``environment="test"`` and a generated secret, so a
+    placeholder that slips into a deployment fails at start-up there too.
 
     Raises:
-        ValueError: ``environment`` is production and ``value`` is a placeholder.
+        ValueError: ``environment`` is not development and ``value`` is a
+            placeholder (one of :data:`PLACEHOLDER_SECRETS`, or anything with
+            ``change-me`` in it, as the example env file has) or shorter than
+            32 characters.
     """
-    if environment == "production" and (value in PLACEHOLDER_SECRETS or len(value) < 32):
-        raise ValueError(f"{name} must be set to a real secret (32+ characters) in production")
+    placeholder = value in PLACEHOLDER_SECRETS or "change-me" in value.lower() or len(value) < 32
+    if environment != "development" and placeholder:
+        raise ValueError(f"{name} must be set to a real secret (32+ characters) outside development")

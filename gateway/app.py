@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from common.errors import install_error_handlers
@@ -16,6 +15,9 @@ from common.logging import configure_logging
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from common.security import TokenVerifier
 from gateway.clients import ServiceClients
+from gateway.errors import install_gateway_error_handlers
+from gateway.models import Health
+from gateway.openapi import install_openapi
 from gateway.routes import auth, orders, products
 from gateway.settings import GatewaySettings, get_settings
 from gateway.temporal import connect_temporal
@@ -53,6 +55,8 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_gateway_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
@@ -65,9 +69,9 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.include_router(orders.router)
     app.include_router(products.router)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "temporal_namespace": settings.temporal_namespace})
+    @app.get("/healthz", tags=["health"], response_model=Health)
+    async def healthz() -> Health:
+        return Health(status="ok", temporal_namespace=settings.temporal_namespace)
 
     return app
 

@@ -1,19 +1,79 @@
 """Read-only clients of the domain services, as the gateway uses them.
 
-Any service failure becomes a 503 ``Unavailable`` (the caller may retry);
-404s are returned as ``None`` so routes decide what a missing thing means.
+A service that cannot be reached, or answers 502/503/504, becomes a 503
+``ServiceUnavailable`` (the caller may retry); one that answers a 500, or a
+body that is not the JSON its contract promises, becomes a 502
+``BadGateway``. 404s are returned as ``None`` so routes decide what a missing
+thing means; other 4xx keep the service's ``type`` and ``detail``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
-from common.errors import Conflict, DomainError, Forbidden, RuleViolation, Unavailable
+from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViolation, Unauthorized, Unavailable
 from common.settings import ServiceUrls
+from gateway.models import OrderRecord, OrderSummary, PaymentRecord, ProductView, TokenResponse
 
-_UPSTREAM_ERRORS: dict[int, type[DomainError]] = {403: Forbidden, 409: Conflict, 422: RuleViolation}
+T = TypeVar("T")
+
+_UPSTREAM_ERRORS: dict[int, type[DomainError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    409: Conflict,
+    422: RuleViolation,
+}
+_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
+_PRODUCT = TypeAdapter(ProductView)
+_PRODUCTS = TypeAdapter(list[ProductView])
+_ORDER = TypeAdapter(OrderRecord)
+_ORDERS = TypeAdapter(list[OrderSummary])
+_PAYMENTS = TypeAdapter(list[PaymentRecord])
+_TOKEN = TypeAdapter(TokenResponse)
+
+
+def _service(resp_or_url: httpx.Response | str) -> str:
+    url = resp_or_url.request.url if isinstance(resp_or_url, httpx.Response) else httpx.URL(resp_or_url)
+    return f"{url.host}:{url.port}"
+
+
+def _json(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:  # not JSON at all, or not UTF-8
+        raise BadGateway(f"{_service(resp)} answered {resp.status_code} with a body that is not JSON") from None
+
+
+def _parse(adapter: TypeAdapter[T], resp: httpx.Response) -> T:
+    try:
+        return adapter.validate_python(_json(resp))
+    except ValidationError as exc:
+        raise BadGateway(
+            f"{_service(resp)} answered {resp.status_code} with a body outside its contract ({exc.error_count()} errors)"
+        ) from None
+
+
+def _raise_for_status(resp: httpx.Response) -> None:
+    """Map a service's error answer to the gateway's; 2xx passes."""
+    if resp.status_code < 400:
+        return
+    where = _service(resp)
+    if resp.status_code in _UNAVAILABLE_STATUSES:
+        raise Unavailable(f"{where} answered {resp.status_code}", type="ServiceUnavailable")
+    if resp.status_code >= 500:
+        raise BadGateway(f"{where} answered {resp.status_code}")
+    body = _json(resp)
+    if not isinstance(body, dict) or not isinstance(body.get("detail", ""), str):
+        raise BadGateway(f"{where} answered {resp.status_code} without a {{type, detail}} body")
+    error_class = _UPSTREAM_ERRORS.get(resp.status_code)
+    if error_class is None:  # a 4xx the gateway's callers cannot have caused
+        raise BadGateway(f"{where} answered {resp.status_code}: {body.get('detail', '')}"[:300])
+    upstream_type = body.get("type")
+    raise error_class(body.get("detail") or "rejected", type=upstream_type if isinstance(upstream_type, str) else None)
 
 
 class ServiceClients:
@@ -21,65 +81,50 @@ class ServiceClients:
         self.http = http
         self.urls = urls
 
-    async def _get(self, url: str, params: dict[str, Any] | None = None) -> Any:
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
-            resp = await self.http.get(url, params=params)
+            return await self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise Unavailable(f"{url.split('/')[2]} is unreachable", type="ServiceUnavailable") from exc
+            raise Unavailable(f"{_service(url)} is unreachable", type="ServiceUnavailable") from exc
+
+    async def _get(self, adapter: TypeAdapter[T], url: str, params: dict[str, Any] | None = None) -> T | None:
+        resp = await self._send("GET", url, params=params)
         if resp.status_code == 404:
             return None
-        if resp.status_code >= 500:
-            raise Unavailable(f"{url.split('/')[2]} answered {resp.status_code}", type="ServiceUnavailable")
-        if resp.status_code >= 400:
-            body = resp.json()
-            error_class = _UPSTREAM_ERRORS.get(resp.status_code, DomainError)
-            raise error_class(body.get("detail", "rejected"), type=body.get("type"))
-        return resp.json()
+        _raise_for_status(resp)
+        return _parse(adapter, resp)
 
-    async def product(self, sku: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = await self._get(f"{self.urls.inventory_url}/products/{sku}")
-        return result
+    async def product(self, sku: str) -> ProductView | None:
+        return await self._get(_PRODUCT, f"{self.urls.inventory_url}/products/{sku}")
 
-    async def products(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._get(
-            f"{self.urls.inventory_url}/products", {"limit": limit, "offset": offset}
-        )
-        return result
+    async def products(self, limit: int, offset: int) -> list[ProductView]:
+        found = await self._get(_PRODUCTS, f"{self.urls.inventory_url}/products", {"limit": limit, "offset": offset})
+        return found or []
 
-    async def order(self, order_id: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = await self._get(f"{self.urls.orders_url}/orders/{order_id}")
-        return result
+    async def order(self, order_id: str) -> OrderRecord | None:
+        return await self._get(_ORDER, f"{self.urls.orders_url}/orders/{order_id}")
 
     async def orders(
         self, *, customer_id: str | None, status: str | None, limit: int, offset: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[OrderSummary]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if customer_id:
             params["customer_id"] = customer_id
         if status:
             params["status"] = status
-        result: list[dict[str, Any]] = await self._get(f"{self.urls.orders_url}/orders", params)
-        return result
+        return await self._get(_ORDERS, f"{self.urls.orders_url}/orders", params) or []
 
     async def payment_status(self, order_id: str) -> str | None:
         """Status of the order's newest payment attempt, if any."""
-        payments: list[dict[str, Any]] | None = await self._get(
-            f"{self.urls.payments_url}/payments", {"order_id": order_id}
-        )
+        payments = await self._get(_PAYMENTS, f"{self.urls.payments_url}/payments", {"order_id": order_id})
         if not payments:
             return None
-        newest = max(payments, key=lambda p: p.get("created_at", ""))
-        status: str | None = newest.get("status")
-        return status
+        return max(payments, key=lambda p: p.created_at).status
 
-    async def login(self, username: str, password: str) -> httpx.Response:
-        """Identity's answer to a password login; its own 4xx pass through unchanged."""
-        try:
-            resp = await self.http.post(
-                f"{self.urls.identity_url}/token", data={"username": username, "password": password}
-            )
-        except httpx.HTTPError as exc:
-            raise Unavailable("identity is unreachable", type="ServiceUnavailable") from exc
-        if resp.status_code >= 500:
-            raise Unavailable(f"identity answered {resp.status_code}", type="ServiceUnavailable")
-        return resp
+    async def login(self, username: str, password: str) -> TokenResponse:
+        """Identity's token for a password login; its 401 (wrong credentials) passes through."""
+        resp = await self._send(
+            "POST", f"{self.urls.identity_url}/token", data={"username": username, "password": password}
+        )
+        _raise_for_status(resp)
+        return _parse(_TOKEN, resp)

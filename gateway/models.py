@@ -1,4 +1,8 @@
-"""The public ``/api`` request and response models (the contract of DESIGN.md)."""
+"""The public ``/api`` request and response models (the contract of DESIGN.md).
+
+Order statuses and cancel reasons are the workflow's own vocabulary
+(:mod:`workflows.order_fulfillment`), imported rather than copied.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.vocabulary import CancelReason
+from common.vocabulary import CancelReason, OrderStatus
+
+__all__ = ["CancelReason", "OrderStatus"]
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
 
@@ -66,7 +72,7 @@ class CancelView(BaseModel):
 class OrderAccepted(BaseModel):
     order_id: str
     workflow_id: str
-    status: str
+    status: OrderStatus = Field(description="The order's status now; a repeated request answers the current one")
 
 
 class OrderLineView(BaseModel):
@@ -75,10 +81,19 @@ class OrderLineView(BaseModel):
     unit_price_cents: int
 
 
+class AlertView(BaseModel):
+    """Something operators must settle by hand, e.g. an undo that failed for good."""
+
+    kind: str
+    step: str
+    detail: str
+    at: str
+
+
 class OrderView(BaseModel):
     order_id: str
-    status: str
-    cancel_reason: str | None
+    status: OrderStatus
+    cancel_reason: CancelReason | None
     lines: list[OrderLineView]
     total_cents: int
     currency: str
@@ -87,15 +102,13 @@ class OrderView(BaseModel):
     customer_id: str
     workflow_id: str
     created_at: str | None = None
-    alerts: list[dict[str, Any]] = Field(
-        default_factory=list, description="What operators must settle by hand, e.g. an undo that failed for good"
-    )
+    alerts: list[AlertView] = Field(default_factory=list)
 
 
 class OrderSummary(BaseModel):
     order_id: str
-    status: str
-    cancel_reason: str | None
+    status: OrderStatus
+    cancel_reason: CancelReason | None
     total_cents: int
     currency: str
     customer_id: str
@@ -112,6 +125,11 @@ class ProductView(BaseModel):
     reserved: int
 
 
+class Health(BaseModel):
+    status: str
+    temporal_namespace: str
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: str
@@ -124,3 +142,28 @@ class MeView(BaseModel):
     role: str
     email: str
     name: str
+
+
+# What the services answer, as far as the gateway reads it; anything else is a 502.
+
+
+class OrderRecord(BaseModel):
+    """The orders service's ``OrderPublic``."""
+
+    order_id: str
+    customer_id: str
+    status: OrderStatus
+    cancel_reason: CancelReason | None = None
+    lines: list[OrderLineView]
+    total_cents: int
+    currency: str
+    history: list[dict[str, Any]] | None = None
+    created_at: str | None = None
+    alerts: list[AlertView] = Field(default_factory=list)
+
+
+class PaymentRecord(BaseModel):
+    """The payments service's ``PaymentPublic``, the fields the gateway shows."""
+
+    status: str
+    created_at: str = ""

@@ -4,15 +4,20 @@ The gateway never sequences services itself: it prices the lines from the
 catalogue (a read), starts the ``OrderFulfillment`` workflow under the
 business key ``order-<order_id>`` and from then on reads state or sends the
 workflow updates.
+
+An ``Idempotency-Key`` maps (with the caller) to a fixed order id, so a
+repeat is recognised by its workflow before anything else is asked: it
+answers the order's current status, even while the catalogue is down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -22,7 +27,7 @@ from common.idempotency import fingerprint
 from common.security import Principal
 from gateway.auth import is_staff
 from gateway.clients import ServiceClients
-from gateway.models import OrderAccepted, OrderView, PlaceOrderRequest
+from gateway.models import OrderAccepted, OrderStatus, OrderView, PlaceOrderRequest
 from workflows.order_fulfillment import (
     WORKFLOW_NAME,
     OrderFulfillment,
@@ -36,6 +41,8 @@ from workflows.order_fulfillment import (
 # Orders placed with the same Idempotency-Key by the same user map to one id.
 _ORDER_NAMESPACE = uuid.UUID("6f0d7c7e-8a43-4a8e-9d0b-0d1f5c3a7e21")
 _FINGERPRINT_MEMO = "request_fingerprint"
+# A status query needs a worker; without one, fall back to the orders service rather than hang.
+_QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 def new_order_id(principal: Principal, idempotency_key: str | None) -> str:
@@ -55,11 +62,11 @@ async def price_lines(clients: ServiceClients, body: PlaceOrderRequest) -> tuple
     unknown = [sku for sku, product in zip(merged, products, strict=True) if product is None]
     if unknown:
         raise RuleViolation(f"unknown SKU: {', '.join(unknown)}", type="UnknownSku", extra={"skus": unknown})
-    currencies = {p["currency"] for p in products if p is not None}
+    currencies = {p.currency for p in products if p is not None}
     if len(currencies) != 1:
         raise RuleViolation("all lines of one order must share a currency", type="MixedCurrencies")
     lines = [
-        OrderLine(sku=sku, quantity=quantity, unit_price_cents=int(product["price_cents"]))
+        OrderLine(sku=sku, quantity=quantity, unit_price_cents=product.price_cents)
         for (sku, quantity), product in zip(merged.items(), products, strict=True)
         if product is not None
     ]
@@ -73,11 +80,21 @@ async def place_order(
     principal: Principal,
     body: PlaceOrderRequest,
     idempotency_key: str | None,
-) -> OrderAccepted:
-    """Start the saga; the same key and body answer the same order, one workflow."""
+) -> tuple[OrderAccepted, bool]:
+    """Start the saga; the same key and body answer the same order, one workflow.
+
+    Returns:
+        The accepted order and whether it is a repeat of an earlier request.
+
+    Raises:
+        Conflict: ``IdempotencyKeyReused`` when the key was used with another body.
+    """
     request_fingerprint = fingerprint(principal.username, body.model_dump(mode="json"))
     order_id = new_order_id(principal, idempotency_key)
-    wf_id = workflow_id(order_id)
+    if idempotency_key is not None:
+        repeated = await _repeat(client, clients, order_id, request_fingerprint)
+        if repeated is not None:
+            return repeated, True
     lines, currency = await price_lines(clients, body)
     address = body.shipping_address
     params = OrderFulfillmentInput(
@@ -99,7 +116,7 @@ async def place_order(
         await client.start_workflow(
             WORKFLOW_NAME,
             params,
-            id=wf_id,
+            id=workflow_id(order_id),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -108,13 +125,41 @@ async def place_order(
     except WorkflowAlreadyStartedError:
         if idempotency_key is None:  # pragma: no cover - 80 random bits collided
             raise
-        description = await client.get_workflow_handle(wf_id).describe()
-        memo = await description.memo()
-        if memo.get(_FINGERPRINT_MEMO) != request_fingerprint:
-            raise Conflict(
-                "Idempotency-Key was already used for a different order", type="IdempotencyKeyReused"
-            ) from None
-    return OrderAccepted(order_id=order_id, workflow_id=wf_id, status="PENDING")
+        # A concurrent request with the same key started it a moment ago.
+        repeated = await _repeat(client, clients, order_id, request_fingerprint)
+        if repeated is None:  # pragma: no cover - it was started, so it exists
+            raise
+        return repeated, True
+    return OrderAccepted(order_id=order_id, workflow_id=workflow_id(order_id), status=OrderStatus.PENDING), False
+
+
+async def _repeat(
+    client: Client, clients: ServiceClients, order_id: str, request_fingerprint: str
+) -> OrderAccepted | None:
+    """The order an earlier request with this key started, at its current status; ``None`` if none did."""
+    try:
+        description = await order_handle(client, order_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    memo = await description.memo()
+    if memo.get(_FINGERPRINT_MEMO) != request_fingerprint:
+        raise Conflict("Idempotency-Key was already used for a different order", type="IdempotencyKeyReused")
+    return OrderAccepted(
+        order_id=order_id, workflow_id=workflow_id(order_id), status=await _current_status(client, clients, order_id)
+    )
+
+
+async def _current_status(client: Client, clients: ServiceClients, order_id: str) -> OrderStatus:
+    """The workflow's own status; the orders service's record when no worker answers the query."""
+    try:
+        snapshot = await order_handle(client, order_id).query(OrderFulfillment.status, rpc_timeout=_QUERY_TIMEOUT)
+        return OrderStatus(snapshot.status)
+    except (RPCError, WorkflowQueryFailedError):
+        record = await clients.order(order_id)
+        # No record yet: the workflow has not reached its first step.
+        return record.status if record is not None else OrderStatus.PENDING
 
 
 def order_handle(client: Client, order_id: str) -> WorkflowHandle[OrderFulfillment, Any]:
@@ -139,28 +184,28 @@ async def get_order(client: Client, clients: ServiceClients, principal: Principa
     """An order the caller may see; someone else's order is indistinguishable from none."""
     record, payment_status = await asyncio.gather(clients.order(order_id), clients.payment_status(order_id))
     if record is not None:
-        if not _owned(principal, record["customer_id"]):
+        if not _owned(principal, record.customer_id):
             raise NotFound(f"no order {order_id}", type="OrderNotFound")
         return OrderView(
             order_id=order_id,
-            status=record["status"],
-            cancel_reason=record.get("cancel_reason"),
-            lines=record["lines"],
-            total_cents=record["total_cents"],
-            currency=record["currency"],
+            status=record.status,
+            cancel_reason=record.cancel_reason,
+            lines=record.lines,
+            total_cents=record.total_cents,
+            currency=record.currency,
             payment_status=payment_status,
-            history=record.get("history", []),
-            customer_id=record["customer_id"],
+            history=record.history or [],
+            customer_id=record.customer_id,
             workflow_id=workflow_id(order_id),
-            created_at=record.get("created_at"),
-            alerts=record.get("alerts", []),
+            created_at=record.created_at,
+            alerts=record.alerts,
         )
     snapshot = await workflow_snapshot(client, order_id)
     if snapshot is None or not _owned(principal, snapshot.customer_id):
         raise NotFound(f"no order {order_id}", type="OrderNotFound")
     return OrderView(
         order_id=order_id,
-        status=snapshot.status,
+        status=OrderStatus(snapshot.status),
         cancel_reason=snapshot.cancel_reason,
         lines=[],
         total_cents=snapshot.total_cents,

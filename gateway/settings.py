@@ -6,18 +6,19 @@ from functools import lru_cache
 
 from pydantic import Field, model_validator
 
-from common.settings import DEV_JWT_SECRET, ServiceUrls, TemporalSettings, reject_placeholder_secret
+from common.settings import DEV_JWT_SECRET, ServiceUrls, TemporalSettings, port_field, reject_placeholder_secret
 
 
 class GatewaySettings(TemporalSettings, ServiceUrls):
     """The gateway: where it listens, how it verifies tokens, what it talks to.
 
-    Tokens are HS256 with ``jwt_secret`` in development; set ``jwt_jwks_url``
-    (and ``jwt_algorithms=["RS256"]``) to verify RS256 tokens from a JWKS endpoint.
+    Tokens are HS256 with ``jwt_secret`` (a placeholder is refused outside
+    development); set ``jwt_jwks_url`` to verify RS256 tokens from a JWKS
+    endpoint instead. The port is ``PAKLOG_GATEWAY_PORT`` (or ``PAKLOG_PORT``).
     """
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = port_field("gateway", 8000)
     jwt_secret: str = DEV_JWT_SECRET
     jwt_jwks_url: str | None = None
     max_body_bytes: int = 64 * 1024
@@ -34,4 +35,5 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
 
 @lru_cache
 def get_settings() -> GatewaySettings:
+    """The gateway process's settings, built once on first use."""
     return GatewaySettings()

@@ -258,8 +258,10 @@ class _RawOrders:
             )
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def _cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU of a process, from /proc (None where there is none)."""
+    if pid is None:
+        return None
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
@@ -287,7 +289,7 @@ async def _micro(platform: LocalPlatform, requests: int, concurrency: int) -> Mi
     try:
         raw = _RawOrders(pool)
         await raw.seed(http_ids + raw_ids)
-        service_pid = next(proc.pid for label, proc in platform.children if label == "service-orders")
+        service_pid = platform.pid("service-orders")
         async with httpx.AsyncClient(
             base_url=platform.service_url("orders"),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),

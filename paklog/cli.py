@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -84,7 +85,8 @@ def service(
     """Run one domain service with uvicorn."""
     if name not in SERVICE_NAMES:
         raise typer.BadParameter(f"unknown service {name!r}; choose from {', '.join(SERVICE_NAMES)}")
-    settings = ServiceSettings(service=name)
+    # The same cached settings the app factory uses, so a bad value fails here, before uvicorn starts.
+    settings: ServiceSettings = importlib.import_module(f"services.{name}.settings").get_settings()
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(
         f"services.{name}.app:create_app",
@@ -240,10 +242,12 @@ def order_place(
     _run(go())
 
 
-async def _as_user(gateway_url: str, user: str, password: str, method: str, path: str) -> int:
+async def _as_user(
+    gateway_url: str, user: str, password: str, method: str, path: str, body: dict[str, str] | None = None
+) -> int:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as http:
         await _login(http, user, password)
-        return _show(await http.request(method, path))
+        return _show(await http.request(method, path, json=body))
 
 
 @order_app.command("status")
@@ -263,9 +267,13 @@ def order_cancel(
     gateway_url: GatewayOpt = "http://127.0.0.1:8000",
     user: UserOpt = "alice",
     password: PasswordOpt = "alice-pass",
+    reason: Annotated[
+        str | None, typer.Option(help="Operators: the cancel reason, e.g. OUT_OF_STOCK (default OPERATOR_CANCELLED)")
+    ] = None,
 ) -> None:
-    """Cancel an order; prints the compensations that ran."""
-    _run(_as_user(gateway_url, user, password, "POST", f"/api/orders/{order_id}/cancel"))
+    """Cancel an order; prints the compensations that ran (202: still running)."""
+    body = {"reason": reason} if reason else None
+    _run(_as_user(gateway_url, user, password, "POST", f"/api/orders/{order_id}/cancel", body))
 
 
 def main() -> None:

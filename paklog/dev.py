@@ -1,15 +1,20 @@
-"""``paklog dev``: the whole platform on embedded defaults, until Ctrl-C."""
+"""``paklog dev``: the whole platform on embedded defaults, until Ctrl-C.
+
+A child that dies is restarted with backoff (:mod:`paklog.supervisor`); the
+platform stops on Ctrl-C / SIGTERM, or when one child keeps crashing.
+"""
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
-import time
 from types import FrameType
 
 from rich.console import Console
 from rich.table import Table
 
+from common.logging import configure_logging
 from paklog.platform import LocalPlatform, PlatformConfig
 
 DEMO_LOGINS = [
@@ -27,6 +32,10 @@ def _raise_stop(signum: int, _: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
+def _without_password(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url.replace("+asyncpg", ""))
+
+
 def print_banner(console: Console, platform: LocalPlatform) -> None:
     table = Table(title="PakLog is running", show_header=False, title_justify="left")
     table.add_row("Gateway API", f"{platform.gateway_url}/api")
@@ -34,7 +43,9 @@ def print_banner(console: Console, platform: LocalPlatform) -> None:
     if platform.web_ui_url:
         table.add_row("Temporal Web UI", platform.web_ui_url)
     table.add_row("Temporal", platform.temporal_address)
-    table.add_row("PostgreSQL", platform.postgres_url.replace("+asyncpg", ""))
+    table.add_row("PostgreSQL", _without_password(platform.postgres_url))
+    if platform.postgres is not None:
+        table.add_row("PostgreSQL password", f"in {platform.postgres.password_file}")
     for name, port in platform.config.service_ports.items():
         table.add_row(f"service {name}", f"http://127.0.0.1:{port}/docs")
     table.add_row("state folder", str(platform.state_dir))
@@ -52,7 +63,9 @@ def print_banner(console: Console, platform: LocalPlatform) -> None:
 def run_dev(config: PlatformConfig | None = None) -> int:
     """Start everything, print where it is, and stop it all on Ctrl-C or SIGTERM."""
     console = Console(stderr=True)
-    platform = LocalPlatform(config or PlatformConfig.from_env())
+    config = config or PlatformConfig.from_env()
+    configure_logging(config.log_format)  # the supervisor's restart events
+    platform = LocalPlatform(config)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     code = 0
@@ -60,13 +73,11 @@ def run_dev(config: PlatformConfig | None = None) -> int:
         console.print("[bold]Starting PakLog[/bold] (PostgreSQL, Temporal, services, worker, gateway)...")
         platform.start()
         print_banner(console, platform)
-        while True:
-            dead = platform.dead_children()
-            if dead:
-                console.print(f"[red]stopped unexpectedly:[/red] {', '.join(dead)}")
-                code = 1
-                break
-            time.sleep(1)
+        # The wait returns every second so that Ctrl-C / SIGTERM are handled promptly.
+        while (failure := platform.wait_for_failure(1.0)) is None:
+            pass
+        console.print(f"[red]stopping PakLog:[/red] {failure}")
+        code = 1
     except _Stop as stop:
         console.print(f"\n{stop}: stopping PakLog...")
     except RuntimeError as exc:

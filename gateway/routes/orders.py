@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
+from fastapi import APIRouter, Path, Query, Request, Response
+from temporalio.client import (
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.errors import Conflict, Forbidden
@@ -17,19 +20,24 @@ from common.vocabulary import CancelReason
 from gateway import orders
 from gateway.auth import PrincipalDep, is_staff
 from gateway.clients import ServiceClients
+from gateway.errors import error_responses
 from gateway.models import (
     CancelOrderRequest,
     CancelView,
     CompensationFailureView,
     OrderAccepted,
+    OrderStatus,
     OrderSummary,
     OrderView,
     PlaceOrderRequest,
 )
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment
 
-router = APIRouter(prefix="/api/orders", tags=["orders"])
+# Every route here needs a token and may meet a service or Temporal that is down.
+router = APIRouter(prefix="/api/orders", tags=["orders"], responses=error_responses(401, 502, 503))
 OrderIdPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+# Deep offsets are cheap to ask and expensive to answer; no caller pages this far.
+MAX_OFFSET = 1_000_000
 
 
 def _clients(request: Request) -> ServiceClients:
@@ -37,34 +45,51 @@ def _clients(request: Request) -> ServiceClients:
     return clients
 
 
-@router.post("", status_code=202, response_model=OrderAccepted)
+@router.post(
+    "",
+    status_code=202,
+    response_model=OrderAccepted,
+    responses={
+        **error_responses(400, 409, 413, 422),
+        202: {"headers": {"Idempotent-Replayed": {"description": "`true` when this repeats an earlier request"}}},
+    },
+)
 async def place_order(
-    request: Request, body: PlaceOrderRequest, principal: PrincipalDep, key: IdempotencyKeyDep = None
-) -> JSONResponse:
-    """Start an order's fulfilment; answers at once with its id (202)."""
+    request: Request,
+    response: Response,
+    body: PlaceOrderRequest,
+    principal: PrincipalDep,
+    key: IdempotencyKeyDep = None,
+) -> OrderAccepted:
+    """Start an order's fulfilment; answers at once with its id (202).
+
+    A repeat with the same ``Idempotency-Key`` and body answers the same order
+    at its current status; the same key with another body is 409.
+    """
     settings = request.app.state.settings
-    accepted = await orders.place_order(
+    accepted, repeated = await orders.place_order(
         request.app.state.temporal, _clients(request), settings.task_queue, principal, body, key
     )
-    return JSONResponse(accepted.model_dump(), status_code=202)
+    if repeated:
+        response.headers["Idempotent-Replayed"] = "true"
+    return accepted
 
 
-@router.get("", response_model=list[OrderSummary])
+@router.get("", response_model=list[OrderSummary], responses=error_responses(422))
 async def list_orders(
     request: Request,
     principal: PrincipalDep,
-    status: Annotated[str | None, Query(pattern=r"^[A-Z_]{1,32}$")] = None,
+    status: Annotated[OrderStatus | None, Query()] = None,
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[OrderSummary]:
     """The caller's orders, newest first; operators and admins see everyone's."""
     owner = customer_id if is_staff(principal) else principal.username
-    records = await _clients(request).orders(customer_id=owner, status=status, limit=limit, offset=offset)
-    return [OrderSummary.model_validate(r) for r in records]
+    return await _clients(request).orders(customer_id=owner, status=status, limit=limit, offset=offset)
 
 
-@router.get("/{order_id}", response_model=OrderView)
+@router.get("/{order_id}", response_model=OrderView, responses=error_responses(404, 422))
 async def get_order(request: Request, principal: PrincipalDep, order_id: OrderIdPath) -> OrderView:
     return await orders.get_order(request.app.state.temporal, _clients(request), principal, order_id)
 
@@ -72,14 +97,18 @@ async def get_order(request: Request, principal: PrincipalDep, order_id: OrderId
 @router.post(
     "/{order_id}/cancel",
     response_model=CancelView,
-    responses={202: {"model": CancelView, "description": "Accepted; compensation is still running"}},
+    responses={
+        202: {"model": CancelView, "description": "Accepted; compensation is still running"},
+        **error_responses(400, 403, 404, 409, 413, 422),
+    },
 )
 async def cancel_order(
     request: Request,
+    response: Response,
     principal: PrincipalDep,
     order_id: OrderIdPath,
     body: CancelOrderRequest | None = None,
-) -> JSONResponse:
+) -> CancelView:
     """Cancel through the order's workflow (its ``cancel`` update).
 
     Answers 200 once compensation has run, or 202 with the order's state when
@@ -105,11 +134,10 @@ async def cancel_order(
     settings = request.app.state.settings
     try:
         snapshot = await asyncio.wait_for(update.result(), timeout=settings.cancel_wait_seconds)
-        status_code = 200
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         snapshot = await handle.query(OrderFulfillment.status)
-        status_code = 202
-    view = CancelView(
+        response.status_code = 202
+    return CancelView(
         order_id=snapshot.order_id,
         status=snapshot.status,
         cancel_reason=snapshot.cancel_reason,
@@ -120,7 +148,6 @@ async def cancel_order(
             for f in snapshot.compensation_failures
         ],
     )
-    return JSONResponse(view.model_dump(mode="json"), status_code=status_code)
 
 
 def _cancel_reason(principal: Principal, body: CancelOrderRequest | None) -> CancelReason:

@@ -9,9 +9,12 @@ from fastapi import APIRouter, Path, Query, Request
 from common.errors import NotFound
 from gateway.auth import PrincipalDep
 from gateway.clients import ServiceClients
+from gateway.errors import error_responses
 from gateway.models import SKU_PATTERN, ProductView
 
-router = APIRouter(prefix="/api/products", tags=["products"])
+router = APIRouter(prefix="/api/products", tags=["products"], responses=error_responses(401, 422, 502, 503))
+# Deep offsets are cheap to ask and expensive to answer; no caller pages this far.
+MAX_OFFSET = 1_000_000
 
 
 @router.get("", response_model=list[ProductView])
@@ -19,16 +22,16 @@ async def list_products(
     request: Request,
     _: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[ProductView]:
     clients: ServiceClients = request.app.state.clients
-    return [ProductView.model_validate(p) for p in await clients.products(limit, offset)]
+    return await clients.products(limit, offset)
 
 
-@router.get("/{sku}", response_model=ProductView)
+@router.get("/{sku}", response_model=ProductView, responses=error_responses(404))
 async def get_product(request: Request, _: PrincipalDep, sku: Annotated[str, Path(pattern=SKU_PATTERN)]) -> ProductView:
     clients: ServiceClients = request.app.state.clients
     product = await clients.product(sku)
     if product is None:
         raise NotFound(f"no product with SKU {sku}", type="UnknownSku")
-    return ProductView.model_validate(product)
+    return product

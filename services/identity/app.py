@@ -8,13 +8,13 @@ from common.security import TokenIssuer, TokenVerifier
 from common.service_app import create_service_app
 from common.settings import ServiceSettings
 from services.identity.api import router
-from services.identity.settings import IdentitySettings
+from services.identity.settings import IdentitySettings, get_settings
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """Build the app; a plain ``ServiceSettings`` is completed from ``PAKLOG_*`` (JWT settings)."""
     if not isinstance(settings, IdentitySettings):
-        settings = IdentitySettings(**settings.model_dump()) if settings else IdentitySettings()
+        settings = IdentitySettings(**settings.model_dump()) if settings else get_settings()
     app = create_service_app(settings, title="PakLog identity", routers=[router])
     issuer = build_issuer(settings)
     app.state.issuer = issuer

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from common.settings import DEV_JWT_SECRET, ServiceSettings, reject_placeholder_secret
+from common.settings import DEV_JWT_SECRET, SERVICE_PORTS, ServiceSettings, port_field, reject_placeholder_secret
 
 
 class IdentitySettings(ServiceSettings):
-    """The identity process (``PAKLOG_*``).
+    """The identity process (``PAKLOG_*``; its port also ``PAKLOG_IDENTITY_PORT``).
 
     Tokens are HS256 with ``jwt_secret`` unless ``jwt_private_key_file`` names
     an RSA private key (PEM); then they are RS256 and the public key is served
@@ -18,6 +19,7 @@ class IdentitySettings(ServiceSettings):
     """
 
     service: str = "identity"
+    port: int = port_field("identity", SERVICE_PORTS["identity"])
     jwt_secret: str = DEV_JWT_SECRET
     jwt_private_key_file: Path | None = None
     jwt_key_id: str = "paklog-1"
@@ -28,3 +30,9 @@ class IdentitySettings(ServiceSettings):
         if self.jwt_private_key_file is None:
             reject_placeholder_secret(self.environment, "PAKLOG_JWT_SECRET", self.jwt_secret)
         return self
+
+
+@lru_cache
+def get_settings() -> IdentitySettings:
+    """This process's settings, built once on first use."""
+    return IdentitySettings()

@@ -8,17 +8,12 @@ from common.service_app import create_service_app
 from common.settings import ServiceSettings
 from services.payments.api import router
 from services.payments.processor import CardProcessor
-
-
-class PaymentsSettings(ServiceSettings):
-    """``slow_card_seconds``: how long ``tok_slow`` takes (``PAKLOG_SLOW_CARD_SECONDS``)."""
-
-    slow_card_seconds: float = 3.0
+from services.payments.settings import PaymentsSettings, get_settings
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     if settings is None:
-        settings = PaymentsSettings(service="payments")
+        settings = get_settings()
     elif not isinstance(settings, PaymentsSettings):
         settings = PaymentsSettings(**settings.model_dump(exclude_unset=True))
     app = create_service_app(settings, title="PakLog payments", routers=[router])

@@ -14,7 +14,12 @@ from paklog.platform import LocalPlatform, free_ports_config
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     state = Path(tmp_path_factory.mktemp("platform")) / "state"
-    running = LocalPlatform(free_ports_config(state, task_queue="e2e"))
+    # environment "test": every child refuses the placeholder JWT secret, so the suite's own secret is used.
+    running = LocalPlatform(
+        free_ports_config(
+            state, task_queue="e2e", extra_env={"PAKLOG_ENVIRONMENT": "test", "PAKLOG_CANCEL_WAIT_SECONDS": "5"}
+        ),
+    )
     running.start()
     try:
         yield running

@@ -13,7 +13,6 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
-from common.settings import DEV_JWT_SECRET
 from paklog.platform import LocalPlatform
 from tests.e2e.conftest import login
 
@@ -242,7 +241,7 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
                 "iat": 1,
                 "exp": 2,
             },
-            DEV_JWT_SECRET,
+            platform.jwt_secret,
             algorithm="HS256",
         )
         resp = await anonymous.get("/api/orders", headers={"Authorization": f"Bearer {expired}"})

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from common.security import ROLES
-from common.settings import DEV_JWT_SECRET, ServiceSettings
+from common.settings import DEV_JWT_SECRET, PLACEHOLDER_SECRETS, Environment, ServiceSettings
 from services.identity.app import create_app
 from services.identity.models import Role
 from services.identity.settings import IdentitySettings
@@ -16,16 +16,23 @@ def test_roles_match_the_token_roles() -> None:
     assert tuple(Role) == ROLES
 
 
-def test_production_refuses_the_placeholder_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("environment", ["production", "test"])
+def test_outside_development_the_placeholder_secret_is_refused(
+    monkeypatch: pytest.MonkeyPatch, environment: Environment
+) -> None:
     monkeypatch.delenv("PAKLOG_JWT_SECRET", raising=False)
     with pytest.raises(ValidationError, match="PAKLOG_JWT_SECRET"):
-        IdentitySettings(environment="production")
+        IdentitySettings(environment=environment)
     with pytest.raises(ValidationError, match="PAKLOG_JWT_SECRET"):
-        IdentitySettings(environment="production", jwt_secret="too-short")
-    assert IdentitySettings(environment="production", jwt_secret="s" * 40).jwt_secret == "s" * 40
+        IdentitySettings(environment=environment, jwt_secret="too-short")
+    assert IdentitySettings(environment=environment, jwt_secret="s" * 40).jwt_secret == "s" * 40
     # RS256 needs no shared secret at all.
-    assert IdentitySettings(environment="production", jwt_private_key_file=Path("key.pem")).jwt_secret == DEV_JWT_SECRET
-    assert IdentitySettings(environment="development").port == 8101
+    assert IdentitySettings(environment=environment, jwt_private_key_file=Path("key.pem")).jwt_secret == DEV_JWT_SECRET
+    assert IdentitySettings(environment="development").jwt_secret == DEV_JWT_SECRET
+
+
+def test_the_suite_signs_with_a_generated_secret() -> None:
+    assert IdentitySettings(environment="test").jwt_secret not in PLACEHOLDER_SECRETS
 
 
 def test_create_app_completes_plain_service_settings(monkeypatch: pytest.MonkeyPatch) -> None:

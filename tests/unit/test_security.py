@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -150,6 +151,7 @@ def test_misconfiguration_fails_at_construction() -> None:
 class JwksServer:
     url: str
     requests: list[str] = field(default_factory=list)
+    failing: list[bool] = field(default_factory=lambda: [False])  # set [True] to answer 503
 
 
 @pytest.fixture
@@ -158,10 +160,14 @@ def jwks_server() -> Iterator[tuple[JwksServer, TokenIssuer]]:
     issuer = TokenIssuer(private_key_pem=rsa_private_pem(), key_id="test-key")
     document = json.dumps(issuer.jwks()).encode()
     seen: list[str] = []
+    failing = [False]
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             seen.append(self.path)
+            if failing[0]:
+                self.send_error(503)
+                return
             if self.path != "/.well-known/jwks.json":
                 self.send_error(404)
                 return
@@ -179,7 +185,7 @@ def jwks_server() -> Iterator[tuple[JwksServer, TokenIssuer]]:
     thread.start()
     try:
         host, port = server.server_address[:2]
-        yield JwksServer(f"http://{host!s}:{port}/.well-known/jwks.json", seen), issuer
+        yield JwksServer(f"http://{host!s}:{port}/.well-known/jwks.json", seen, failing), issuer
     finally:
         server.shutdown()
         server.server_close()
@@ -257,3 +263,41 @@ def test_local_jwk_set_verifies_without_http() -> None:
     assert rejected(verifier, TokenIssuer(secret=SECRET).issue(**ALICE)).type == "InvalidToken"
     with pytest.raises(ValueError, match="JWK set"):
         TokenVerifier(jwks={"keys": []})
+
+
+def test_unknown_kids_do_not_fetch_per_request(jwks_server: tuple[JwksServer, TokenIssuer]) -> None:
+    server, issuer = jwks_server
+    verifier = TokenVerifier(jwks_url=server.url, jwks_refetch_seconds=60)
+    assert verifier.verify(issuer.issue(**ALICE)).username == "alice"
+    forger = rsa_private_pem()
+    for n in range(20):
+        token = TokenIssuer(private_key_pem=forger, key_id=f"forged-{n}").issue(**ALICE)
+        assert rejected(verifier, token).type == "InvalidToken"
+    assert server.requests == ["/.well-known/jwks.json"]
+
+
+def test_an_unknown_kid_refetches_once_per_interval(jwks_server: tuple[JwksServer, TokenIssuer]) -> None:
+    server, issuer = jwks_server
+    verifier = TokenVerifier(jwks_url=server.url, jwks_refetch_seconds=0.3)
+    verifier.verify(issuer.issue(**ALICE))
+    time.sleep(0.35)
+    rotated = TokenIssuer(private_key_pem=rsa_private_pem(), key_id="rotated")
+    for _ in range(5):
+        assert rejected(verifier, rotated.issue(**ALICE)).type == "InvalidToken"
+    assert len(server.requests) == 2  # the first unknown kid refetched; the next four did not
+
+
+def test_a_failed_fetch_is_retried_once_per_interval(jwks_server: tuple[JwksServer, TokenIssuer]) -> None:
+    server, issuer = jwks_server
+    server.failing[0] = True
+    verifier = TokenVerifier(jwks_url=server.url, jwks_retry_seconds=0.3)
+    token = issuer.issue(**ALICE)
+    for _ in range(10):
+        with pytest.raises(Unavailable) as info:
+            verifier.verify(token)
+        assert info.value.type == "JwksUnavailable"
+    assert len(server.requests) == 1
+    server.failing[0] = False
+    time.sleep(0.35)
+    assert verifier.verify(token).username == "alice"
+    assert len(server.requests) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from workflows.order_fulfillment import OrderFulfillment, OrderFulfillmentInput, OrderFulfillmentResult
+from workflows.order_fulfillment import (
+    PATCH_SAGA_ENDINGS,
+    OrderFulfillment,
+    OrderFulfillmentInput,
+    OrderFulfillmentResult,
+)
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("order_fulfillment_*.json"))
 
@@ -23,7 +29,31 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_histories_are_recorded() -> None:
     names = {path.stem.removeprefix("order_fulfillment_") for path in HISTORIES}
+    # Recorded by the code before PATCH_SAGA_ENDINGS: its old paths must keep replaying.
     assert names >= {"accepted_then_cancelled", "declined", "out_of_stock", "flaky_then_cancelled"}
+    # Recorded by today's code, one per way the saga can end.
+    assert names >= {
+        "v2_accepted_then_cancelled",
+        "v2_declined",
+        "v2_temporal_cancel",
+        "v2_cancel_mid_step",
+        "v2_undo_failed",
+    }
+
+
+def _patches(history: WorkflowHistory) -> set[str]:
+    return {
+        json.loads(payload.data)["id"]
+        for event in history.events
+        if event.marker_recorded_event_attributes.marker_name == "core_patch"
+        for payload in event.marker_recorded_event_attributes.details["patch-data"].payloads
+    }
+
+
+def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
+    for path in HISTORIES:
+        marked = PATCH_SAGA_ENDINGS in _patches(load(path))
+        assert marked == path.stem.startswith("order_fulfillment_v2_"), path.name
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -1,0 +1,53 @@
+"""The gateway's OpenAPI document, true to what the gateway sends.
+
+FastAPI documents every request-validation failure as its own
+``HTTPValidationError`` (``{"detail": [...]}``); our handler answers
+``{"type", "detail"}`` instead, so every 422 is rewritten to :class:`ErrorBody`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from common.errors import ErrorBody
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def rewrite_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """Point every 422 at :class:`ErrorBody` and drop FastAPI's validation schemas."""
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _HTTP_METHODS or "422" not in operation.get("responses", {}):
+                continue
+            operation["responses"]["422"] = {
+                "description": "Malformed request, or well-formed but breaking a business rule",
+                "content": {"application/json": {"schema": _ERROR_REF}},
+            }
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the rewritten document at ``/openapi.json`` (built once, on first request)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = rewrite_validation_errors(document)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

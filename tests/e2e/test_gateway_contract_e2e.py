@@ -1,0 +1,247 @@
+"""The gateway's contract over the live platform: its OpenAPI document, its errors, its idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import jsonschema_rs
+import pytest
+
+from common.settings import SERVICE_NAMES
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from paklog.platform import LocalPlatform, _bin, _port_open, free_port
+from tests.e2e.test_orders_e2e import order_body, place, settle
+
+pytestmark = pytest.mark.e2e
+
+
+class Contract:
+    """Checks real answers against the gateway's own OpenAPI document, and counts the operations seen."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.seen: set[tuple[str, str]] = set()
+
+    def operations(self) -> set[tuple[str, str]]:
+        return {(method.upper(), path) for path, item in self.document["paths"].items() for method in item}
+
+    def check(self, resp: httpx.Response, template: str, status: int) -> dict[str, Any] | list[Any]:
+        method = resp.request.method
+        assert resp.status_code == status, f"{method} {resp.request.url}: {resp.status_code} {resp.text}"
+        responses = self.document["paths"][template][method.lower()]["responses"]
+        assert str(status) in responses, f"{method} {template} answered {status}, documented {sorted(responses)}"
+        assert resp.headers.get("x-request-id")
+        self.seen.add((method, template))
+        content = responses[str(status)].get("content")
+        if content is None:
+            assert not resp.content
+            return {}
+        assert resp.headers["content-type"].startswith("application/json")
+        schema = {**content["application/json"]["schema"], "components": self.document["components"]}
+        body: dict[str, Any] | list[Any] = resp.json()
+        errors = [e.message for e in jsonschema_rs.validator_for(schema).iter_errors(body)]
+        assert not errors, f"{method} {template} {status}: {errors} in {body}"
+        return body
+
+
+@pytest.fixture
+async def contract(platform: LocalPlatform) -> Contract:
+    async with httpx.AsyncClient(base_url=platform.gateway_url) as http:
+        return Contract((await http.get("/openapi.json")).json())
+
+
+async def test_every_route_answers_what_the_document_says(
+    platform: LocalPlatform, contract: Contract, alice: httpx.AsyncClient
+) -> None:
+    c = contract
+    doc = c.document
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    status_param = next(p for p in doc["paths"]["/api/orders"]["get"]["parameters"] if p["name"] == "status")
+    assert "pattern" not in str(status_param)
+    assert doc["components"]["schemas"]["OrderStatus"]["enum"][0] == "PENDING"
+
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60) as anonymous:
+        c.check(await anonymous.get("/healthz"), "/healthz", 200)
+        c.check(
+            await anonymous.post("/api/auth/token", data={"username": "alice", "password": "alice-pass"}),
+            "/api/auth/token",
+            200,
+        )
+        wrong = c.check(
+            await anonymous.post("/api/auth/token", data={"username": "alice", "password": "nope"}),
+            "/api/auth/token",
+            401,
+        )
+        assert wrong["type"] == "InvalidCredentials"  # type: ignore[call-overload]
+        c.check(await anonymous.post("/api/auth/token", data={"username": "alice"}), "/api/auth/token", 422)
+        c.check(await anonymous.get("/api/auth/me"), "/api/auth/me", 401)
+        c.check(await anonymous.get("/api/orders"), "/api/orders", 401)
+
+    c.check(await alice.get("/api/auth/me"), "/api/auth/me", 200)
+    c.check(await alice.get("/api/products"), "/api/products", 200)
+    c.check(await alice.get("/api/products", params={"offset": 10**12}), "/api/products", 422)
+    c.check(await alice.get("/api/products/MUG-BLU"), "/api/products/{sku}", 200)
+    c.check(await alice.get("/api/products/NO-SUCH-SKU"), "/api/products/{sku}", 404)
+    c.check(await alice.get("/api/products/lower-case"), "/api/products/{sku}", 422)
+
+    key = f"contract-{uuid.uuid4()}"
+    body = order_body(("MUG-BLU", 1))
+    accepted = c.check(await alice.post("/api/orders", json=body, headers={"Idempotency-Key": key}), "/api/orders", 202)
+    order_id = accepted["order_id"]  # type: ignore[call-overload]
+    c.check(await alice.post("/api/orders", json=body, headers={"Idempotency-Key": key}), "/api/orders", 202)
+    other = order_body(("MUG-BLU", 2))
+    c.check(await alice.post("/api/orders", json=other, headers={"Idempotency-Key": key}), "/api/orders", 409)
+    c.check(await alice.post("/api/orders", json=order_body(("NO-SUCH-SKU", 1))), "/api/orders", 422)
+    huge = {**body, "shipping_address": {**body["shipping_address"], "line1": "x" * 100_000}}
+    c.check(await alice.post("/api/orders", json=huge), "/api/orders", 413)
+    c.check(
+        await alice.post("/api/orders", content=b'{"lines": "\x80"}', headers={"Content-Type": "application/json"}),
+        "/api/orders",
+        400,
+    )
+
+    await settle(alice, order_id)
+    c.check(await alice.get("/api/orders", params={"status": "AWAITING_WAVE"}), "/api/orders", 200)
+    c.check(await alice.get("/api/orders", params={"status": "NOT_A_STATUS"}), "/api/orders", 422)
+    view = c.check(await alice.get(f"/api/orders/{order_id}"), "/api/orders/{order_id}", 200)
+    assert view["status"] == "AWAITING_WAVE"  # type: ignore[call-overload]
+    c.check(await alice.get("/api/orders/nosuchorder"), "/api/orders/{order_id}", 404)
+    c.check(await alice.get("/api/orders/not%20an%20id"), "/api/orders/{order_id}", 422)
+    c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 200)
+    c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 409)
+    c.check(await alice.post("/api/orders/nosuchorder/cancel"), "/api/orders/{order_id}/cancel", 404)
+
+    assert c.seen == c.operations()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/orders", {"GET", "POST"}),
+        ("DELETE", "/api/orders/abc", {"GET"}),
+        ("GET", "/api/orders/abc/cancel", {"POST"}),
+        ("TRACE", "/healthz", {"GET"}),
+    ],
+)
+async def test_405_names_every_method_of_the_path(
+    alice: httpx.AsyncClient, method: str, path: str, allowed: set[str]
+) -> None:
+    resp = await alice.request(method, path)
+    assert resp.status_code == 405
+    assert resp.json()["type"] == "MethodNotAllowed"
+    assert {m.strip() for m in resp.headers["allow"].split(",")} - {"HEAD"} == allowed
+
+
+async def test_a_chunked_body_over_the_limit_is_413(platform: LocalPlatform, alice: httpx.AsyncClient) -> None:
+    async def chunks(count: int) -> AsyncIterator[bytes]:  # no length known up front: Transfer-Encoding: chunked
+        for _ in range(count):
+            yield b" " * 1024
+
+    big = await alice.post("/api/orders", content=chunks(200), headers={"Content-Type": "application/json"})
+    assert big.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in big.request.headers
+    assert (big.status_code, big.json()["type"]) == (413, "PayloadTooLarge")
+    assert big.headers.get("x-request-id")
+
+    # A small chunked body still goes through: the middleware hands over what it read.
+    async def small() -> AsyncIterator[bytes]:
+        text = httpx.Request("POST", "/", json=order_body(("MUG-BLU", 1))).content
+        for i in range(0, len(text), 40):
+            yield text[i : i + 40]
+
+    ok = await alice.post("/api/orders", content=small(), headers={"Content-Type": "application/json"})
+    assert ok.status_code == 202, ok.text
+    await settle(alice, ok.json()["order_id"])
+
+
+def _start_temporal(port: int) -> subprocess.Popen[bytes]:
+    argv = [_bin("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--headless"]
+    return subprocess.Popen(
+        [*argv, "--log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+@contextlib.asynccontextmanager
+async def own_temporal() -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Temporal dev server of the test's own, to be stopped while the gateway uses it."""
+    port = free_port()
+    proc = _start_temporal(port)
+    try:
+        deadline = time.monotonic() + 60
+        while not _port_open("127.0.0.1", port):
+            assert proc.poll() is None, "the Temporal dev server exited"
+            assert time.monotonic() < deadline, "the Temporal dev server did not start"
+            await asyncio.sleep(0.2)
+        yield f"127.0.0.1:{port}", proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.timeout(240)
+async def test_temporal_unreachable_is_503(platform: LocalPlatform) -> None:
+    settings: dict[str, str] = {f"{name}_url": platform.service_url(name) for name in SERVICE_NAMES}
+    async with own_temporal() as (address, server):
+        settings.update(temporal_address=address, task_queue="unreachable")
+        app = create_app(GatewaySettings.model_validate(settings))
+        async with app.router.lifespan_context(app):
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=120) as http:
+                token = await http.post("/api/auth/token", data={"username": "alice", "password": "alice-pass"})
+                assert token.status_code == 200, token.text
+                http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+                # The orders service has no such order, so the gateway asks the workflow.
+                unknown = await http.get(f"/api/orders/{uuid.uuid4().hex[:20]}")
+                assert (unknown.status_code, unknown.json()["type"]) == (503, "TemporalUnavailable"), unknown.text
+                repeat = await http.post(
+                    "/api/orders", json=order_body(("MUG-BLU", 1)), headers={"Idempotency-Key": str(uuid.uuid4())}
+                )
+                assert (repeat.status_code, repeat.json()["type"]) == (503, "TemporalUnavailable"), repeat.text
+                assert set(repeat.json()) == {"type", "detail"}
+
+
+async def test_a_repeated_order_answers_its_current_status_even_with_inventory_down(
+    platform: LocalPlatform, alice: httpx.AsyncClient
+) -> None:
+    key = f"repeat-{uuid.uuid4()}"
+    body = order_body(("MUG-BLU", 1))
+    order_id = await place(alice, body, key)
+    assert (await settle(alice, order_id))["status"] == "AWAITING_WAVE"
+
+    again = await alice.post("/api/orders", json=body, headers={"Idempotency-Key": key})
+    assert (again.status_code, again.json()["status"]) == (202, "AWAITING_WAVE"), again.text
+    assert again.json()["order_id"] == order_id
+    assert again.headers.get("idempotent-replayed") == "true"
+
+    assert (await alice.post(f"/api/orders/{order_id}/cancel")).status_code == 200
+    platform.kill("service-inventory", keep_down=True)
+    try:
+        # Inventory is really down: a new order cannot be priced.
+        fresh = await alice.post("/api/orders", json=body)
+        assert (fresh.status_code, fresh.json()["type"]) == (503, "ServiceUnavailable"), fresh.text
+
+        repeat = await alice.post("/api/orders", json=body, headers={"Idempotency-Key": key})
+        assert repeat.status_code == 202, repeat.text
+        assert repeat.json() == {"order_id": order_id, "workflow_id": f"order-{order_id}", "status": "CANCELLED"}
+
+        reused = await alice.post("/api/orders", json=order_body(("MUG-BLU", 2)), headers={"Idempotency-Key": key})
+        assert (reused.status_code, reused.json()["type"]) == (409, "IdempotencyKeyReused")
+    finally:
+        await asyncio.to_thread(platform.respawn, "service-inventory")
+    assert (await alice.get("/api/products/MUG-BLU")).status_code == 200

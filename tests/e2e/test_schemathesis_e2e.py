@@ -1,0 +1,159 @@
+"""schemathesis over the live gateway's OpenAPI document: every check, as a customer and as an operator.
+
+The run is seeded and bounded, so it takes about a minute and repeats
+itself. It places real orders (the document's examples name a real SKU and a
+real card); they belong to the run's own users and are waited for, so the
+stock other tests measure has settled before they run.
+
+Other tests' orders are safe from the operator, who may cancel any order:
+its run never feeds ids seen in responses (``GET /api/orders`` lists every
+order) back into requests, and the stateful phase, which follows such links,
+is off. The customer's run does feed them back, since a fresh customer only
+ever sees its own orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from paklog.platform import LocalPlatform
+from tests.e2e.conftest import login
+
+pytestmark = pytest.mark.e2e
+
+SEED = 20261123
+MAX_EXAMPLES = 40
+SETTLED = {"AWAITING_WAVE", "CANCELLED"}
+
+CONFIG = """\
+seed = {seed}
+workers = 1
+request-timeout = 30
+# The gateway names its error bodies; keep the report readable.
+color = false
+
+[generation]
+max-examples = {max_examples}
+database = "none"
+
+[phases.stateful]
+enabled = false
+
+[phases.examples.extra-data-sources]
+responses = {feed_back}
+
+[phases.coverage.extra-data-sources]
+responses = {feed_back}
+
+[phases.fuzzing.extra-data-sources]
+responses = {feed_back}
+
+# The document cannot say which SKUs exist or that all lines share a
+# currency: a schema-valid order can still break those rules (422 UnknownSku,
+# MixedCurrencies, QuantityTooLarge).
+[[operations]]
+include-path = "/api/orders"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+"""
+
+
+async def _new_customer(platform: LocalPlatform) -> tuple[str, str]:
+    admin = await login(platform, "admin", "admin-pass")
+    try:
+        username = f"fuzz{uuid.uuid4().hex[:8]}"
+        password = f"pw-{uuid.uuid4().hex}"
+        async with httpx.AsyncClient(timeout=30) as raw:
+            created = await raw.post(
+                f"{platform.service_url('identity')}/users",
+                json={
+                    "username": username,
+                    "email": f"{username}@example.com",
+                    "full_name": "Schemathesis",
+                    "password": password,
+                    "role": "customer",
+                },
+                headers={"Authorization": admin.headers["Authorization"]},
+            )
+        assert created.status_code == 201, created.text
+        return username, password
+    finally:
+        await admin.aclose()
+
+
+async def _settle_orders_of(http: httpx.AsyncClient, customer_id: str, wait_seconds: float = 90) -> int:
+    """Wait until every order of ``customer_id`` has stopped moving stock; returns how many there are."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        resp = await http.get("/api/orders", params={"customer_id": customer_id, "limit": 200})
+        assert resp.status_code == 200, resp.text
+        moving = [o["order_id"] for o in resp.json() if o["status"] not in SETTLED]
+        if not moving:
+            return len(resp.json())
+        assert time.monotonic() < deadline, f"orders still moving: {moving}"
+        await asyncio.sleep(0.5)
+
+
+def _run_schemathesis(platform: LocalPlatform, token: str, *, feed_back: bool, tmp_path: Path) -> str:
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        CONFIG.format(seed=SEED, max_examples=MAX_EXAMPLES, feed_back=str(feed_back).lower()), encoding="utf-8"
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(config),
+            "run",
+            f"{platform.gateway_url}/openapi.json",
+            "--checks",
+            "all",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp_path / "report"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    output = run.stdout + run.stderr
+    print(output[-3000:])  # the summary, kept by pytest for a failing run
+    assert run.returncode == 0, output[-20000:]
+    return output
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("role", ["customer", "operator"])
+async def test_schemathesis_finds_no_failure(platform: LocalPlatform, role: str, tmp_path: Path) -> None:
+    if role == "customer":
+        username, password = await _new_customer(platform)
+    else:
+        username, password = "olivia", "olivia-pass"
+    http = await login(platform, username, password)
+    try:
+        token = http.headers["Authorization"].removeprefix("Bearer ")
+        output = await asyncio.to_thread(
+            _run_schemathesis, platform, token, feed_back=role == "customer", tmp_path=tmp_path
+        )
+        generated = re.search(r"(\d+) generated", output)
+        assert generated is not None, output[-3000:]
+        assert int(generated.group(1)) >= 100, output[-3000:]
+        await _settle_orders_of(http, username)
+    finally:
+        await http.aclose()
