@@ -14,15 +14,20 @@ from common.settings import asyncpg_url
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An asyncpg engine with a bounded pool and stale-connection checks.
+    """An asyncpg engine with a bounded pool whose connections stay open once made.
 
     Args:
         url: Any PostgreSQL URL; it is normalised to the asyncpg dialect.
-        pool_size: Steady connections kept open; up to as many again overflow.
+        pool_size: Connections for steady load; bursts may open as many again.
+            Connections open lazily and are then kept (until ``pool_recycle``).
     """
+    # The burst connections are pooled too (no max_overflow): an overflow connection is
+    # closed on every check-in, so under steady load above pool_size each request paid a
+    # new connection (TCP, TLS probe, auth, codec introspection, statement re-prepare),
+    # which was the largest single cost of a service call (docs/performance.md).
     # No pre-ping: it costs a round trip per checkout; a dropped connection fails one
     # request (a 5xx the caller retries) and is then replaced.
-    return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_async_engine(asyncpg_url(url), pool_size=2 * pool_size, max_overflow=0, pool_recycle=1800)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

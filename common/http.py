@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
 
-def create_http_client(timeout_seconds: float = 10.0, max_connections: int = 100) -> httpx.AsyncClient:
+def create_http_client(
+    timeout_seconds: float = 10.0, max_connections: int = 100, base_urls: Sequence[str] = ()
+) -> httpx.AsyncClient:
     """One pooled client per process, with explicit timeouts.
 
     Args:
         timeout_seconds: Read/write/pool timeout; connecting gets at most 5 s.
-        max_connections: Upper bound of pooled connections across all hosts.
+        max_connections: Upper bound of pooled connections per pool.
+        base_urls: Hosts called often (the services); each gets a pool of its own.
     """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    # httpcore walks every connection of a pool (an expiry check, a poll on idle sockets) for each
+    # request and each response; one pool per service keeps that walk to the connections of the
+    # host being called (about 0.5 ms of CPU less per call at 20 in flight, docs/performance.md).
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        _origin(url): httpx.AsyncHTTPTransport(limits=limits) for url in base_urls
+    }
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=limits,
+        mounts=mounts or None,
         headers={"User-Agent": "paklog"},
     )
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"

@@ -4,29 +4,50 @@ One run starts a private platform (embedded PostgreSQL, one Temporal dev
 server, the services and one worker), then drives, with the same
 concurrency, ``orders`` OrderFulfillment sagas through the real services up
 to ``AWAITING_WAVE`` and as many ``NoopSaga`` workflows with the same number
-of activities. It prints throughput and p50/p99 latency for both; the last
-line is ``ratio <saga ÷ no-op>`` (throughput).
+of activities, in alternating rounds (so outside load hits both alike). It
+prints throughput and p50/p99 latency for both; the last line is ``ratio
+<saga ÷ no-op>`` (throughput).
+
+Beside it, a micro-benchmark prices one service call: ``POST
+/orders/{id}/transition`` with an ``Idempotency-Key`` through HTTP against
+the running orders service, and raw asyncpg running the very statements the
+service sends (compiled from the same SQLAlchemy objects) in the same
+transaction shape, at the same concurrency, on as many connections as the
+service's pool, each after a warm-up. It prints ``micro ratio <endpoint ÷
+raw asyncpg>``; ``--micro-only`` runs just that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
+import os
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import ClauseElement
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.sql.compiler import SQLCompiler
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from common.settings import TemporalSettings
+from common.idempotency import CLAIM_SQL, STORE_SQL
+from common.settings import ServiceSettings, TemporalSettings, database_url
 from gateway.temporal import connect_temporal
 from paklog.platform import LocalPlatform, free_ports_config
+from services.orders.models import OrderStatus
+from services.orders.repository import CREATE_SQL, MOVE_SQL
 from workflows.noop_saga import NoopSaga, NoopSagaInput
 from workflows.order_fulfillment import (
     OrderFulfillment,
@@ -106,7 +127,32 @@ async def _noop(client: Client, task_queue: str, run: str, i: int) -> None:
     )
 
 
-async def _measure(platform: LocalPlatform, orders: int, concurrency: int) -> tuple[Measured, Measured]:
+async def _offset(one: Callable[[int], Awaitable[None]], start: int, i: int) -> None:
+    await one(start + i)
+
+
+async def _interleaved(
+    count: int, concurrency: int, rounds: int, sides: tuple[Callable[[int], Awaitable[None]], ...]
+) -> list[tuple[list[float], float]]:
+    """Drive ``count`` of each side in ``rounds`` alternating chunks (A B, B A, ...), summing each side's time.
+
+    On a machine shared with other work, a burst of outside load then lands on
+    both sides alike instead of skewing whichever phase it happens to hit.
+    """
+    totals: list[tuple[list[float], float]] = [([], 0.0) for _ in sides]
+    bounds = [count * r // rounds for r in range(rounds + 1)]
+    for r in range(rounds):
+        start, size = bounds[r], bounds[r + 1] - bounds[r]
+        order = range(len(sides)) if r % 2 == 0 else reversed(range(len(sides)))
+        for side in order:
+            latencies, seconds = await _drive(size, concurrency, functools.partial(_offset, sides[side], start))
+            totals[side] = (totals[side][0] + latencies, totals[side][1] + seconds)
+    return totals
+
+
+async def _measure(
+    platform: LocalPlatform, orders: int, concurrency: int, rounds: int = 4
+) -> tuple[Measured, Measured]:
     client = await connect_temporal(TemporalSettings(temporal_address=platform.temporal_address))
     task_queue = platform.config.task_queue
     async with httpx.AsyncClient() as http:
@@ -119,21 +165,194 @@ async def _measure(platform: LocalPlatform, orders: int, concurrency: int) -> tu
     warm = min(10, orders)
     await _drive(warm, concurrency, lambda i: _saga(client, task_queue, f"{run}w", i))
     await _drive(warm, concurrency, lambda i: _noop(client, task_queue, f"{run}w", i))
-    saga_lat, saga_s = await _drive(orders, concurrency, lambda i: _saga(client, task_queue, run, i))
-    noop_lat, noop_s = await _drive(orders, concurrency, lambda i: _noop(client, task_queue, run, i))
+    (saga_lat, saga_s), (noop_lat, noop_s) = await _interleaved(
+        orders,
+        concurrency,
+        rounds,
+        (lambda i: _saga(client, task_queue, run, i), lambda i: _noop(client, task_queue, run, i)),
+    )
     return Measured("order saga (real services)", saga_lat, saga_s), Measured("no-op workflow", noop_lat, noop_s)
 
 
-def run_bench(*, orders: int, concurrency: int, console: Console) -> int:
-    """Start a private platform, measure both, print the table and the ratio line."""
+MICRO_ENDPOINT = "POST /orders/{id}/transition"
+
+
+def _asyncpg_sql(statement: ClauseElement) -> tuple[str, list[str]]:
+    """The SQL text and parameter order that SQLAlchemy's asyncpg dialect sends for ``statement``."""
+    compiled = statement.compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+    assert isinstance(compiled, SQLCompiler)
+    return compiled.string, list(compiled.positiontup or [])
+
+
+def _args(sql: tuple[str, list[str]], values: dict[str, Any]) -> list[Any]:
+    return [values[name] for name in sql[1]]
+
+
+class _RawOrders:
+    """The orders service's keyed transition on a bare asyncpg pool: the same statements, one transaction."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        # The statements common.idempotency runs around every keyed request.
+        self.claim = _asyncpg_sql(CLAIM_SQL)
+        self.store = _asyncpg_sql(STORE_SQL)
+        self.move = _asyncpg_sql(MOVE_SQL)
+        self.create = _asyncpg_sql(CREATE_SQL)
+
+    async def seed(self, order_ids: Sequence[str]) -> None:
+        """Untimed set-up: PENDING orders, written by the service's own create statement."""
+        now = datetime.now(UTC)
+        address = json.dumps({"name": "Bench", "line1": "1 Road", "city": "Berlin", "postal_code": "10115"})
+        rows = [
+            _args(
+                self.create,
+                {
+                    "order_id": order_id,
+                    "customer_id": "bench",
+                    "customer_email": "bench@example.com",
+                    "status": OrderStatus.PENDING.value,
+                    "total_cents": 100,
+                    "currency": "EUR",
+                    "shipping_address": address,
+                    "at": now,
+                    "skus": [BENCH_SKU],
+                    "quantities": [1],
+                    "prices": [100],
+                },
+            )
+            for order_id in order_ids
+        ]
+        async with self.pool.acquire() as conn:
+            await conn.executemany(self.create[0], rows)
+
+    async def transition(self, order_id: str, key: str) -> None:
+        """Claim the key, move PENDING → RESERVED with its history row, store the answer; one transaction."""
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            claimed = await conn.fetchval(
+                self.claim[0],
+                *_args(self.claim, {"claim_key": key, "claim_fingerprint": "0" * 64, "claimed_at": now}),
+            )
+            if claimed is None:
+                raise RuntimeError(f"key {key} was taken")
+            row = await conn.fetchrow(
+                self.move[0],
+                *_args(
+                    self.move,
+                    {
+                        "order_id": order_id,
+                        "from_status": OrderStatus.PENDING.value,
+                        "to_status": OrderStatus.RESERVED.value,
+                        "cancel_reason": None,
+                        "actor": None,
+                        "at": now,
+                    },
+                ),
+            )
+            if row is None:
+                raise RuntimeError(f"order {order_id} did not move")
+            body = json.dumps(dict(row), default=str)
+            await conn.execute(
+                self.store[0],
+                *_args(self.store, {"answer_status": 200, "answer": body, "claim_key": key, "claimed_at": now}),
+            )
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU of a process, from /proc (None where there is none)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class MicroResult:
+    endpoint: Measured
+    raw: Measured
+    service_cpu_ms: float | None  # orders service CPU per endpoint request
+
+
+async def _micro(platform: LocalPlatform, requests: int, concurrency: int) -> MicroResult:
+    """One service call through HTTP vs. its SQL on raw asyncpg, same concurrency and connection count."""
+    warm = min(200, requests)
+    run = uuid.uuid4().hex[:6]
+    http_ids = [f"micro{run}h{i:06d}" for i in range(warm + requests)]
+    raw_ids = [f"micro{run}r{i:06d}" for i in range(warm + requests)]
+    # As many connections as the service's pool may hold, opened before timing (as the service's are by warm-up).
+    connections = min(concurrency, 2 * ServiceSettings(service="orders").db_pool_size)
+    dsn = database_url(platform.postgres_url, "paklog_orders").replace("postgresql+asyncpg://", "postgresql://", 1)
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
+    try:
+        raw = _RawOrders(pool)
+        await raw.seed(http_ids + raw_ids)
+        service_pid = platform.pid("service-orders")
+        async with httpx.AsyncClient(
+            base_url=platform.service_url("orders"),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        ) as http:
+
+            async def call(ids: list[str], i: int) -> None:
+                order_id = ids[i]
+                resp = await http.post(
+                    f"/orders/{order_id}/transition",
+                    json={"status": OrderStatus.RESERVED.value},
+                    headers={"Idempotency-Key": f"{order_id}:status:RESERVED"},
+                )
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{MICRO_ENDPOINT} answered {resp.status_code}: {resp.text[:200]}")
+
+            await _drive(warm, concurrency, lambda i: call(http_ids, i))
+            cpu_before = _cpu_seconds(service_pid)
+            http_lat, http_s = await _drive(requests, concurrency, lambda i: call(http_ids, warm + i))
+            cpu_after = _cpu_seconds(service_pid)
+        await _drive(warm, concurrency, lambda i: raw.transition(raw_ids[i], f"{raw_ids[i]}:status:RESERVED"))
+        raw_lat, raw_s = await _drive(
+            requests, concurrency, lambda i: raw.transition(raw_ids[warm + i], f"{raw_ids[warm + i]}:status:RESERVED")
+        )
+    finally:
+        await pool.close()
+    cpu_ms = None if cpu_before is None or cpu_after is None else 1000 * (cpu_after - cpu_before) / requests
+    return MicroResult(
+        Measured(f"{MICRO_ENDPOINT} (HTTP)", http_lat, http_s),
+        Measured("same SQL on raw asyncpg", raw_lat, raw_s),
+        cpu_ms,
+    )
+
+
+def _print_micro(micro: MicroResult, requests: int, concurrency: int, console: Console) -> None:
+    table = Table(title=f"one service call: {requests} requests, {concurrency} in flight")
+    for column in ("side", "per second", "p50 ms", "p99 ms"):
+        table.add_column(column)
+    for m in (micro.endpoint, micro.raw):
+        table.add_row(m.name, f"{m.per_second:.1f}", f"{m.percentile(0.5):.1f}", f"{m.percentile(0.99):.1f}")
+    console.print(table)
+    if micro.service_cpu_ms is not None:
+        print(f"orders service CPU per request {micro.service_cpu_ms:.2f} ms")
+    print(f"endpoint/s {micro.endpoint.per_second:.1f} raw/s {micro.raw.per_second:.1f}")
+    print(f"micro ratio {micro.endpoint.per_second / micro.raw.per_second:.2f}", flush=True)
+
+
+def run_bench(
+    *, orders: int, concurrency: int, console: Console, micro_requests: int = 1000, micro_only: bool = False
+) -> int:
+    """Start a private platform, measure, print the tables, the micro ratio and (last) the ratio line."""
     with tempfile.TemporaryDirectory(prefix="paklog-bench-") as tmp:
         platform = LocalPlatform(free_ports_config(Path(tmp) / "state", task_queue="bench"))
         console.print(f"starting a private platform in {tmp} ...")
         platform.start()
         try:
-            saga, noop = asyncio.run(_measure(platform, orders, concurrency))
+            workflows = None if micro_only else asyncio.run(_measure(platform, orders, concurrency))
+            micro = asyncio.run(_micro(platform, micro_requests, concurrency))
         finally:
             platform.stop()
+    _print_micro(micro, micro_requests, concurrency, console)
+    if workflows is None:
+        return 0
+    saga, noop = workflows
     table = Table(title=f"{orders} workflows each, {concurrency} in flight, 7 activities each")
     for column in ("workflow", "per second", "p50 ms", "p99 ms"):
         table.add_column(column)

@@ -153,12 +153,18 @@ def replay(
 @app.command()
 def bench(
     orders: Annotated[int, typer.Option(help="Sagas (and no-op workflows) to run")] = 200,
-    concurrency: Annotated[int, typer.Option(help="Workflows in flight at once")] = 20,
+    concurrency: Annotated[int, typer.Option(help="Workflows (and micro-benchmark requests) in flight at once")] = 20,
+    micro_requests: Annotated[
+        int, typer.Option(help="Requests per side in the one-service-call micro-benchmark")
+    ] = 1000,
+    micro_only: Annotated[bool, typer.Option(help="Run only the micro-benchmark (endpoint vs raw asyncpg)")] = False,
 ) -> None:
-    """Order saga vs. a no-op workflow with as many activities, side by side."""
+    """Order saga vs. a no-op workflow with as many activities, and one service call vs. raw asyncpg."""
     from paklog.bench import run_bench
 
-    code = run_bench(orders=orders, concurrency=concurrency, console=console)
+    code = run_bench(
+        orders=orders, concurrency=concurrency, console=console, micro_requests=micro_requests, micro_only=micro_only
+    )
     _exit_after_temporal(code)
 
 

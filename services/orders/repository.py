@@ -1,36 +1,150 @@
-"""Every orders query. Repositories never commit."""
+"""Every orders query. Repositories never commit.
+
+The hot path (create, transition, cancel: every saga step) runs plain SQL
+through the session's connection, one statement per piece of work: the
+order, its lines and its history row are written by one data-modifying CTE,
+and the answer comes back with it, so a call costs one round trip and no ORM
+object is loaded or flushed (docs/performance.md). Reads for people (get,
+list) use the ORM models.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import CursorResult, RowMapping, TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.orders.models import Order, OrderAlert, OrderLine, OrderStatus, StatusChange
+from services.orders.models import Order, OrderAlert, OrderCreate, OrderLine, OrderStatus, StatusChange
+
+ORDER_COLUMNS = (
+    "order_id, customer_id, customer_email, status, cancel_reason, total_cents, currency, shipping_address,"
+    " created_at, updated_at"
+)
+# The order's lines as one JSON array, in line order, beside the order row.
+_LINES_JSON = (
+    "(SELECT coalesce(json_agg(json_build_object('sku', l.sku, 'quantity', l.quantity,"
+    " 'unit_price_cents', l.unit_price_cents) ORDER BY l.line_no), '[]'::json)"
+    " FROM order_lines l WHERE l.order_id = {alias}.order_id) AS lines"
+)
+
+#: Insert the order, its lines and its first history row at once; no row back when the id is taken.
+CREATE_SQL = text(
+    f"""
+    WITH head AS (
+        INSERT INTO orders ({ORDER_COLUMNS})
+        VALUES (:order_id, :customer_id, :customer_email, :status, NULL, :total_cents, :currency,
+                :shipping_address, :at, :at)
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    ), lines AS (
+        INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
+        SELECT head.order_id, l.line_no, l.sku, l.quantity, l.unit_price_cents
+        FROM head, unnest(CAST(:skus AS text[]), CAST(:quantities AS integer[]), CAST(:prices AS bigint[]))
+            WITH ORDINALITY AS l(sku, quantity, unit_price_cents, line_no)
+    ), history AS (
+        INSERT INTO order_status_history (order_id, from_status, to_status, reason, at)
+        SELECT order_id, NULL, :status, NULL, :at FROM head
+    )
+    SELECT order_id FROM head
+    """
+).bindparams(bindparam("shipping_address", type_=JSONB))
+
+#: Move the order from ``from_status`` to ``to_status`` and log it; no row back when it was not in ``from_status``.
+#: The conditional UPDATE settles races in the database: a concurrent mover waits on the row
+#: lock, then finds the status changed and updates nothing.
+MOVE_SQL = text(
+    f"""
+    WITH moved AS (
+        UPDATE orders SET status = :to_status, cancel_reason = :cancel_reason, updated_at = :at
+        WHERE order_id = :order_id AND status = :from_status
+        RETURNING {ORDER_COLUMNS}
+    ), history AS (
+        INSERT INTO order_status_history (order_id, from_status, to_status, reason, actor, at)
+        SELECT order_id, CAST(:from_status AS varchar), status, CAST(:cancel_reason AS varchar),
+               CAST(:actor AS varchar), updated_at
+        FROM moved
+    )
+    SELECT moved.*, {_LINES_JSON.format(alias="moved")} FROM moved
+    """
+)
+
+#: The order row and its lines, optionally locked for the rest of the transaction.
+READ_SQL = text(f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id")
+READ_FOR_UPDATE_SQL = text(
+    f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id FOR UPDATE OF o"
+)
 
 
 class OrdersRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim(self, order: Order) -> bool:
-        """Insert the order header; False when the id is taken (a repeat)."""
-        table = Order.__table__  # type: ignore[attr-defined]
-        values = order.model_dump()
-        result = await self.session.exec(
-            insert(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["order_id"])
-            .returning(table.c.order_id)
+    async def _execute(self, statement: TextClause, params: dict[str, Any]) -> CursorResult[Any]:
+        # Core on the session's connection (same transaction): no ORM execution layer.
+        connection = await self.session.connection()
+        return await connection.execute(statement, params)
+
+    async def create(self, data: OrderCreate, total_cents: int, status: OrderStatus, at: datetime) -> bool:
+        """Write the order, its lines and its first history row.
+
+        Returns:
+            False when the id is taken (a repeat); nothing was written then.
+        """
+        result = await self._execute(
+            CREATE_SQL,
+            {
+                "order_id": data.order_id,
+                "customer_id": data.customer_id,
+                "customer_email": data.customer_email,
+                "status": status.value,
+                "total_cents": total_cents,
+                "currency": data.currency,
+                "shipping_address": data.shipping_address.model_dump(),
+                "at": at,
+                "skus": [line.sku for line in data.lines],
+                "quantities": [line.quantity for line in data.lines],
+                "prices": [line.unit_price_cents for line in data.lines],
+            },
         )
         return result.first() is not None
 
-    async def add_lines(self, lines: Sequence[OrderLine]) -> None:
-        self.session.add_all(lines)
-        await self.session.flush()
+    async def move(
+        self,
+        order_id: str,
+        from_status: OrderStatus,
+        to_status: OrderStatus,
+        at: datetime,
+        cancel_reason: str | None = None,
+        actor: str | None = None,
+    ) -> RowMapping | None:
+        """Conditionally move the order and record the change.
+
+        Returns:
+            The order row after the move with its ``lines``; None when the order
+            does not exist or is not in ``from_status`` (nothing was written).
+        """
+        result = await self._execute(
+            MOVE_SQL,
+            {
+                "order_id": order_id,
+                "from_status": from_status.value,
+                "to_status": to_status.value,
+                "cancel_reason": cancel_reason,
+                "actor": actor,
+                "at": at,
+            },
+        )
+        return result.mappings().first()
+
+    async def read(self, order_id: str, *, for_update: bool = False) -> RowMapping | None:
+        """The order row with its ``lines`` (a list of dicts), or None."""
+        result = await self._execute(READ_FOR_UPDATE_SQL if for_update else READ_SQL, {"order_id": order_id})
+        return result.mappings().first()
 
     async def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
         stmt = select(Order).where(Order.order_id == order_id)
@@ -54,22 +168,6 @@ class OrdersRepository:
         )
         return result.all()
 
-    async def record_change(
-        self,
-        order_id: str,
-        from_status: str | None,
-        to_status: str,
-        reason: str | None,
-        at: datetime,
-        actor: str | None = None,
-    ) -> None:
-        self.session.add(
-            StatusChange(
-                order_id=order_id, from_status=from_status, to_status=to_status, reason=reason, actor=actor, at=at
-            )
-        )
-        await self.session.flush()
-
     async def alerts(self, order_id: str) -> Sequence[OrderAlert]:
         result = await self.session.exec(
             select(OrderAlert).where(OrderAlert.order_id == order_id).order_by(col(OrderAlert.id))
@@ -84,10 +182,6 @@ class OrdersRepository:
             .values(order_id=order_id, kind=kind, step=step, detail=detail, at=at)
             .on_conflict_do_nothing(constraint="one_alert_per_step")
         )
-
-    async def save(self, order: Order) -> None:
-        self.session.add(order)
-        await self.session.flush()
 
     async def list(
         self, *, customer_id: str | None, status: OrderStatus | None, limit: int, offset: int

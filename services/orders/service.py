@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy import RowMapping
+
 from common.errors import Conflict, NotFound
 from services.orders.models import (
     AlertIn,
@@ -36,6 +38,8 @@ FORWARD: dict[OrderStatus, OrderStatus] = {
     OrderStatus.PACKED: OrderStatus.SHIPPED,
     OrderStatus.SHIPPED: OrderStatus.DELIVERED,
 }
+#: The one status each forward target may be reached from (``FORWARD`` inverted).
+PREVIOUS: dict[OrderStatus, OrderStatus] = {target: current for current, target in FORWARD.items()}
 CANCELLABLE = frozenset(
     {
         OrderStatus.PENDING,
@@ -55,11 +59,11 @@ def can_move(current: OrderStatus, target: OrderStatus) -> bool:
     return FORWARD.get(current) == target
 
 
-def _illegal(order: Order, target: OrderStatus) -> Conflict:
+def _illegal(order_id: str, status: OrderStatus, target: OrderStatus) -> Conflict:
     return Conflict(
-        f"order {order.order_id} cannot go from {order.status} to {target}",
+        f"order {order_id} cannot go from {status} to {target}",
         type="IllegalTransition",
-        extra={"status": order.status, "requested": target},
+        extra={"status": status, "requested": target},
     )
 
 
@@ -106,6 +110,23 @@ def _public(
     )
 
 
+def _public_row(row: RowMapping) -> OrderPublic:
+    """An order row from the repository's plain-SQL reads (lines as JSON, no history)."""
+    return OrderPublic(
+        order_id=row["order_id"],
+        customer_id=row["customer_id"],
+        customer_email=row["customer_email"],
+        status=row["status"],
+        cancel_reason=row["cancel_reason"],
+        lines=[LinePublic(**line) for line in row["lines"]],
+        total_cents=row["total_cents"],
+        currency=row["currency"],
+        shipping_address=row["shipping_address"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
 async def create(repo: OrdersRepository, data: OrderCreate) -> OrderPublic:
     """Record a new order as PENDING; the same order again answers the existing one.
 
@@ -113,19 +134,8 @@ async def create(repo: OrdersRepository, data: OrderCreate) -> OrderPublic:
         Conflict: ``OrderExists`` when the id is taken by different content.
     """
     now = datetime.now(UTC)
-    order = Order(
-        order_id=data.order_id,
-        customer_id=data.customer_id,
-        customer_email=data.customer_email,
-        status=OrderStatus.PENDING,
-        cancel_reason=None,
-        total_cents=sum(line.quantity * line.unit_price_cents for line in data.lines),
-        currency=data.currency,
-        shipping_address=data.shipping_address.model_dump(),
-        created_at=now,
-        updated_at=now,
-    )
-    if not await repo.claim(order):
+    total_cents = sum(line.quantity * line.unit_price_cents for line in data.lines)
+    if not await repo.create(data, total_cents, OrderStatus.PENDING, now):
         existing = await repo.get(data.order_id)
         assert existing is not None
         public = await to_public(repo, existing)
@@ -137,27 +147,21 @@ async def create(repo: OrdersRepository, data: OrderCreate) -> OrderPublic:
         if not same:
             raise Conflict(f"order {data.order_id} exists with different content", type="OrderExists")
         return public
-    await repo.add_lines(
-        [
-            OrderLine(
-                order_id=data.order_id,
-                line_no=i,
-                sku=ln.sku,
-                quantity=ln.quantity,
-                unit_price_cents=ln.unit_price_cents,
-            )
-            for i, ln in enumerate(data.lines, start=1)
-        ]
+    # Everything in the answer was just written from these values: no read-back.
+    return OrderPublic(
+        order_id=data.order_id,
+        customer_id=data.customer_id,
+        customer_email=data.customer_email,
+        status=OrderStatus.PENDING,
+        cancel_reason=None,
+        lines=[LinePublic(**line.model_dump()) for line in data.lines],
+        total_cents=total_cents,
+        currency=data.currency,
+        shipping_address=data.shipping_address.model_dump(),
+        created_at=now,
+        updated_at=now,
+        history=[StatusChangePublic(from_status=None, to_status=OrderStatus.PENDING, reason=None, at=now)],
     )
-    await repo.record_change(data.order_id, None, OrderStatus.PENDING, None, now)
-    return await to_public(repo, order)
-
-
-async def _locked(repo: OrdersRepository, order_id: str) -> Order:
-    order = await repo.get(order_id, for_update=True)
-    if order is None:
-        raise NotFound(f"no order {order_id}", type="OrderNotFound")
-    return order
 
 
 async def transition(repo: OrdersRepository, order_id: str, target: OrderStatus) -> OrderPublic:
@@ -169,12 +173,16 @@ async def transition(repo: OrdersRepository, order_id: str, target: OrderStatus)
     """
     if target == OrderStatus.CANCELLED:
         raise Conflict("use the cancel endpoint, which needs a reason", type="IllegalTransition")
-    order = await _locked(repo, order_id)
-    if order.status != target:
-        if not can_move(order.status, target):
-            raise _illegal(order, target)
-        await _change(repo, order, target, None)
-    return await to_public(repo, order, with_history=False)
+    previous = PREVIOUS.get(target)
+    # One statement on the happy path: move from the only legal previous status, or nothing.
+    row = await repo.move(order_id, previous, target, datetime.now(UTC)) if previous is not None else None
+    if row is None:
+        row = await repo.read(order_id)
+        if row is None:
+            raise NotFound(f"no order {order_id}", type="OrderNotFound")
+        if row["status"] != target:
+            raise _illegal(order_id, OrderStatus(row["status"]), target)
+    return _public_row(row)
 
 
 async def cancel(
@@ -186,24 +194,20 @@ async def cancel(
         NotFound: ``OrderNotFound``.
         Conflict: ``IllegalTransition`` once shipped.
     """
-    order = await _locked(repo, order_id)
-    if order.status != OrderStatus.CANCELLED:
-        if not can_move(order.status, OrderStatus.CANCELLED):
-            raise _illegal(order, OrderStatus.CANCELLED)
-        order.cancel_reason = reason
-        await _change(repo, order, OrderStatus.CANCELLED, reason, requested_by)
-    return await to_public(repo, order, with_history=False)
-
-
-async def _change(
-    repo: OrdersRepository, order: Order, target: OrderStatus, reason: str | None, actor: str | None = None
-) -> None:
-    now = datetime.now(UTC)
-    previous = order.status
-    order.status = target
-    order.updated_at = now
-    await repo.save(order)
-    await repo.record_change(order.order_id, previous, target, reason, now, actor)
+    row = await repo.read(order_id, for_update=True)
+    if row is None:
+        raise NotFound(f"no order {order_id}", type="OrderNotFound")
+    status = OrderStatus(row["status"])
+    if status != OrderStatus.CANCELLED:
+        if not can_move(status, OrderStatus.CANCELLED):
+            raise _illegal(order_id, status, OrderStatus.CANCELLED)
+        # The row is locked: the move cannot miss.
+        moved = await repo.move(
+            order_id, status, OrderStatus.CANCELLED, datetime.now(UTC), cancel_reason=reason, actor=requested_by
+        )
+        assert moved is not None
+        row = moved
+    return _public_row(row)
 
 
 async def record_alert(repo: OrdersRepository, order_id: str, data: AlertIn) -> AlertPublic:
