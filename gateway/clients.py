@@ -4,7 +4,8 @@ A service that cannot be reached, or answers 502/503/504, becomes a 503
 ``ServiceUnavailable`` (the caller may retry); one that answers a 500, or a
 body that is not the JSON its contract promises, becomes a 502
 ``BadGateway``. 404s are returned as ``None`` so routes decide what a missing
-thing means; other 4xx keep the service's ``type`` and ``detail``.
+thing means; other 4xx keep the service's ``type`` and ``detail``. Every call
+carries the deployment's service token (:mod:`common.service_auth`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViolation, Unauthorized, Unavailable
+from common.service_auth import service_headers
 from common.settings import ServiceUrls
 from gateway.models import OrderRecord, OrderSummary, PaymentRecord, ProductView, TokenResponse
 
@@ -80,10 +82,11 @@ class ServiceClients:
     def __init__(self, http: httpx.AsyncClient, urls: ServiceUrls) -> None:
         self.http = http
         self.urls = urls
+        self._auth = service_headers(urls.service_token.get_secret_value())
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
-            return await self.http.request(method, url, **kwargs)
+            return await self.http.request(method, url, headers=self._auth, **kwargs)
         except httpx.HTTPError as exc:
             raise Unavailable(f"{_service(url)} is unreachable", type="ServiceUnavailable") from exc
 

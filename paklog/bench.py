@@ -24,6 +24,7 @@ from rich.table import Table
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
+from common.service_auth import service_headers
 from common.settings import TemporalSettings
 from gateway.temporal import connect_temporal
 from paklog.platform import LocalPlatform, free_ports_config
@@ -113,6 +114,7 @@ async def _measure(platform: LocalPlatform, orders: int, concurrency: int) -> tu
         resp = await http.put(
             f"{platform.service_url('inventory')}/products/{BENCH_SKU}",
             json={"name": "Benchmark unit", "price_cents": 100, "on_hand": (orders + 50) * 2},
+            headers=service_headers(platform.service_token),
         )
         resp.raise_for_status()
     run = uuid.uuid4().hex[:6]

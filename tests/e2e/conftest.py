@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common.service_auth import service_headers
 from paklog.platform import LocalPlatform, free_ports_config
 
 
@@ -55,6 +56,6 @@ async def olivia(platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def services(platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
-    """Direct access to the services, only to check each one's own state."""
-    async with httpx.AsyncClient(timeout=30) as http:
+    """Direct access to the services, only to check each one's own state (with the platform's service token)."""
+    async with httpx.AsyncClient(timeout=30, headers=service_headers(platform.service_token)) as http:
         yield http

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common.service_auth import service_headers
 from paklog.platform import LocalPlatform
 from tests.e2e.conftest import login
 
@@ -82,7 +83,7 @@ async def _new_customer(platform: LocalPlatform) -> tuple[str, str]:
                     "password": password,
                     "role": "customer",
                 },
-                headers={"Authorization": admin.headers["Authorization"]},
+                headers={"Authorization": admin.headers["Authorization"], **service_headers(platform.service_token)},
             )
         assert created.status_code == 201, created.text
         return username, password
