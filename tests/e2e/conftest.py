@@ -15,12 +15,15 @@ from paklog.platform import LocalPlatform, free_ports_config
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     state = Path(tmp_path_factory.mktemp("platform")) / "state"
-    # environment "test": every child refuses the placeholder JWT secret, so the suite's own secret is used.
-    running = LocalPlatform(
-        free_ports_config(
-            state, task_queue="e2e", extra_env={"PAKLOG_ENVIRONMENT": "test", "PAKLOG_CANCEL_WAIT_SECONDS": "5"}
-        ),
-    )
+    # environment "test": every child refuses placeholder secrets, so the suite's own are used.
+    # The whole suite logs in from 127.0.0.1 (hundreds of logins, schemathesis's junk ones included), as a
+    # crowd behind one proxy would: the per-address login limit is raised; per username it stays the default.
+    extra_env = {
+        "PAKLOG_ENVIRONMENT": "test",
+        "PAKLOG_CANCEL_WAIT_SECONDS": "5",
+        "PAKLOG_LOGIN_ATTEMPTS_PER_ADDRESS": "100000/minute",
+    }
+    running = LocalPlatform(free_ports_config(state, task_queue="e2e", extra_env=extra_env))
     running.start()
     try:
         yield running
