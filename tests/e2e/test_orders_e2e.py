@@ -13,6 +13,7 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
+from common.service_auth import service_headers
 from paklog.platform import LocalPlatform
 from tests.e2e.conftest import login
 
@@ -261,7 +262,7 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
     admin = await login(platform, "admin", "admin-pass")
     token = admin.headers["Authorization"]
     await admin.aclose()
-    async with httpx.AsyncClient(timeout=30) as raw:
+    async with httpx.AsyncClient(timeout=30, headers=service_headers(platform.service_token)) as raw:
         bob = f"bob{uuid.uuid4().hex[:6]}"
         created = await raw.post(
             f"{platform.service_url('identity')}/users",
@@ -279,7 +280,7 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
     try:
         assert (await bob_http.get(f"/api/orders/{order_id}")).status_code == 404
         assert (await bob_http.post(f"/api/orders/{order_id}/cancel")).status_code == 404
-        assert order_id not in {o["order_id"] for o in (await bob_http.get("/api/orders")).json()}
+        assert order_id not in {o["order_id"] for o in (await bob_http.get("/api/orders")).json()["items"]}
     finally:
         await bob_http.aclose()
     assert (await alice.get(f"/api/orders/{order_id}")).json()["status"] == "AWAITING_WAVE"
