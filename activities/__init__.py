@@ -18,11 +18,12 @@ from common.settings import ServiceUrls
 def build_activities(
     http: httpx.AsyncClient, urls: ServiceUrls, *, include_noop: bool = True
 ) -> list[Callable[..., Any]]:
-    """Every activity bound to one shared pooled HTTP client."""
-    orders = OrdersActivities(OrdersClient(http, urls.orders_url))
-    inventory = InventoryActivities(InventoryClient(http, urls.inventory_url))
-    payments = PaymentsActivities(PaymentsClient(http, urls.payments_url))
-    notifications = NotificationsActivities(NotificationsClient(http, urls.notifications_url))
+    """Every activity bound to one shared pooled HTTP client, sending the deployment's service token."""
+    token = urls.service_token.get_secret_value()
+    orders = OrdersActivities(OrdersClient(http, urls.orders_url, token))
+    inventory = InventoryActivities(InventoryClient(http, urls.inventory_url, token))
+    payments = PaymentsActivities(PaymentsClient(http, urls.payments_url, token))
+    notifications = NotificationsActivities(NotificationsClient(http, urls.notifications_url, token))
     activities: list[Callable[..., Any]] = [
         orders.create,
         orders.transition,

@@ -6,7 +6,10 @@ type, so workflows can tell business rejections apart. Forward steps mark it
 non-retryable; compensations (``undo=True``) leave the decision to the
 workflow's compensation retry policy, which knows which undos can never
 succeed. 5xx answers, 408/429 and transport errors are raised as retryable
-and Temporal retries them with backoff. So is a 409 ``IdempotencyKeyInProgress``:
+and Temporal retries them with backoff. So is a 401: the service refused
+the worker's service token (``PAKLOG_SERVICE_TOKEN`` differs between the
+two), a deployment fault that retries ride out once it is fixed, not a
+business "no" that should cancel the order. So is a 409 ``IdempotencyKeyInProgress``:
 an earlier attempt of the same step is still running (or crashed and its
 lease has yet to run out), and a later retry gets its answer.
 
@@ -23,7 +26,9 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
+from common.service_auth import service_headers
+
+RETRYABLE_STATUSES = frozenset({401, 408, 425, 429})
 #: 4xx answers that mean "not yet" rather than "no".
 RETRYABLE_TYPES = frozenset({"IdempotencyKeyInProgress"})
 
@@ -64,12 +69,19 @@ def raise_for_rejection(resp: httpx.Response, *, undo: bool = False) -> None:
 
 
 class ServiceClient:
-    """Base of the typed clients: one shared pooled ``httpx.AsyncClient`` and a base URL."""
+    """Base of the typed clients: one shared pooled ``httpx.AsyncClient``, a base URL and the service token.
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+    Args:
+        http: The worker's pooled client.
+        base_url: The service's address.
+        service_token: ``PAKLOG_SERVICE_TOKEN``, sent on every call (the services refuse calls without it).
+    """
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, service_token: str) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
+        self._auth = service_headers(service_token)
 
     async def post(self, path: str, payload: dict[str, Any] | None, key: str | None) -> httpx.Response:
-        headers = {"Idempotency-Key": key} if key else None
+        headers = {**self._auth, "Idempotency-Key": key} if key else self._auth
         return await self.http.post(f"{self.base_url}{path}", json=payload, headers=headers)

@@ -11,6 +11,7 @@ Every error a service or the gateway raises on purpose derives from
     ├── Conflict                409  illegal state transition, duplicate, idempotency mismatch
     ├── PayloadTooLarge         413  request body over the configured limit
     ├── RuleViolation           422  well-formed input that breaks a business rule
+    ├── TooManyRequests         429  a rate limit was hit; ``Retry-After`` says when to try again
     ├── BadGateway              502  a dependency answered, but not what its contract says
     └── Unavailable             503  a dependency is down; safe to retry
 
@@ -95,6 +96,17 @@ class RuleViolation(DomainError):
     default_type = "RuleViolation"
 
 
+class TooManyRequests(DomainError):
+    """429 ``RateLimited``, answered with ``Retry-After: <retry_after_seconds>``."""
+
+    status_code = 429
+    default_type = "RateLimited"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, type: str | None = None) -> None:
+        super().__init__(detail, type=type)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
 class BadGateway(DomainError):
     status_code = 502
     default_type = "BadGateway"
@@ -124,6 +136,8 @@ async def _domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     response = error_response(exc.status_code, exc.type, exc.detail, **exc.extra)
     response.headers.update(exc.headers)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
     return response
 
 

@@ -2,7 +2,8 @@
 
 A service supplies its routers; this wires the lifespan (engine and
 sessionmaker built at start-up, disposed at shutdown), the error handlers,
-body limit, request ids and ``/healthz``.
+body limit, the service-credential lock (:mod:`common.service_auth`), request
+ids and ``/healthz``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from common.db import create_engine, create_sessionmaker
 from common.errors import install_error_handlers
 from common.logging import get_logger
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from common.service_auth import install_service_auth
 from common.settings import ServiceSettings
 
 log = get_logger("paklog.service")
@@ -46,6 +48,7 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_service_auth(app, settings.service_token.get_secret_value())
     app.add_middleware(RequestContextMiddleware)
     for router in routers:
         app.include_router(router)
@@ -59,6 +62,7 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
             # The driver's text names hosts, users and databases: it goes to the log, not to the caller.
             log.warning("health check failed", service=settings.service, error=repr(exc))
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "service": settings.service})
+        # Open to liveness probes without the service token, so it names nothing.
+        return JSONResponse({"status": "ok"})
 
     return app

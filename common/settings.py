@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Default ports of the domain services on 127.0.0.1 (``paklog service <name>``).
@@ -28,7 +28,10 @@ SERVICE_PORTS: dict[str, int] = {
 SERVICE_NAMES: tuple[str, ...] = tuple(SERVICE_PORTS)
 
 DEV_JWT_SECRET = "paklog-dev-secret-change-me-in-production"
-PLACEHOLDER_SECRETS = frozenset({DEV_JWT_SECRET, "", "changeme", "secret"})
+#: What a lone ``paklog service`` uses in development when no ``PAKLOG_SERVICE_TOKEN`` is given
+#: (``paklog dev`` generates a real one); refused everywhere else.
+DEV_SERVICE_TOKEN = "paklog-dev-service-token-change-me"
+PLACEHOLDER_SECRETS = frozenset({DEV_JWT_SECRET, DEV_SERVICE_TOKEN, "", "changeme", "secret"})
 
 Environment = Literal["development", "test", "production"]
 
@@ -80,8 +83,23 @@ class TemporalSettings(PaklogSettings):
     task_queue: str = "paklog"
 
 
-class ServiceUrls(PaklogSettings):
-    """Base URLs of the domain services, for the gateway and the worker."""
+class ServiceCredential(PaklogSettings):
+    """The per-deployment secret that opens the domain services' doors (``PAKLOG_SERVICE_TOKEN``).
+
+    Services demand it on every call (see :mod:`common.service_auth`); the
+    gateway and the worker send it. A placeholder is refused outside development.
+    """
+
+    service_token: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
+
+    @model_validator(mode="after")
+    def _no_placeholder_service_token(self) -> ServiceCredential:
+        reject_placeholder_secret(self.environment, "PAKLOG_SERVICE_TOKEN", self.service_token.get_secret_value())
+        return self
+
+
+class ServiceUrls(ServiceCredential):
+    """Base URLs of the domain services, and the credential to call them, for the gateway and the worker."""
 
     identity_url: str = f"http://127.0.0.1:{SERVICE_PORTS['identity']}"
     orders_url: str = f"http://127.0.0.1:{SERVICE_PORTS['orders']}"
@@ -91,7 +109,7 @@ class ServiceUrls(PaklogSettings):
     http_timeout_seconds: float = 10.0
 
 
-class ServiceSettings(PaklogSettings):
+class ServiceSettings(ServiceCredential):
     """Settings of one domain service process.
 
     ``database_url`` wins when set; otherwise the service's database is

@@ -4,7 +4,8 @@ A service that cannot be reached, or answers 502/503/504, becomes a 503
 ``ServiceUnavailable`` (the caller may retry); one that answers a 500, or a
 body that is not the JSON its contract promises, becomes a 502
 ``BadGateway``. 404s are returned as ``None`` so routes decide what a missing
-thing means; other 4xx keep the service's ``type`` and ``detail``.
+thing means; other 4xx keep the service's ``type`` and ``detail``. Every call
+carries the deployment's service token (:mod:`common.service_auth`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViolation, Unauthorized, Unavailable
+from common.service_auth import service_headers
 from common.settings import ServiceUrls
-from gateway.models import OrderRecord, OrderSummary, PaymentRecord, ProductView, TokenResponse
+from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductView, TokenResponse
 
 T = TypeVar("T")
 
@@ -31,7 +33,7 @@ _UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 _PRODUCT = TypeAdapter(ProductView)
 _PRODUCTS = TypeAdapter(list[ProductView])
 _ORDER = TypeAdapter(OrderRecord)
-_ORDERS = TypeAdapter(list[OrderSummary])
+_ORDERS = TypeAdapter(OrderPageRecord)
 _PAYMENTS = TypeAdapter(list[PaymentRecord])
 _TOKEN = TypeAdapter(TokenResponse)
 
@@ -80,10 +82,11 @@ class ServiceClients:
     def __init__(self, http: httpx.AsyncClient, urls: ServiceUrls) -> None:
         self.http = http
         self.urls = urls
+        self._auth = service_headers(urls.service_token.get_secret_value())
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
-            return await self.http.request(method, url, **kwargs)
+            return await self.http.request(method, url, headers=self._auth, **kwargs)
         except httpx.HTTPError as exc:
             raise Unavailable(f"{_service(url)} is unreachable", type="ServiceUnavailable") from exc
 
@@ -105,14 +108,20 @@ class ServiceClients:
         return await self._get(_ORDER, f"{self.urls.orders_url}/orders/{order_id}")
 
     async def orders(
-        self, *, customer_id: str | None, status: str | None, limit: int, offset: int
-    ) -> list[OrderSummary]:
+        self, *, customer_id: str | None, status: str | None, limit: int, offset: int, cursor: str | None = None
+    ) -> OrderPageRecord:
+        """A page of orders; a cursor the orders service did not give out is its 422 ``InvalidCursor``."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if customer_id:
             params["customer_id"] = customer_id
         if status:
             params["status"] = status
-        return await self._get(_ORDERS, f"{self.urls.orders_url}/orders", params) or []
+        if cursor is not None:
+            params["cursor"] = cursor
+        page = await self._get(_ORDERS, f"{self.urls.orders_url}/orders", params)
+        if page is None:  # the list itself is never missing: a 404 here is a broken contract
+            raise BadGateway(f"{_service(self.urls.orders_url)} has no order list")
+        return page
 
     async def payment_status(self, order_id: str) -> str | None:
         """Status of the order's newest payment attempt, if any."""

@@ -115,6 +115,21 @@ class OrderSummary(BaseModel):
     created_at: str | None = None
 
 
+class OrderPage(BaseModel):
+    """A page of orders (DESIGN.md's list shape), newest first.
+
+    Pass ``next_cursor`` back as ``?cursor=`` for the next page; it is ``null``
+    on the last page. Walking by cursor sees every order once, however many are
+    placed meanwhile (they are newer, so they sort before the walk's position).
+    """
+
+    items: list[OrderSummary]
+    total: int = Field(description="Orders matching the filters, on every page")
+    limit: int
+    offset: int
+    next_cursor: str | None = Field(description="Opaque; continue with ?cursor=, null when there is no next page")
+
+
 class ProductView(BaseModel):
     sku: str
     name: str
@@ -160,6 +175,16 @@ class OrderRecord(BaseModel):
     history: list[dict[str, Any]] | None = None
     created_at: str | None = None
     alerts: list[AlertView] = Field(default_factory=list)
+
+
+class OrderPageRecord(BaseModel):
+    """The orders service's ``OrderPage``, the fields the gateway shows."""
+
+    items: list[OrderSummary]
+    total: int
+    limit: int
+    offset: int
+    next_cursor: str | None = None
 
 
 class PaymentRecord(BaseModel):

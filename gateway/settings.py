@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from limits import parse
+from pydantic import Field, field_validator, model_validator
 
 from common.settings import DEV_JWT_SECRET, ServiceUrls, TemporalSettings, port_field, reject_placeholder_secret
 
@@ -15,6 +16,9 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     Tokens are HS256 with ``jwt_secret`` (a placeholder is refused outside
     development); set ``jwt_jwks_url`` to verify RS256 tokens from a JWKS
     endpoint instead. The port is ``PAKLOG_GATEWAY_PORT`` (or ``PAKLOG_PORT``).
+    Logins are throttled (:mod:`gateway.throttle`): ``login_failures_per_username``
+    failed logins per username and ``login_attempts_per_address`` attempts per
+    client address, in the ``limits`` notation (``10/minute``, ``100/hour``).
     """
 
     host: str = "127.0.0.1"
@@ -25,6 +29,14 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     #: How long POST /api/orders/{id}/cancel waits for compensation before answering 202.
     cancel_wait_seconds: float = 10.0
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"])
+    login_failures_per_username: str = "10/minute"
+    login_attempts_per_address: str = "60/minute"
+
+    @field_validator("login_failures_per_username", "login_attempts_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse(value)  # ValueError for anything but "<count>/<unit>"
+        return value
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> GatewaySettings:

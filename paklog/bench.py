@@ -43,6 +43,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from common.idempotency import CLAIM_SQL, STORE_SQL
+from common.service_auth import service_headers
 from common.settings import ServiceSettings, TemporalSettings, database_url
 from gateway.temporal import connect_temporal
 from paklog.platform import LocalPlatform, free_ports_config
@@ -159,6 +160,7 @@ async def _measure(
         resp = await http.put(
             f"{platform.service_url('inventory')}/products/{BENCH_SKU}",
             json={"name": "Benchmark unit", "price_cents": 100, "on_hand": (orders + 50) * 2},
+            headers=service_headers(platform.service_token),
         )
         resp.raise_for_status()
     run = uuid.uuid4().hex[:6]
@@ -292,6 +294,7 @@ async def _micro(platform: LocalPlatform, requests: int, concurrency: int) -> Mi
         service_pid = platform.pid("service-orders")
         async with httpx.AsyncClient(
             base_url=platform.service_url("orders"),
+            headers=service_headers(platform.service_token),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         ) as http:
 

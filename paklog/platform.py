@@ -185,6 +185,16 @@ class LocalPlatform:
         given = self.config.extra_env.get("PAKLOG_JWT_SECRET") or os.environ.get("PAKLOG_JWT_SECRET")
         return given or read_or_create_secret(self.state_dir / "jwt.secret", 48)
 
+    @property
+    def service_token(self) -> str:
+        """The credential every service demands: ``PAKLOG_SERVICE_TOKEN``, else one generated in the state folder.
+
+        Generated once per state folder (``service.token``, mode 0600) and handed
+        to every child, so only processes this platform started can call a service.
+        """
+        given = self.config.extra_env.get("PAKLOG_SERVICE_TOKEN") or os.environ.get("PAKLOG_SERVICE_TOKEN")
+        return given or read_or_create_secret(self.state_dir / "service.token", 48)
+
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -195,6 +205,7 @@ class LocalPlatform:
                 "PAKLOG_STATE_DIR": str(self.state_dir),
                 "PAKLOG_LOG_FORMAT": self.config.log_format,
                 "PAKLOG_JWT_SECRET": self.jwt_secret,
+                "PAKLOG_SERVICE_TOKEN": self.service_token,
                 "PYTHONUNBUFFERED": "1",
             }
         )

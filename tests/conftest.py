@@ -26,9 +26,10 @@ from tests.support import free_port
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Tests run as environment "test", where the placeholder JWT secret is refused; the session
-    # (and every process the e2e platform starts) signs with a secret of its own.
+    # Tests run as environment "test", where placeholder secrets are refused; the session (and every
+    # process the e2e platform starts) signs with a secret and locks the services with a token of its own.
     os.environ.setdefault("PAKLOG_JWT_SECRET", secrets.token_urlsafe(48))
+    os.environ.setdefault("PAKLOG_SERVICE_TOKEN", secrets.token_urlsafe(48))
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import create_engine
+from common.service_auth import service_headers
 from common.settings import ServiceSettings
 from paklog.platform import free_port
 
-__all__ = ["committing_client", "free_port", "rolled_back_client"]
+__all__ = ["committing_client", "free_port", "rolled_back_client", "service_credential"]
+
+
+def service_credential(settings: ServiceSettings | None = None) -> dict[str, str]:
+    """The header the services demand, as the gateway and the worker send it."""
+    return service_headers((settings or ServiceSettings()).service_token.get_secret_value())
 
 
 @asynccontextmanager
@@ -26,7 +32,8 @@ async def rolled_back_client(
     The routes' own ``session.begin()`` becomes a savepoint inside one outer
     transaction, so a test sees its writes and leaves the database as it found it.
     """
-    app = create_app(ServiceSettings(service=service, database_url=database_url, environment="test"))
+    settings = ServiceSettings(service=service, database_url=database_url, environment="test")
+    app = create_app(settings)
     engine = create_engine(database_url, pool_size=2)
     async with engine.connect() as connection:
         outer = await connection.begin()
@@ -37,7 +44,9 @@ async def rolled_back_client(
         app.state.sessionmaker = sessions
         transport = httpx.ASGITransport(app=app)
         try:
-            async with httpx.AsyncClient(transport=transport, base_url=f"http://{service}") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url=f"http://{service}", headers=service_credential(settings)
+            ) as client:
                 yield client, sessions
         finally:
             await outer.rollback()
@@ -55,7 +64,9 @@ async def committing_client(
     app.state.engine = engine
     app.state.sessionmaker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{service}") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=f"http://{service}", headers=service_credential(settings)
+        ) as client:
             yield client
     finally:
         await engine.dispose()

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from common.errors import Conflict, Forbidden
 from common.idempotency import IdempotencyKeyDep
+from common.paging import MAX_CURSOR_LENGTH
 from common.security import Principal
 from common.vocabulary import CancelReason
 from gateway import orders
@@ -26,8 +27,8 @@ from gateway.models import (
     CancelView,
     CompensationFailureView,
     OrderAccepted,
+    OrderPage,
     OrderStatus,
-    OrderSummary,
     OrderView,
     PlaceOrderRequest,
 )
@@ -75,7 +76,7 @@ async def place_order(
     return accepted
 
 
-@router.get("", response_model=list[OrderSummary], responses=error_responses(422))
+@router.get("", response_model=OrderPage, responses=error_responses(422))
 async def list_orders(
     request: Request,
     principal: PrincipalDep,
@@ -83,10 +84,25 @@ async def list_orders(
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> list[OrderSummary]:
-    """The caller's orders, newest first; operators and admins see everyone's."""
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR_LENGTH,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out)",
+        ),
+    ] = None,
+) -> OrderPage:
+    """The caller's orders, newest first; operators and admins see everyone's.
+
+    Walk with ``cursor`` to see each order once while new ones are placed;
+    ``offset`` pages still work, but shift as orders arrive.
+    """
     owner = customer_id if is_staff(principal) else principal.username
-    return await _clients(request).orders(customer_id=owner, status=status, limit=limit, offset=offset)
+    page = await _clients(request).orders(customer_id=owner, status=status, limit=limit, offset=offset, cursor=cursor)
+    return OrderPage(
+        items=page.items, total=page.total, limit=page.limit, offset=page.offset, next_cursor=page.next_cursor
+    )
 
 
 @router.get("/{order_id}", response_model=OrderView, responses=error_responses(404, 422))

@@ -8,8 +8,18 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from common.db import SessionDep
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
+from common.paging import MAX_CURSOR_LENGTH
 from services.orders import service
-from services.orders.models import AlertIn, AlertPublic, CancelIn, OrderCreate, OrderPublic, OrderStatus, TransitionIn
+from services.orders.models import (
+    AlertIn,
+    AlertPublic,
+    CancelIn,
+    OrderCreate,
+    OrderPage,
+    OrderPublic,
+    OrderStatus,
+    TransitionIn,
+)
 from services.orders.repository import OrdersRepository
 
 
@@ -20,6 +30,9 @@ def get_repo(session: SessionDep) -> OrdersRepository:
 RepoDep = Annotated[OrdersRepository, Depends(get_repo)]
 OrderIdPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 
+# Deep offsets cost a scan; keyset cursors are the way to walk far.
+MAX_OFFSET = 1_000_000
+
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
@@ -28,15 +41,24 @@ async def create_order(body: OrderCreate, repo: RepoDep, once: IdempotentDep) ->
     return await once.run(fingerprint("create", body.model_dump(mode="json")), lambda: service.create(repo, body))
 
 
-@router.get("", response_model=list[OrderPublic])
+@router.get("", response_model=OrderPage)
 async def list_orders(
     repo: RepoDep,
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     status: OrderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[OrderPublic]:
-    return await service.list_orders(repo, customer_id=customer_id, status=status, limit=limit, offset=offset)
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+) -> OrderPage:
+    """Orders newest first, a page at a time.
+
+    Walk with ``cursor`` (each page's ``next_cursor``) to see every order once
+    while new ones arrive; ``offset`` still works (then skips past the cursor).
+    A cursor this service did not give out is 422 ``InvalidCursor``.
+    """
+    return await service.list_orders(
+        repo, customer_id=customer_id, status=status, limit=limit, offset=offset, cursor=cursor
+    )
 
 
 @router.get("/{order_id}", response_model=OrderPublic)

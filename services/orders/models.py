@@ -146,3 +146,13 @@ class OrderPublic(BaseModel):
     updated_at: datetime
     history: list[StatusChangePublic] | None = None
     alerts: list[AlertPublic] = PydanticField(default_factory=list)
+
+
+class OrderPage(BaseModel):
+    """One page of ``GET /orders``: ``next_cursor`` continues after its last order (``None``: no more)."""
+
+    items: list[OrderPublic]
+    total: int
+    limit: int
+    offset: int
+    next_cursor: str | None

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, RowMapping, TextClause, bindparam, text
+from sqlalchemy import CursorResult, RowMapping, TextClause, and_, bindparam, func, or_, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.paging import Cursor
 from services.orders.models import Order, OrderAlert, OrderCreate, OrderLine, OrderStatus, StatusChange
 
 ORDER_COLUMNS = (
@@ -184,13 +185,35 @@ class OrdersRepository:
         )
 
     async def list(
-        self, *, customer_id: str | None, status: OrderStatus | None, limit: int, offset: int
-    ) -> Sequence[Order]:
-        stmt = select(Order)
+        self,
+        *,
+        customer_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        offset: int = 0,
+        after: Cursor | None = None,
+    ) -> tuple[Sequence[Order], int]:
+        """A page newest first (``created_at DESC, order_id``), and how many orders match in all.
+
+        ``after`` continues strictly past that key (keyset paging: rows inserted
+        meanwhile never shift the page); ``offset`` then skips further rows.
+        """
+        filters = []
         if customer_id is not None:
-            stmt = stmt.where(Order.customer_id == customer_id)
+            filters.append(col(Order.customer_id) == customer_id)
         if status is not None:
-            stmt = stmt.where(Order.status == status)
+            filters.append(col(Order.status) == status)
+        total = select(func.count()).select_from(Order).where(*filters).scalar_subquery()
+        stmt = select(Order, total).where(*filters)
+        if after is not None:
+            created_at = col(Order.created_at)
+            stmt = stmt.where(
+                or_(created_at < after.created_at, and_(created_at == after.created_at, col(Order.order_id) > after.id))
+            )
         stmt = stmt.order_by(col(Order.created_at).desc(), col(Order.order_id)).limit(limit).offset(offset)
-        result = await self.session.exec(stmt)
-        return result.all()
+        rows = (await self.session.exec(stmt)).all()
+        if rows:
+            return [order for order, _ in rows], int(rows[0][1])
+        # Past the end (or an empty filter): the count still answers.
+        counted = await self.session.exec(select(func.count()).select_from(Order).where(*filters))
+        return [], int(counted.one())

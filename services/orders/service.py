@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import RowMapping
 
 from common.errors import Conflict, NotFound
+from common.paging import decode_cursor, encode_cursor
 from services.orders.models import (
     AlertIn,
     AlertPublic,
@@ -22,6 +23,7 @@ from services.orders.models import (
     Order,
     OrderCreate,
     OrderLine,
+    OrderPage,
     OrderPublic,
     OrderStatus,
     StatusChange,
@@ -224,11 +226,32 @@ async def record_alert(repo: OrdersRepository, order_id: str, data: AlertIn) -> 
 
 
 async def list_orders(
-    repo: OrdersRepository, *, customer_id: str | None, status: OrderStatus | None, limit: int, offset: int
-) -> list[OrderPublic]:
-    orders = await repo.list(customer_id=customer_id, status=status, limit=limit, offset=offset)
-    lines = await repo.lines([o.order_id for o in orders])
-    return [_public(o, lines[o.order_id]) for o in orders]
+    repo: OrdersRepository,
+    *,
+    customer_id: str | None,
+    status: OrderStatus | None,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+) -> OrderPage:
+    """A page newest first; ``cursor`` (a previous page's ``next_cursor``) continues after its last order.
+
+    Raises:
+        RuleViolation: ``InvalidCursor`` for a cursor this service did not give out.
+    """
+    after = decode_cursor(cursor) if cursor is not None else None
+    # One row more than asked tells whether another page follows.
+    orders, total = await repo.list(customer_id=customer_id, status=status, limit=limit + 1, offset=offset, after=after)
+    page = orders[:limit]
+    lines = await repo.lines([o.order_id for o in page])
+    last = page[-1] if len(orders) > limit else None
+    return OrderPage(
+        items=[_public(o, lines[o.order_id]) for o in page],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=encode_cursor(last.created_at, last.order_id) if last is not None else None,
+    )
 
 
 async def get(repo: OrdersRepository, order_id: str) -> OrderPublic:

@@ -16,6 +16,9 @@ from activities.inventory import InventoryActivities, InventoryClient, ReleaseSt
 from activities.notifications import NotificationsActivities, NotificationsClient, SendMessage
 from activities.orders import CancelOrder, OrdersActivities, OrdersClient, TransitionOrder
 from activities.payments import AuthorizePayment, PaymentsActivities, PaymentsClient, VoidPayment
+from common.service_auth import SERVICE_TOKEN_HEADER
+
+TOKEN = "test-service-token-of-this-deployment-0123456789"
 
 
 class Recorder:
@@ -40,11 +43,12 @@ def env(workflow_id: str = "order-42") -> ActivityEnvironment:
 async def test_reserve_sends_the_step_key_and_lines() -> None:
     recorder = Recorder(201, {"order_id": "42", "status": "ACTIVE", "lines": []})
     async with recorder.client() as http:
-        acts = InventoryActivities(InventoryClient(http, "http://inventory"))
+        acts = InventoryActivities(InventoryClient(http, "http://inventory", TOKEN))
         result = await env().run(acts.reserve, ReserveStock("42", [ReserveLine("MUG-RED", 2)]))
     assert result.status == "ACTIVE"
     request = recorder.requests[0]
     assert request.headers["Idempotency-Key"] == "order-42:reserve"
+    assert request.headers[SERVICE_TOKEN_HEADER] == TOKEN
     assert json.loads(request.content) == {"order_id": "42", "lines": [{"sku": "MUG-RED", "quantity": 2}]}
 
 
@@ -55,7 +59,7 @@ async def test_reserve_sends_the_step_key_and_lines() -> None:
 async def test_reserve_rejections_are_not_retried(status: int, error_type: str) -> None:
     recorder = Recorder(status, {"type": error_type, "detail": "no"})
     async with recorder.client() as http:
-        acts = InventoryActivities(InventoryClient(http, "http://inventory"))
+        acts = InventoryActivities(InventoryClient(http, "http://inventory", TOKEN))
         with pytest.raises(ApplicationError) as caught:
             await env().run(acts.reserve, ReserveStock("42", [ReserveLine("MUG-RED", 2)]))
     assert caught.value.type == error_type
@@ -65,7 +69,7 @@ async def test_reserve_rejections_are_not_retried(status: int, error_type: str) 
 async def test_decline_is_non_retryable_payment_declined() -> None:
     recorder = Recorder(402, {"type": "PaymentDeclined", "detail": "card declined", "payment": {}})
     async with recorder.client() as http:
-        acts = PaymentsActivities(PaymentsClient(http, "http://payments"))
+        acts = PaymentsActivities(PaymentsClient(http, "http://payments", TOKEN))
         with pytest.raises(ApplicationError) as caught:
             await env().run(acts.authorize, AuthorizePayment("42", 100, "EUR", "tok_declined"))
     assert (caught.value.type, caught.value.non_retryable) == ("PaymentDeclined", True)
@@ -76,7 +80,7 @@ async def test_decline_is_non_retryable_payment_declined() -> None:
 async def test_server_errors_are_retryable(status: int) -> None:
     recorder = Recorder(status, {"type": "ProcessorUnavailable", "detail": "try later"})
     async with recorder.client() as http:
-        acts = PaymentsActivities(PaymentsClient(http, "http://payments"))
+        acts = PaymentsActivities(PaymentsClient(http, "http://payments", TOKEN))
         with pytest.raises(ServiceCallError):
             await env().run(acts.authorize, AuthorizePayment("42", 100, "EUR", "tok_flaky"))
 
@@ -86,7 +90,7 @@ async def test_transport_errors_propagate_for_retry() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
-        acts = OrdersActivities(OrdersClient(http, "http://orders"))
+        acts = OrdersActivities(OrdersClient(http, "http://orders", TOKEN))
         with pytest.raises(httpx.ConnectError):
             await env().run(acts.transition, TransitionOrder("42", "RESERVED"))
 
@@ -94,7 +98,7 @@ async def test_transport_errors_propagate_for_retry() -> None:
 async def test_transition_key_names_the_target_status() -> None:
     recorder = Recorder(200, {"order_id": "42", "status": "RESERVED", "total_cents": 5})
     async with recorder.client() as http:
-        acts = OrdersActivities(OrdersClient(http, "http://orders"))
+        acts = OrdersActivities(OrdersClient(http, "http://orders", TOKEN))
         state = await env().run(acts.transition, TransitionOrder("42", "RESERVED"))
     assert state.status == "RESERVED"
     assert recorder.requests[0].headers["Idempotency-Key"] == "order-42:status:RESERVED"
@@ -103,7 +107,7 @@ async def test_transition_key_names_the_target_status() -> None:
 async def test_cancel_of_an_order_never_created_is_nothing_to_undo() -> None:
     recorder = Recorder(404, {"type": "OrderNotFound", "detail": "no order"})
     async with recorder.client() as http:
-        acts = OrdersActivities(OrdersClient(http, "http://orders"))
+        acts = OrdersActivities(OrdersClient(http, "http://orders", TOKEN))
         state = await env().run(acts.cancel, CancelOrder("42", "OUT_OF_STOCK"))
     assert state.status is None
 
@@ -112,8 +116,8 @@ async def test_void_and_release_with_nothing_held_succeed() -> None:
     void = Recorder(200, {"order_id": "42", "status": None})
     release = Recorder(200, {"order_id": "42", "status": None, "lines": []})
     async with void.client() as pay_http, release.client() as inv_http:
-        payments = PaymentsActivities(PaymentsClient(pay_http, "http://payments"))
-        inventory = InventoryActivities(InventoryClient(inv_http, "http://inventory"))
+        payments = PaymentsActivities(PaymentsClient(pay_http, "http://payments", TOKEN))
+        inventory = InventoryActivities(InventoryClient(inv_http, "http://inventory", TOKEN))
         assert (await env().run(payments.void, VoidPayment("42"))).status is None
         assert (await env().run(inventory.release, ReleaseStock("42"))).status is None
     assert void.requests[0].headers["Idempotency-Key"] == "order-42:void"
@@ -123,7 +127,7 @@ async def test_void_and_release_with_nothing_held_succeed() -> None:
 async def test_notification_key_is_per_template() -> None:
     recorder = Recorder(201, {"id": "m1", "status": "SENT"})
     async with recorder.client() as http:
-        acts = NotificationsActivities(NotificationsClient(http, "http://notifications"))
+        acts = NotificationsActivities(NotificationsClient(http, "http://notifications", TOKEN))
         sent = await env().run(
             acts.send, SendMessage(template="order_confirmed", recipient="a@example.com", order_id="42")
         )
@@ -135,7 +139,7 @@ async def test_notification_key_is_per_template() -> None:
 async def test_a_late_reserve_after_its_release_is_not_retried() -> None:
     recorder = Recorder(409, {"type": "ReservationReleased", "detail": "the release ran first"})
     async with recorder.client() as http:
-        acts = InventoryActivities(InventoryClient(http, "http://inventory"))
+        acts = InventoryActivities(InventoryClient(http, "http://inventory", TOKEN))
         with pytest.raises(ApplicationError) as caught:
             await env().run(acts.reserve, ReserveStock("42", [ReserveLine("MUG-RED", 2)]))
     assert (caught.value.type, caught.value.non_retryable) == ("ReservationReleased", True)
@@ -144,7 +148,7 @@ async def test_a_late_reserve_after_its_release_is_not_retried() -> None:
 async def test_a_late_authorize_after_its_void_is_not_retried() -> None:
     recorder = Recorder(409, {"type": "PaymentVoided", "detail": "the void ran first"})
     async with recorder.client() as http:
-        acts = PaymentsActivities(PaymentsClient(http, "http://payments"))
+        acts = PaymentsActivities(PaymentsClient(http, "http://payments", TOKEN))
         with pytest.raises(ApplicationError) as caught:
             await env().run(acts.authorize, AuthorizePayment("42", 100, "EUR", "tok_visa"))
     assert (caught.value.type, caught.value.non_retryable) == ("PaymentVoided", True)
@@ -152,11 +156,20 @@ async def test_a_late_authorize_after_its_void_is_not_retried() -> None:
 
 @pytest.mark.parametrize(
     ("status", "error_type"),
-    [(503, "DeliveryFailed"), (409, "IdempotencyKeyInProgress")],
+    [(503, "DeliveryFailed"), (409, "IdempotencyKeyInProgress"), (401, "InvalidServiceCredential")],
 )
 async def test_failed_delivery_and_a_step_still_in_progress_are_retried(status: int, error_type: str) -> None:
     recorder = Recorder(status, {"type": error_type, "detail": "not yet"})
     async with recorder.client() as http:
-        acts = NotificationsActivities(NotificationsClient(http, "http://notifications"))
+        acts = NotificationsActivities(NotificationsClient(http, "http://notifications", TOKEN))
         with pytest.raises(ServiceCallError, match=error_type):
             await env().run(acts.send, SendMessage(template="order_confirmed", recipient="a@example.com"))
+
+
+async def test_every_activity_client_sends_the_service_token() -> None:
+    recorder = Recorder(200, {"order_id": "42", "status": "CANCELLED"})
+    async with recorder.client() as http:
+        acts = OrdersActivities(OrdersClient(http, "http://orders", TOKEN))
+        await env().run(acts.cancel, CancelOrder("42", "OUT_OF_STOCK"))
+        await env().run(acts.transition, TransitionOrder("42", "RESERVED"))
+    assert [r.headers.get(SERVICE_TOKEN_HEADER) for r in recorder.requests] == [TOKEN, TOKEN]

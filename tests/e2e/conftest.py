@@ -8,18 +8,22 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common.service_auth import service_headers
 from paklog.platform import LocalPlatform, free_ports_config
 
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     state = Path(tmp_path_factory.mktemp("platform")) / "state"
-    # environment "test": every child refuses the placeholder JWT secret, so the suite's own secret is used.
-    running = LocalPlatform(
-        free_ports_config(
-            state, task_queue="e2e", extra_env={"PAKLOG_ENVIRONMENT": "test", "PAKLOG_CANCEL_WAIT_SECONDS": "5"}
-        ),
-    )
+    # environment "test": every child refuses placeholder secrets, so the suite's own are used.
+    # The whole suite logs in from 127.0.0.1 (hundreds of logins, schemathesis's junk ones included), as a
+    # crowd behind one proxy would: the per-address login limit is raised; per username it stays the default.
+    extra_env = {
+        "PAKLOG_ENVIRONMENT": "test",
+        "PAKLOG_CANCEL_WAIT_SECONDS": "5",
+        "PAKLOG_LOGIN_ATTEMPTS_PER_ADDRESS": "100000/minute",
+    }
+    running = LocalPlatform(free_ports_config(state, task_queue="e2e", extra_env=extra_env))
     running.start()
     try:
         yield running
@@ -55,6 +59,6 @@ async def olivia(platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def services(platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
-    """Direct access to the services, only to check each one's own state."""
-    async with httpx.AsyncClient(timeout=30) as http:
+    """Direct access to the services, only to check each one's own state (with the platform's service token)."""
+    async with httpx.AsyncClient(timeout=30, headers=service_headers(platform.service_token)) as http:
         yield http

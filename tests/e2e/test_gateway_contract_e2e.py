@@ -113,6 +113,16 @@ async def test_every_route_answers_what_the_document_says(
     await settle(alice, order_id)
     c.check(await alice.get("/api/orders", params={"status": "AWAITING_WAVE"}), "/api/orders", 200)
     c.check(await alice.get("/api/orders", params={"status": "NOT_A_STATUS"}), "/api/orders", 422)
+    page: Any = c.check(await alice.get("/api/orders", params={"limit": 1}), "/api/orders", 200)
+    assert set(page) == {"items", "total", "limit", "offset", "next_cursor"}
+    assert (page["next_cursor"] is None) == (page["total"] <= 1)
+    last: Any = c.check(await alice.get("/api/orders", params={"offset": page["total"] - 1}), "/api/orders", 200)
+    assert (len(last["items"]), last["next_cursor"]) == (1, None)
+    if page["next_cursor"] is not None:  # alice's earlier orders (other test files) are there
+        after = {"limit": 1, "cursor": page["next_cursor"]}
+        c.check(await alice.get("/api/orders", params=after), "/api/orders", 200)
+    bad = c.check(await alice.get("/api/orders", params={"cursor": "bm90LWEtY3Vyc29y"}), "/api/orders", 422)
+    assert bad["type"] == "InvalidCursor"  # type: ignore[call-overload]
     view = c.check(await alice.get(f"/api/orders/{order_id}"), "/api/orders/{order_id}", 200)
     assert view["status"] == "AWAITING_WAVE"  # type: ignore[call-overload]
     c.check(await alice.get("/api/orders/nosuchorder"), "/api/orders/{order_id}", 404)

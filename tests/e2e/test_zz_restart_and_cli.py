@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common.service_auth import service_headers
 from paklog.platform import LocalPlatform, _bin
 from tests.e2e.conftest import login
 from tests.e2e.test_orders_e2e import order_body, place, settle, stock
@@ -87,7 +88,7 @@ def test_replay_of_a_history_exported_with_the_temporal_cli(platform: LocalPlatf
 
 async def test_restart_keeps_orders_and_running_workflows(platform: LocalPlatform) -> None:
     alice = await login(platform, "alice", "alice-pass")
-    async with httpx.AsyncClient(timeout=30) as services:
+    async with httpx.AsyncClient(timeout=30, headers=service_headers(platform.service_token)) as services:
         order_id = await place(alice, order_body(("TEE-WHT-M", 1)))
         assert (await settle(alice, order_id))["status"] == "AWAITING_WAVE"
         stock_before_restart = await stock(services, platform, "TEE-WHT-M")
@@ -99,7 +100,7 @@ async def test_restart_keeps_orders_and_running_workflows(platform: LocalPlatfor
 
     alice = await login(platform, "alice", "alice-pass")
     try:
-        async with httpx.AsyncClient(timeout=30) as services:
+        async with httpx.AsyncClient(timeout=30, headers=service_headers(platform.service_token)) as services:
             assert (await alice.get(f"/api/orders/{order_id}")).json()["status"] == "AWAITING_WAVE"
             assert await stock(services, platform, "TEE-WHT-M") == stock_before_restart
             # The workflow survived the restart and still answers its cancel update.

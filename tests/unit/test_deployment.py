@@ -12,7 +12,9 @@ import yaml
 from pydantic import ValidationError
 
 from gateway.settings import GatewaySettings
+from paklog.settings import WorkerSettings
 from services.identity.settings import IdentitySettings
+from services.orders.settings import OrdersSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = "deploy/paklog.env"
@@ -62,13 +64,21 @@ def test_compose_runs_production_with_secrets_only_from_the_env_file() -> None:
 
 def test_the_example_env_file_has_every_secret_and_its_placeholders_are_refused() -> None:
     example = env_example()
-    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_PWD", "PAKLOG_POSTGRES_URL", "PAKLOG_JWT_SECRET"} <= set(
-        example
-    )
+    assert {
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_PWD",
+        "PAKLOG_POSTGRES_URL",
+        "PAKLOG_JWT_SECRET",
+        "PAKLOG_SERVICE_TOKEN",
+    } <= set(example)
     with pytest.raises(ValidationError, match="PAKLOG_JWT_SECRET"):
         GatewaySettings(environment="production", jwt_secret=example["PAKLOG_JWT_SECRET"])
     with pytest.raises(ValidationError, match="PAKLOG_JWT_SECRET"):
         IdentitySettings(environment="production", jwt_secret=example["PAKLOG_JWT_SECRET"])
+    for settings_class in (GatewaySettings, IdentitySettings, OrdersSettings, WorkerSettings):
+        with pytest.raises(ValidationError, match="PAKLOG_SERVICE_TOKEN"):
+            settings_class(environment="production", service_token=example["PAKLOG_SERVICE_TOKEN"])
 
 
 def test_the_image_installs_runtime_dependencies_only() -> None:

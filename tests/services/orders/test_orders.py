@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -189,9 +190,53 @@ async def test_list_filters_by_customer_and_status(client: httpx.AsyncClient) ->
     await create(client, customer_id="someone-else")
     await move(client, b, "RESERVED")
     listed = (await client.get("/orders", params={"customer_id": customer})).json()
-    assert {o["order_id"] for o in listed} == {a, b}
+    assert {o["order_id"] for o in listed["items"]} == {a, b}
+    assert (listed["total"], listed["next_cursor"]) == (2, None)
     reserved = (await client.get("/orders", params={"customer_id": customer, "status": "RESERVED"})).json()
-    assert [o["order_id"] for o in reserved] == [b]
+    assert [o["order_id"] for o in reserved["items"]] == [b]
+    assert reserved["total"] == 1
+
+
+async def test_a_cursor_walk_sees_each_order_once_while_orders_arrive(client: httpx.AsyncClient) -> None:
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    before = {(await create(client, customer_id=customer))["order_id"] for _ in range(7)}
+    seen: list[str] = []
+    arrived: set[str] = set()
+    params: dict[str, Any] = {"customer_id": customer, "limit": 2}
+    while True:
+        page = (await client.get("/orders", params=params)).json()
+        assert page["limit"] == 2
+        seen += [o["order_id"] for o in page["items"]]
+        # An order placed between two pages shifts every offset page by one; a cursor page not at all.
+        arrived.add((await create(client, customer_id=customer))["order_id"])
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert len(seen) == len(set(seen)), f"duplicates: {seen}"
+    assert set(seen) == before
+    assert not arrived & set(seen)
+    # offset still works, for callers that page that way
+    first = (await client.get("/orders", params={"customer_id": customer, "limit": 3, "offset": 3})).json()
+    assert (first["offset"], len(first["items"]), first["total"]) == (3, 3, len(before | arrived))
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        "bm90IGpzb24",  # base64 of "not json"
+        base64.urlsafe_b64encode(b'{"v": 1, "t": "2026-01-01T00:00:00+00:00"}').decode(),
+        base64.urlsafe_b64encode(b'{"v": 1, "t": "2026-01-01T00:00:00", "id": "a"}').decode(),
+        base64.urlsafe_b64encode(b'{"v": 1, "t": "yesterday", "id": "a"}').decode(),
+        base64.urlsafe_b64encode(b'{"v": 1, "t": "2026-01-01T00:00:00+00:00", "id": "a\\u0000"}').decode(),
+        base64.urlsafe_b64encode(b'{"v": 2, "t": "2026-01-01T00:00:00+00:00", "id": "a"}').decode(),
+        "A" * 300,
+    ],
+)
+async def test_a_cursor_not_given_out_is_422(client: httpx.AsyncClient, cursor: str) -> None:
+    resp = await client.get("/orders", params={"cursor": cursor})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["type"] in {"InvalidCursor", "ValidationError"}
 
 
 def test_state_machine_table() -> None:
