@@ -36,7 +36,8 @@ async def test_a_killed_worker_is_restarted_and_orders_complete(
     after = await asyncio.to_thread(_wait_for_new_pid, platform, "worker", before)
     assert after not in (None, before), "the supervisor did not restart the worker"
     (event,) = [e for e in platform.events[events_before:] if e.label == "worker"]
-    assert (event.exit_code, event.restarts) == (-9, 1)
+    assert event.exit_code == -9
+    assert event.restarts >= 1  # earlier tests may have killed the worker too
     assert platform.failure is None
 
     order_id = await place(alice, order_body(("MUG-RED", 1)))
