@@ -193,6 +193,8 @@ def requests_for(document: dict[str, Any], method: str, template: str, operation
             for kind, new in BODY_MUTATIONS.items():
                 if form and kind not in {NUL, "long-string"}:
                     continue  # form fields are all text
+                if kind == "numeric-string" and isinstance(_get(body, leaf), str):
+                    continue  # not a wrong type there
                 if kind == "nul-key":
                     target = _replace(body, leaf, _with_nul_key(_get(body, leaf)))
                     if target == body:

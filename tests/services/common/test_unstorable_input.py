@@ -17,7 +17,6 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from common.db import SessionDep
-from common.middleware import unstorable_json
 from common.service_app import create_service_app
 from common.settings import ServiceSettings
 from services.orders.app import create_app
@@ -106,6 +105,8 @@ async def test_wrong_json_types_are_refused_not_coerced(client: httpx.AsyncClien
 
 
 def test_the_scan_needs_no_parse_for_ordinary_bodies() -> None:
+    from common.middleware import unstorable_json
+
     assert unstorable_json(b'{"name": "Zo\xc3\xab", "n": 1}') is None
     assert unstorable_json(b'{"name": "a\x00"}') is not None
 
