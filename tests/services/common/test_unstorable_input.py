@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from common.db import SessionDep
 from common.service_app import create_service_app
@@ -117,7 +117,7 @@ _probe = APIRouter()
 
 @_probe.get("/probe/{case}")
 async def probe(case: str, session: SessionDep) -> dict[str, str]:
-    statements = {
+    statements: dict[str, tuple[TextClause, dict[str, Any]]] = {
         "nul-in-text": (text("SELECT CAST(:v AS text)"), {"v": "a\x00b"}),
         "surrogate": (text("SELECT CAST(:v AS text)"), {"v": "a\ud800b"}),
         "int-overflow": (text("SELECT CAST(:v AS bigint)"), {"v": 2**63}),
