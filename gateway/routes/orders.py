@@ -130,6 +130,10 @@ async def cancel_order(
     settings = request.app.state.settings
     try:
         snapshot = await asyncio.wait_for(update.result(), timeout=settings.cancel_wait_seconds)
+    except WorkflowUpdateFailedError as exc:
+        # A rejection by the validator can arrive with the outcome rather than from start_update.
+        cause = exc.cause
+        raise Conflict(str(getattr(cause, "message", cause)), type="CancelRejected") from None
     except TimeoutError:
         snapshot = await handle.query(OrderFulfillment.status)
         response.status_code = 202
