@@ -23,7 +23,7 @@ _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "p
 
 
 def rewrite_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
-    """Document a 422 :class:`ErrorBody` on every operation and drop FastAPI's validation schemas."""
+    """Document a 422 :class:`ErrorBody` on every operation (and a 400 on those with a body); drop FastAPI's schemas."""
     for path_item in document.get("paths", {}).values():
         for method, operation in path_item.items():
             if method not in _HTTP_METHODS:
@@ -32,6 +32,14 @@ def rewrite_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
                 "description": "Malformed request, or well-formed but breaking a business rule",
                 "content": {"application/json": {"schema": _ERROR_REF}},
             }
+            if "requestBody" in operation:  # a body that is not UTF-8 (or not JSON at all) cannot be read
+                operation["responses"].setdefault(
+                    "400",
+                    {
+                        "description": "The body could not be read at all (not UTF-8, not the declared content type)",
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    },
+                )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
     for name in _FASTAPI_VALIDATION_SCHEMAS:

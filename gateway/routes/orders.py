@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, WorkflowUpdateStage
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.errors import Conflict, Forbidden
@@ -134,7 +134,8 @@ async def cancel_order(
         # A rejection by the validator can arrive with the outcome rather than from start_update.
         cause = exc.cause
         raise Conflict(str(getattr(cause, "message", cause)), type="CancelRejected") from None
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # wait_for's timeout cancels the poll, which the SDK re-raises as its own error rather than TimeoutError.
         snapshot = await handle.query(OrderFulfillment.status)
         response.status_code = 202
     return CancelView(
