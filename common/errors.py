@@ -17,6 +17,11 @@ Every error a service or the gateway raises on purpose derives from
 
 A database integrity race that escapes (``IntegrityError``, asyncpg's
 ``IntegrityConstraintViolationError``) is answered 409 ``Conflict``, not 500.
+A value the database refuses (SQLSTATE class 22, "data exception": a NUL in
+text, a number out of range, an untranslatable character; asyncpg's
+``DataError`` family, raised by the server or while encoding an argument)
+is deterministic, so it is answered 422 ``ValidationError``: a retry would
+fail the same way, and activities do not retry a 4xx.
 Anything else that escapes a route is a bug: :class:`common.middleware.RequestContextMiddleware`
 answers it with :func:`internal_error_response` (500 ``InternalError``) and logs one line.
 :class:`ErrorBody` is the schema of every error body, for OpenAPI documents.
@@ -37,7 +42,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -146,6 +151,25 @@ async def _integrity_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return error_response(409, "Conflict", "the request conflicts with a concurrent change; retry or check the state")
 
 
+def _is_data_error(exc: BaseException) -> bool:
+    """Whether the database (or the driver, encoding an argument) refused a value: SQLSTATE class 22."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # SQLAlchemy wraps the driver's error
+        seen.add(id(current))
+        if isinstance(current, asyncpg.DataError) or str(getattr(current, "sqlstate", "") or "").startswith("22"):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
+async def _database_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    if not _is_data_error(exc):
+        raise exc  # a bug or an outage: the request middleware logs it and answers 500
+    # The value is not echoed: it is what the database could not take, and may be large.
+    return error_response(422, "ValidationError", "the database cannot store a value of this request")
+
+
 async def _validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = []
@@ -200,9 +224,11 @@ async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render domain, validation, routing and integrity-race errors as ``{"type", "detail"}``."""
+    """Render domain, validation, routing, integrity-race and data errors as ``{"type", "detail"}``."""
     app.add_exception_handler(DomainError, _domain_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_exception_handler(IntegrityError, _integrity_error_handler)
     app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, _integrity_error_handler)
+    app.add_exception_handler(DBAPIError, _database_error_handler)
+    app.add_exception_handler(asyncpg.DataError, _database_error_handler)

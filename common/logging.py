@@ -2,14 +2,50 @@
 
 Console rendering locally, JSON in containers; ``request_id``,
 ``workflow_id`` and ``activity_id`` are bound through contextvars.
+
+Every exception, whoever logs it (our code, uvicorn's error logger, a
+library), is rendered by :func:`short_traceback`: plain text, the innermost
+frames only, no local variables, at most :data:`MAX_TRACEBACK_CHARS`. structlog's
+console default (rich, with every local rendered) cost seconds of CPU and
+hundreds of kilobytes per error; a process answering many errors stalled.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
+from typing import TextIO
 
 import structlog
+from structlog.typing import ExcInfo
+
+#: Frames kept per exception of a chain, innermost first (where the error happened).
+MAX_TRACEBACK_FRAMES = 8
+#: Upper bound of a rendered traceback; the middle goes first (the outermost frames and the message stay).
+MAX_TRACEBACK_CHARS = 6_000
+_CUT = "\n  ... (traceback cut) ...\n"
+
+
+def short_traceback(exc_info: ExcInfo) -> str:
+    """The exception as plain text: its last :data:`MAX_TRACEBACK_FRAMES` frames per chained exception, bounded.
+
+    Args:
+        exc_info: ``(type, value, traceback)`` as :func:`sys.exc_info` returns it.
+    """
+    exc = exc_info[1]
+    if exc is None:
+        return ""
+    text = "".join(traceback.format_exception(exc, limit=-MAX_TRACEBACK_FRAMES)).rstrip("\n")
+    if len(text) > MAX_TRACEBACK_CHARS:
+        head = MAX_TRACEBACK_CHARS // 3
+        tail = MAX_TRACEBACK_CHARS - head - len(_CUT)
+        text = text[:head] + _CUT + text[-tail:]
+    return text
+
+
+def _write_short_traceback(sio: TextIO, exc_info: ExcInfo) -> None:
+    sio.write("\n" + short_traceback(exc_info))
 
 
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
@@ -28,7 +64,7 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), exception_formatter=_write_short_traceback)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -40,12 +76,22 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # exc_info (ours, or a stdlib record's) becomes the bounded "exception" string, in both formats.
+                structlog.processors.ExceptionRenderer(short_traceback),
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn's own error logger ("Exception in ASGI application") goes through the handler above, even when
+    # uvicorn was started with its default logging config (which gives it a handler of its own).
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     # uvicorn's access log duplicates our request log line.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 

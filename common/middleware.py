@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import time
-import traceback
 import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import internal_error_response
+from common.errors import error_response, internal_error_response
 from common.logging import get_logger
 
 log = get_logger("paklog.http")
@@ -74,13 +74,129 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_PAIR_ESCAPE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+
+
+def unstorable_json(body: bytes) -> str | None:
+    r"""Why PostgreSQL could not store some text of this JSON document, or ``None``.
+
+    A NUL (raw, or the escape ``\u0000``) is refused by ``text`` and ``jsonb``;
+    a lone UTF-16 surrogate escape (``\ud800`` not followed by a low one) has no
+    UTF-8 encoding. A surrogate pair (an emoji written ``\ud83d\ude00``) is fine,
+    and so is the text ``\u0000`` written with an escaped backslash (``\\u0000``).
+    Every step is a byte scan or a regex pass in C, linear in the body; most
+    bodies hold no ``\u`` and cost two scans.
+    """
+    if b"\x00" in body:
+        return "contains a NUL byte"
+    if b"\\u" not in body:
+        return None
+    # Each run of n backslashes becomes n % 2: every backslash left starts a real escape.
+    escapes = body.replace(b"\\\\", b"")
+    if b"\\u0000" in escapes:
+        return "contains a NUL character (\\u0000)"
+    if _SURROGATE_ESCAPE.search(escapes) is None:
+        return None
+    if _SURROGATE_ESCAPE.search(_SURROGATE_PAIR_ESCAPE.sub(b"", escapes)) is not None:
+        return "contains a lone UTF-16 surrogate"
+    return None
+
+
+def unstorable_text(text: str) -> str | None:
+    """Why PostgreSQL could not store this (already decoded) text, or ``None``."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    if _SURROGATE.search(text):
+        return "contains a lone UTF-16 surrogate"
+    return None
+
+
+class UnstorableInputMiddleware:
+    """Answer 422 ``ValidationError`` for input the database cannot store, before any handler runs.
+
+    PostgreSQL refuses NUL in ``text`` and ``jsonb``, and a lone surrogate has
+    no UTF-8 form; let through, either one becomes a database error deep in a
+    service (and, from a workflow, a step retried until it gives up). So the
+    path, query string, headers and body are checked here, once, for every
+    route: the raw bytes are scanned (``0x00``, ``%00``, the JSON escapes), and
+    nothing is parsed twice. The body is read up front (the body limit, outside
+    this middleware, bounds it) and replayed to the app.
+
+    No route takes a binary upload; one that does must be exempted here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = self._head_problem(scope)
+        if problem is not None:
+            await self._reject(problem, scope, receive, send)
+            return
+        buffered: list[Message] = []
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees the disconnect
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body:
+            problem = self._body_problem(scope, body)
+            if problem is not None:
+                await self._reject(problem, scope, receive, send)
+                return
+            buffered = [{"type": "http.request", "body": body, "more_body": False}, *buffered[len(chunks) :]]
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    def _head_problem(scope: Scope) -> str | None:
+        problem = unstorable_text(scope.get("path", ""))
+        if problem is not None:
+            return f"path {problem}"
+        query: bytes = scope.get("query_string", b"")
+        if b"\x00" in query or b"%00" in query:
+            return "query string contains a NUL character"
+        for name, value in scope.get("headers", []):
+            if b"\x00" in value or b"\x00" in name:
+                return f"header {name.decode('latin-1', 'replace')[:64]} contains a NUL character"
+        return None
+
+    @staticmethod
+    def _body_problem(scope: Scope, body: bytes) -> str | None:
+        content_type = dict(scope.get("headers", [])).get(b"content-type", b"").lower()
+        if content_type.startswith(_FORM_TYPES):
+            if b"\x00" in body or b"%00" in body:
+                return "form contains a NUL character"
+            return None
+        problem = unstorable_json(body)
+        return None if problem is None else f"body {problem}"
+
+    @staticmethod
+    async def _reject(problem: str, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"{problem}, which cannot be stored; remove it"
+        await error_response(422, "ValidationError", detail)(scope, receive, send)
+
+
 class RequestContextMiddleware:
     """Bind ``request_id`` for the request's log lines and echo it as ``X-Request-ID``.
 
     It is also the last line of defence: an exception no handler took is
-    answered 500 ``InternalError`` and logged as one line with a plain
-    traceback, instead of the server's rich traceback with every local
-    variable rendered (slow enough to stall a busy process).
+    answered 500 ``InternalError`` and logged once, with the short, bounded
+    traceback every exception gets from :mod:`common.logging`.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -109,12 +225,8 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:
-                log.error(
-                    "unhandled error",
-                    error=f"{type(exc).__name__}: {exc}"[:500],
-                    traceback="".join(traceback.format_exception(exc, limit=-8)),
-                    response_started=responded,
-                )
+                # The renderer bounds the traceback (:func:`common.logging.short_traceback`).
+                log.error("unhandled error", exc_info=exc, response_started=responded)
                 if not responded:  # otherwise the client sees a cut-off response
                     await internal_error_response()(scope, receive, send_with_id)
             finally:

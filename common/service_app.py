@@ -18,7 +18,7 @@ from sqlalchemy import text
 from common.db import create_engine, create_sessionmaker
 from common.errors import install_error_handlers
 from common.logging import get_logger
-from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnstorableInputMiddleware
 from common.service_auth import install_service_auth
 from common.settings import ServiceSettings
 
@@ -47,6 +47,7 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(UnstorableInputMiddleware)  # inside the body limit, which bounds what it reads
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_service_auth(app, settings.service_token.get_secret_value())
     app.add_middleware(RequestContextMiddleware)

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from common.errors import install_error_handlers
 from common.http import create_http_client
 from common.logging import configure_logging
-from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnstorableInputMiddleware
 from common.security import TokenVerifier
 from gateway.clients import ServiceClients
 from gateway.errors import install_gateway_error_handlers
@@ -57,6 +57,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     install_error_handlers(app)
     install_gateway_error_handlers(app)
     install_openapi(app)
+    app.add_middleware(UnstorableInputMiddleware)  # inside the body limit, which bounds what it reads
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,

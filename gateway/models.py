@@ -18,7 +18,9 @@ SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: "quantity": true or "2" is refused, not coerced. Enum fields say strict=False, so their
+    # JSON strings still validate (FastAPI validates the parsed JSON as Python objects).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class LineRequest(_Strict):
@@ -47,6 +49,7 @@ class PlaceOrderRequest(_Strict):
 class CancelOrderRequest(_Strict):
     reason: CancelReason | None = Field(
         default=None,
+        strict=False,
         description="Customers may only give CUSTOMER_CANCELLED (the default for them); "
         "operators default to OPERATOR_CANCELLED and may give any reason.",
     )

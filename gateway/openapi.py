@@ -3,6 +3,9 @@
 FastAPI documents every request-validation failure as its own
 ``HTTPValidationError`` (``{"detail": [...]}``); our handler answers
 ``{"type", "detail"}`` instead, so every 422 is rewritten to :class:`ErrorBody`.
+Every operation documents a 422, even one without parameters: text the
+database cannot store (a NUL in a header, say) is refused before any route
+runs (:class:`common.middleware.UnstorableInputMiddleware`).
 """
 
 from __future__ import annotations
@@ -20,15 +23,23 @@ _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "p
 
 
 def rewrite_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
-    """Point every 422 at :class:`ErrorBody` and drop FastAPI's validation schemas."""
+    """Document a 422 :class:`ErrorBody` on every operation (and a 400 on those with a body); drop FastAPI's schemas."""
     for path_item in document.get("paths", {}).values():
         for method, operation in path_item.items():
-            if method not in _HTTP_METHODS or "422" not in operation.get("responses", {}):
+            if method not in _HTTP_METHODS:
                 continue
-            operation["responses"]["422"] = {
+            operation.setdefault("responses", {})["422"] = {
                 "description": "Malformed request, or well-formed but breaking a business rule",
                 "content": {"application/json": {"schema": _ERROR_REF}},
             }
+            if "requestBody" in operation:  # a body that is not UTF-8 (or not JSON at all) cannot be read
+                operation["responses"].setdefault(
+                    "400",
+                    {
+                        "description": "The body could not be read at all (not UTF-8, not the declared content type)",
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    },
+                )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
     for name in _FASTAPI_VALIDATION_SCHEMAS:

@@ -44,14 +44,14 @@ class User(UserBase, table=True):
 class UserCreate(BaseModel):
     """A new user; ``username`` is lower-case and unique."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     username: str = PydanticField(pattern=USERNAME_PATTERN)
     email: str = PydanticField(max_length=254, pattern=EMAIL_PATTERN)
     full_name: str = PydanticField(min_length=1, max_length=200)
     # The upper bound keeps one request from buying minutes of argon2 time.
     password: str = PydanticField(min_length=8, max_length=128)
-    role: Role
+    role: Role = PydanticField(strict=False)
 
 
 class UserPublic(BaseModel):

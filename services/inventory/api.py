@@ -23,13 +23,15 @@ SkuPath = Annotated[str, Path(pattern=SKU_PATTERN)]
 OrderIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 router = APIRouter()
+# Bounded: past int64 the database refuses the value; deep offsets cost a scan and no caller pages this far.
+MAX_OFFSET = 1_000_000
 
 
 @router.get("/products", response_model=list[ProductPublic], tags=["products"])
 async def list_products(
     repo: RepoDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[ProductPublic]:
     return [service.product_public(p) for p in await repo.list_products(limit=limit, offset=offset)]
 

@@ -40,7 +40,7 @@ class Product(ProductBase, table=True):
 class ProductUpsert(BaseModel):
     """Create or update a SKU; ``on_hand`` sets the physical stock count."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = PydanticField(min_length=1, max_length=200)
     price_cents: int = PydanticField(ge=0, le=100_000_000)
@@ -89,7 +89,7 @@ class ReservationLine(SQLModel, table=True):
 
 
 class LineIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: str = PydanticField(pattern=SKU_PATTERN)
     quantity: int = PydanticField(gt=0, le=MAX_LINE_QUANTITY)
@@ -98,7 +98,7 @@ class LineIn(BaseModel):
 class ReservationCreate(BaseModel):
     """Hold ``lines`` for ``order_id``: all of them, or none."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     order_id: str = PydanticField(min_length=1, max_length=64)
     lines: list[LineIn] = PydanticField(min_length=1, max_length=100)

@@ -62,9 +62,9 @@ class Message(MessageBase, table=True):
 class MessageCreate(BaseModel):
     """Render ``template`` with ``context`` and deliver it to ``recipient`` over ``channel``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    channel: Channel
+    channel: Channel = PydanticField(strict=False)
     recipient: str = PydanticField(min_length=1, max_length=254)
     template: str = PydanticField(min_length=1, max_length=64)
     order_id: str | None = PydanticField(default=None, min_length=1, max_length=64)

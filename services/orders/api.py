@@ -30,7 +30,7 @@ def get_repo(session: SessionDep) -> OrdersRepository:
 RepoDep = Annotated[OrdersRepository, Depends(get_repo)]
 OrderIdPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 
-# Deep offsets cost a scan; keyset cursors are the way to walk far.
+# Bounded: past int64 the database refuses the value; deep offsets cost a scan, and cursors walk far.
 MAX_OFFSET = 1_000_000
 
 router = APIRouter(prefix="/orders", tags=["orders"])

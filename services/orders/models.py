@@ -70,7 +70,8 @@ class OrderAlert(SQLModel, table=True):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a wrong JSON type is refused, not coerced; enum fields say strict=False so their strings validate.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class LineIn(_Strict):
@@ -97,11 +98,11 @@ class OrderCreate(_Strict):
 
 
 class TransitionIn(_Strict):
-    status: OrderStatus
+    status: OrderStatus = PydanticField(strict=False)
 
 
 class CancelIn(_Strict):
-    reason: CancelReason
+    reason: CancelReason = PydanticField(strict=False)
     requested_by: str | None = PydanticField(default=None, min_length=1, max_length=64)
 
 

@@ -28,6 +28,8 @@ RepoDep = Annotated[PaymentsRepository, Depends(get_repo)]
 ProcessorDep = Annotated[CardProcessor, Depends(get_processor)]
 
 router = APIRouter(prefix="/payments", tags=["payments"])
+# Bounded: past int64 the database refuses the value; deep offsets cost a scan and no caller pages this far.
+MAX_OFFSET = 1_000_000
 
 
 @router.post(
@@ -75,7 +77,7 @@ async def list_payments(
     repo: RepoDep,
     order_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[PaymentPublic]:
     return await service.to_public(repo, await repo.for_order(order_id, limit=limit, offset=offset))
 

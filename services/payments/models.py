@@ -72,7 +72,8 @@ class PaymentOperation(SQLModel, table=True):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a wrong JSON type is refused, not coerced; enum fields say strict=False so their strings validate.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AuthorizeIn(_Strict):

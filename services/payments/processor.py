@@ -2,8 +2,10 @@
 
 ``tok_visa`` approves; ``tok_declined`` is declined; ``tok_flaky`` fails with
 a transient error on its first two attempts for an order, then approves;
-``tok_slow`` approves after ``slow_seconds`` (3 s by default). Other tokens
-are unknown to the processor.
+``tok_slow`` approves after ``slow_seconds`` (3 s by default); ``tok_outage``
+always fails with a transient error (a processor outage for that card: the
+payment step retries with backoff until it gives up). Other tokens are
+unknown to the processor.
 
 Like a real processor it takes an idempotency key of its own (PakLog sends
 the payment id): a repeat with the same key answers the first answer and
@@ -86,6 +88,8 @@ class CardProcessor:
                 if attempt <= FLAKY_FAILURES:
                     raise ProcessorDown(f"processor timed out (attempt {attempt})")
                 return Approved(brand="mastercard")
+            case "tok_outage":
+                raise ProcessorDown("processor unavailable for this card")
             case "tok_slow":
                 await asyncio.sleep(self.slow_seconds)
                 return Approved(brand="amex")

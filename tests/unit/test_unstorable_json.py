@@ -1,0 +1,50 @@
+"""The edge's byte scan tells JSON text PostgreSQL cannot store from look-alikes it can."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from common.middleware import unstorable_json
+
+REFUSED = [
+    rb'{"a":"\u0000"}',
+    rb'{"\u0000":1}',
+    rb'{"a":"\\\u0000"}',  # an escaped backslash, then a real NUL escape
+    rb'{"a":"\ud800"}',
+    rb'{"a":"\uD800x"}',
+    rb'{"a":"\ude00"}',
+    rb'{"a":"\ud83d\ud83d\ude00"}',  # a pair after a lone high surrogate
+    rb'{"a":"\\ud83d\ude00"}',  # the text "\ud83d", then a lone low surrogate
+    b'{"a":"\x00"}',
+]
+KEPT = [
+    rb'{"a":"x"}',
+    rb'{"a":"\\u0000"}',  # the text \u0000
+    rb'{"a":"\\\\u0000"}',
+    rb'{"a":"\ud83d\ude00"}',
+    rb'{"a":"\uD83D\uDE00"}',
+    rb'{"a":"\u00e9"}',
+    '{"a":"Zoë 😀"}'.encode(),
+]
+
+
+@pytest.mark.parametrize("body", REFUSED)
+def test_unstorable_text_is_found(body: bytes) -> None:
+    assert unstorable_json(body) is not None
+
+
+@pytest.mark.parametrize("body", KEPT)
+def test_storable_text_is_let_through(body: bytes) -> None:
+    assert unstorable_json(body) is None
+
+
+def test_the_scan_is_linear_even_for_a_body_full_of_escapes() -> None:
+    # A hostile 256 kB body of surrogate pairs must not cost more than a few parses of it.
+    body = json.dumps({f"k{i}": "\U0001f600" * 50 for i in range(420)}).encode()
+    started = time.process_time()
+    for _ in range(10):
+        assert unstorable_json(body) is None
+    assert (time.process_time() - started) / 10 < 0.03
