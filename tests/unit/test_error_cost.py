@@ -23,6 +23,7 @@ from fastapi import APIRouter
 from common.logging import configure_logging
 from common.service_app import create_service_app
 from common.settings import ServiceSettings
+from tests.support import service_credential
 
 SECRET_LOCAL = "local-value-that-must-not-be-logged"
 # One line of metadata (timestamp, level, request id ...) besides the bounded traceback.
@@ -63,8 +64,11 @@ def _failing_app() -> httpx.AsyncClient:
         payload = [{"sku": f"SKU-{i}", "note": SECRET_LOCAL * 3} for i in range(2_000)]
         _deep(40, payload)
 
-    app = create_service_app(ServiceSettings(service="orders", environment="test"), title="t", routers=[router])
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders")
+    settings = ServiceSettings(service="orders", environment="test")
+    app = create_service_app(settings, title="t", routers=[router])
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://orders", headers=service_credential(settings)
+    )
 
 
 @pytest.mark.parametrize("log_output", ["console", "json"], indirect=True)

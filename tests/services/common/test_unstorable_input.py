@@ -21,7 +21,7 @@ from common.service_app import create_service_app
 from common.settings import ServiceSettings
 from services.orders.app import create_app
 from tests.conftest import ServiceDatabases
-from tests.support import rolled_back_client
+from tests.support import rolled_back_client, service_credential
 
 
 @pytest.fixture
@@ -135,7 +135,9 @@ async def probe_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = ServiceSettings(service="orders", database_url=database_url, environment="test")
     app = create_service_app(settings, title="probe", routers=[_probe])
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://orders", headers=service_credential(settings)
+        ) as http:
             yield http
 
 
