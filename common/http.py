@@ -6,6 +6,12 @@ from collections.abc import Sequence
 
 import httpx
 
+#: Our servers keep an idle connection this long (uvicorn's ``timeout_keep_alive``) ...
+SERVER_KEEPALIVE_SECONDS = 75
+#: ... and our clients drop it well before: a client reusing a connection the server is
+#: closing at that very moment gets a read error (a spurious "unreachable" 503).
+CLIENT_KEEPALIVE_SECONDS = 30.0
+
 
 def create_http_client(
     timeout_seconds: float = 10.0, max_connections: int = 100, base_urls: Sequence[str] = ()
@@ -17,7 +23,11 @@ def create_http_client(
         max_connections: Upper bound of pooled connections per pool.
         base_urls: Hosts called often (the services); each gets a pool of its own.
     """
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=CLIENT_KEEPALIVE_SECONDS,
+    )
     # httpcore walks every connection of a pool (an expiry check, a poll on idle sockets) for each
     # request and each response; one pool per service keeps that walk to the connections of the
     # host being called (about 0.5 ms of CPU less per call at 20 in flight, docs/performance.md).

@@ -16,6 +16,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from common.http import SERVER_KEEPALIVE_SECONDS
 from common.logging import configure_logging
 from common.settings import SERVICE_NAMES, PaklogSettings, ServiceSettings, TemporalSettings
 
@@ -72,6 +73,7 @@ def gateway(
         port=port or settings.port,
         log_config=None,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=SERVER_KEEPALIVE_SECONDS,
     )
     _exit_after_temporal(0)
 
@@ -95,6 +97,7 @@ def service(
         port=port or settings.port,
         log_config=None,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=SERVER_KEEPALIVE_SECONDS,
     )
 
 
