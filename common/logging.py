@@ -94,6 +94,8 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # uvicorn's access log duplicates our request log line.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every outgoing request at INFO; the service that answers logs it already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
