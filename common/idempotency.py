@@ -48,7 +48,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import SessionDep
-from common.errors import Conflict, DomainError
+from common.errors import Conflict, DomainError, ErrorBody
 
 #: How long a phased claim stays exclusive; longer than any outside call it guards.
 IDEMPOTENCY_LEASE = timedelta(seconds=30)
@@ -96,13 +96,6 @@ STORE_SQL = (
     .where(_KEYS.c.status_code.is_(None))
     .values(status_code=bindparam("answer_status"), response=bindparam("answer", type_=_KEYS.c.response.type))
 )
-
-
-class ErrorBody(BaseModel):
-    """Every error answer: a stable ``type`` and a human ``detail`` (some add fields)."""
-
-    type: str
-    detail: str
 
 
 #: ``responses=`` for every idempotent route, so the OpenAPI document lists the key's conflicts.

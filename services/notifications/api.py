@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from common.db import SessionDep
-from common.errors import NotFound
-from common.idempotency import IDEMPOTENT_RESPONSES, ErrorBody, IdempotentDep, fingerprint
+from common.errors import ErrorBody, NotFound
+from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.notifications import service
 from services.notifications.models import Channel, MessageCreate, MessagePublic
 from services.notifications.repository import NotificationsRepository

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from common.db import SessionDep
-from common.errors import NotFound
-from common.idempotency import IDEMPOTENT_RESPONSES, ErrorBody, IdempotentDep, fingerprint
+from common.errors import ErrorBody, NotFound
+from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.payments import service
 from services.payments.models import AuthorizeIn, NothingToUndo, OrderRef, PaymentDeclinedBody, PaymentPublic, RefundIn
 from services.payments.processor import CardProcessor
