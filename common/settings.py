@@ -24,7 +24,11 @@ SERVICE_PORTS: dict[str, int] = {
     "inventory": 8103,
     "payments": 8104,
     "notifications": 8105,
+    "warehouse": 8106,
+    "shipping": 8107,
 }
+#: The carrier stand-in (``paklog carriers``): a simulated TMS with two carriers, an outside system.
+CARRIERS_PORT = 8190
 SERVICE_NAMES: tuple[str, ...] = tuple(SERVICE_PORTS)
 
 DEV_JWT_SECRET = "paklog-dev-secret-change-me-in-production"
@@ -106,6 +110,8 @@ class ServiceUrls(ServiceCredential):
     inventory_url: str = f"http://127.0.0.1:{SERVICE_PORTS['inventory']}"
     payments_url: str = f"http://127.0.0.1:{SERVICE_PORTS['payments']}"
     notifications_url: str = f"http://127.0.0.1:{SERVICE_PORTS['notifications']}"
+    warehouse_url: str = f"http://127.0.0.1:{SERVICE_PORTS['warehouse']}"
+    shipping_url: str = f"http://127.0.0.1:{SERVICE_PORTS['shipping']}"
     http_timeout_seconds: float = 10.0
 
 
