@@ -7,11 +7,13 @@ from typing import Any
 
 import httpx
 
-from activities.inventory import InventoryActivities, InventoryClient
+from activities.inventory import InventoryActivities, InventoryClient, StockActivities
 from activities.noop import noop
 from activities.notifications import NotificationsActivities, NotificationsClient
-from activities.orders import OrdersActivities, OrdersClient
-from activities.payments import PaymentsActivities, PaymentsClient
+from activities.orders import FulfilmentActivities, OrdersActivities, OrdersClient
+from activities.payments import CaptureActivities, PaymentsActivities, PaymentsClient
+from activities.shipping import ShippingActivities, ShippingClient
+from activities.warehouse import WarehouseActivities, WarehouseClient
 from common.settings import ServiceUrls
 
 
@@ -24,6 +26,11 @@ def build_activities(
     inventory = InventoryActivities(InventoryClient(http, urls.inventory_url, token))
     payments = PaymentsActivities(PaymentsClient(http, urls.payments_url, token))
     notifications = NotificationsActivities(NotificationsClient(http, urls.notifications_url, token))
+    fulfilment = FulfilmentActivities(OrdersClient(http, urls.orders_url, token))
+    stock = StockActivities(InventoryClient(http, urls.inventory_url, token))
+    capture = CaptureActivities(PaymentsClient(http, urls.payments_url, token))
+    warehouse = WarehouseActivities(WarehouseClient(http, urls.warehouse_url, token))
+    shipping = ShippingActivities(ShippingClient(http, urls.shipping_url, token))
     activities: list[Callable[..., Any]] = [
         orders.create,
         orders.transition,
@@ -34,6 +41,32 @@ def build_activities(
         payments.authorize,
         payments.void,
         notifications.send,
+        fulfilment.ship,
+        fulfilment.change_address,
+        stock.write_off,
+        stock.top_up,
+        stock.release_units,
+        stock.commit,
+        stock.dimensions,
+        capture.capture,
+        warehouse.enqueue,
+        warehouse.withdraw,
+        warehouse.plan_wave,
+        warehouse.allocate_wave,
+        warehouse.release_wave,
+        warehouse.remove_from_wave,
+        warehouse.wave_progress,
+        warehouse.complete_wave,
+        warehouse.cancel_wave,
+        warehouse.order_tasks,
+        warehouse.confirm_task,
+        warehouse.reallocate,
+        warehouse.repick,
+        warehouse.return_picks,
+        warehouse.issue,
+        shipping.choose_carton,
+        shipping.buy_label,
+        shipping.void_label,
     ]
     if include_noop:
         activities.append(noop)

@@ -85,3 +85,10 @@ class ServiceClient:
     async def post(self, path: str, payload: dict[str, Any] | None, key: str | None) -> httpx.Response:
         headers = {**self._auth, "Idempotency-Key": key} if key else self._auth
         return await self.http.post(f"{self.base_url}{path}", json=payload, headers=headers)
+
+    async def put(self, path: str, payload: dict[str, Any], key: str | None) -> httpx.Response:
+        headers = {**self._auth, "Idempotency-Key": key} if key else self._auth
+        return await self.http.put(f"{self.base_url}{path}", json=payload, headers=headers)
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        return await self.http.get(f"{self.base_url}{path}", params=params, headers=self._auth)

@@ -138,3 +138,57 @@ class OrdersActivities:
         )
         raise_for_rejection(resp)
         return AlertRecorded(order_id=params.order_id, kind=params.kind, step=params.step)
+
+
+@dataclass(frozen=True)
+class ShippedLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ShipOrder:
+    order_id: str
+    tracking_code: str
+    carrier: str
+    shipped_lines: list[ShippedLine]
+
+
+@dataclass(frozen=True)
+class ChangeAddress:
+    order_id: str
+    shipping_address: ShippingAddress
+    ref: str
+
+
+class FulfilmentActivities:
+    """The orders calls of the warehouse steps: shipping the order, changing its address."""
+
+    def __init__(self, client: OrdersClient) -> None:
+        self.client = client
+
+    @activity.defn(name="orders.ship")
+    async def ship(self, params: ShipOrder) -> OrderState:
+        """Move the order to SHIPPED with its tracking code and shipped lines. Key ``<workflow id>:status:SHIPPED``."""
+        payload = {
+            "status": "SHIPPED",
+            "tracking_code": params.tracking_code,
+            "carrier": params.carrier,
+            "shipped_lines": [asdict(line) for line in params.shipped_lines],
+        }
+        resp = await self.client.post(
+            f"/orders/{params.order_id}/transition", payload, idempotency_key("status:SHIPPED")
+        )
+        raise_for_rejection(resp)
+        return _state(resp.json(), params.order_id)
+
+    @activity.defn(name="orders.change_address")
+    async def change_address(self, params: ChangeAddress) -> OrderState:
+        """Replace the shipping address (``AddressLocked`` once packed). Key ``<workflow id>:change_address:<ref>``."""
+        resp = await self.client.put(
+            f"/orders/{params.order_id}/shipping-address",
+            {"shipping_address": asdict(params.shipping_address)},
+            idempotency_key(f"change_address:{params.ref}"),
+        )
+        raise_for_rejection(resp)
+        return _state(resp.json(), params.order_id)

@@ -63,3 +63,30 @@ class PaymentsActivities:
         raise_for_rejection(resp, undo=True)
         body = resp.json()
         return PaymentState(order_id=params.order_id, status=body.get("status"), payment_id=body.get("payment_id"))
+
+
+@dataclass(frozen=True)
+class CapturePayment:
+    """Capture what ships (the authorization's remainder is released)."""
+
+    order_id: str
+    amount_cents: int
+
+
+class CaptureActivities:
+    """Payment capture at shipment (PickPackShip)."""
+
+    def __init__(self, client: PaymentsClient) -> None:
+        self.client = client
+
+    @activity.defn(name="payments.capture")
+    async def capture(self, params: CapturePayment) -> PaymentState:
+        """Capture ``amount_cents``; never twice. Key ``<workflow id>:capture``."""
+        resp = await self.client.post(
+            "/payments/capture",
+            {"order_id": params.order_id, "amount_cents": params.amount_cents},
+            idempotency_key("capture"),
+        )
+        raise_for_rejection(resp)
+        body = resp.json()
+        return PaymentState(order_id=params.order_id, status=body.get("status"), payment_id=body.get("payment_id"))

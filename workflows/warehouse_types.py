@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from activities.orders import ShippingAddress
+from activities.orders import OrderLine, ShippingAddress
 
 WAVE_WORKFLOW_NAME = "WaveRelease"
 PPS_WORKFLOW_NAME = "PickPackShip"
@@ -163,6 +163,29 @@ class OrderProgress:
     tracking_code: str | None = None
     carrier: str | None = None
     shipped_lines: list[PackItem] | None = None
+    #: The goods have left the building: nothing can be undone any more.
+    goods_issued: bool = False
+
+
+@dataclass(frozen=True)
+class PickPackShipInput:
+    order_id: str
+    wave_id: str
+    customer_email: str
+    currency: str
+    lines: list[OrderLine]
+    shipping_address: ShippingAddress
+    service_level: str = "STANDARD"
+
+
+@dataclass(frozen=True)
+class PickPackShipResult:
+    order_id: str
+    status: str
+    tracking_code: str | None
+    carrier: str | None
+    shipped_lines: list[PackItem]
+    captured_cents: int
 
 
 @dataclass(frozen=True)
