@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from common.settings import SERVICE_PORTS, PaklogSettings, ServiceUrls, TemporalSettings
+from common.settings import CARRIERS_PORT, SERVICE_PORTS, PaklogSettings, ServiceUrls, TemporalSettings
 
 
 class WorkerSettings(TemporalSettings, ServiceUrls):
@@ -19,6 +19,8 @@ class WorkerSettings(TemporalSettings, ServiceUrls):
     max_concurrent_activities: int = 200
     max_concurrent_workflow_tasks: int = 100
     graceful_shutdown_seconds: float = 20.0
+    #: The ``wave-planner`` Schedule's interval (0: no schedule is created; an existing one is left alone).
+    wave_interval_seconds: float = Field(default=120.0, ge=0)
 
 
 @lru_cache
@@ -50,6 +52,9 @@ class DevSettings(PaklogSettings):
     inventory_port: int = SERVICE_PORTS["inventory"]
     payments_port: int = SERVICE_PORTS["payments"]
     notifications_port: int = SERVICE_PORTS["notifications"]
+    warehouse_port: int = SERVICE_PORTS["warehouse"]
+    shipping_port: int = SERVICE_PORTS["shipping"]
+    carriers_port: int = CARRIERS_PORT
     task_queue: str = "paklog"
     restart_backoff_seconds: float = Field(default=1.0, gt=0)
     restart_backoff_max_seconds: float = Field(default=30.0, gt=0)

@@ -21,15 +21,18 @@ from common.http import create_http_client
 from common.logging import get_logger
 from common.settings import ServiceUrls
 from gateway.temporal import connect_temporal
+from paklog.schedules import ensure_wave_schedule
 from paklog.settings import WorkerSettings, get_worker_settings
 from workflows.noop_saga import NoopSaga
 from workflows.order_fulfillment import OrderFulfillment
+from workflows.pick_pack_ship import PickPackShip
+from workflows.wave_release import WaveRelease
 
 __all__ = ["WorkerSettings", "build_worker", "get_worker_settings", "run_worker"]
 
 log = get_logger("paklog.worker")
 
-WORKFLOWS: tuple[type, ...] = (OrderFulfillment, NoopSaga)
+WORKFLOWS: tuple[type, ...] = (OrderFulfillment, PickPackShip, WaveRelease, NoopSaga)
 
 
 def build_worker(
@@ -90,13 +93,21 @@ async def run_worker(settings: WorkerSettings) -> None:
     http = create_http_client(
         settings.http_timeout_seconds,
         max_connections=settings.max_concurrent_activities,
-        base_urls=[settings.orders_url, settings.inventory_url, settings.payments_url, settings.notifications_url],
+        base_urls=[
+            settings.orders_url,
+            settings.inventory_url,
+            settings.payments_url,
+            settings.notifications_url,
+            settings.warehouse_url,
+            settings.shipping_url,
+        ],
     )
     worker = build_worker(client, http, settings, settings.task_queue, settings=settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await ensure_wave_schedule(client, settings.task_queue, settings.wave_interval_seconds)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     try:
         async with worker:

@@ -7,14 +7,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities, ReleaseStock, ReserveLine, ReserveStock
     from activities.notifications import MessageSent, NotificationsActivities, SendMessage
     from activities.orders import (
         CancelOrder,
+        ChangeAddress,
         CreateOrder,
+        FulfilmentActivities,
         OrderLine,
         OrdersActivities,
         RecordAlert,
@@ -22,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         TransitionOrder,
     )
     from activities.payments import AuthorizePayment, PaymentsActivities, VoidPayment
+    from activities.warehouse import EnqueueOrder, OrderRef, PickLine, WarehouseActivities
     from common.vocabulary import CancelReason, OrderStatus
     from workflows.order_types import (
         AUTHORIZE_TIMEOUT,
@@ -39,6 +42,16 @@ with workflow.unsafe.imports_passed_through():
         OrderSnapshot,
         WaitForStatus,
         workflow_id,
+    )
+    from workflows.pick_pack_ship import PickPackShip
+    from workflows.warehouse_types import (
+        ADDRESS_LOCKED,
+        ChangeAddressRequest,
+        OrderProgress,
+        PickPackShipInput,
+        PickPackShipResult,
+        WaveReleased,
+        pps_workflow_id,
     )
 
 __all__ = [
@@ -60,6 +73,10 @@ __all__ = [
 #: Every way a saga ends compensates to the end (Temporal cancel, failed undos,
 #: cancel interrupting a retrying step). Histories recorded before it replay the old paths.
 PATCH_SAGA_ENDINGS = "saga-every-ending-compensates"
+#: The accepted order goes to the wave backlog and, once waved, to its PickPackShip child.
+PATCH_WAREHOUSE = "warehouse-hand-over"
+#: Statuses from which the address can no longer change.
+ADDRESS_FINAL = frozenset({OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 
 T = TypeVar("T")
 
@@ -121,6 +138,10 @@ class OrderFulfillment:
         self._cancel_request: CancelRequest | None = None
         self._total_cents = sum(line.quantity * line.unit_price_cents for line in params.lines)
         self._hardened = False
+        self._address: ShippingAddress = params.shipping_address
+        self._wave_id: str | None = None
+        self._child: workflow.ChildWorkflowHandle[PickPackShip, PickPackShipResult] | None = None
+        self._goods_issued = False
 
     # -- the process -----------------------------------------------------------------
     @workflow.run
@@ -132,6 +153,13 @@ class OrderFulfillment:
             await self._hand_over_to_warehouse()
         except _CancelRequested:
             temporal_cancel = await self._compensate_shielded(self._requested_reason())
+        except ChildWorkflowError as err:
+            # PickPackShip failed (nothing could be found) or was cancelled on its own; it undid its steps.
+            reason = CancelReason.OPERATOR_CANCELLED if is_cancelled_exception(err) else self._reason_for(err)
+            workflow.logger.warning(
+                "pick-pack-ship ended without shipping, compensating", extra={"reason": reason.value}
+            )
+            temporal_cancel = await self._compensate_shielded(reason)
         except ActivityError as err:
             if self._hardened and is_cancelled_exception(err):
                 temporal_cancel = await self._on_temporal_cancel()
@@ -142,7 +170,11 @@ class OrderFulfillment:
         except asyncio.CancelledError:
             if not self._hardened:
                 raise
-            temporal_cancel = await self._on_temporal_cancel()
+            if self._goods_issued:
+                # The goods have left: nothing is undone; the order finishes shipping.
+                await self._finish_shipping_shielded()
+            else:
+                temporal_cancel = await self._on_temporal_cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if temporal_cancel:
             # The order is settled; the workflow itself ends as the operator asked: cancelled.
@@ -208,13 +240,93 @@ class OrderFulfillment:
         return True
 
     async def _hand_over_to_warehouse(self) -> None:
-        """The seam for the warehouse: the PickPackShip child (``pps-<order_id>``) starts here.
+        """The warehouse takes over: the wave backlog, then the PickPackShip child (``pps-<order_id>``).
 
-        Until the warehouse slice lands, an accepted order waits in
-        ``AWAITING_WAVE``; the only ways on are the cancel update and a Temporal cancel.
+        Histories recorded before the warehouse landed (no ``warehouse-hand-over``
+        marker) keep waiting in ``AWAITING_WAVE`` until cancelled.
         """
-        await workflow.wait_condition(lambda: self._cancel_request is not None)
-        raise _CancelRequested
+        if not (self._hardened and workflow.patched(PATCH_WAREHOUSE)):
+            await workflow.wait_condition(lambda: self._cancel_request is not None)
+            raise _CancelRequested
+        params = self._params
+        self._register("warehouse.withdraw", self._withdraw_from_warehouse)
+        enqueue = EnqueueOrder(
+            order_id=params.order_id,
+            lines=[PickLine(sku=line.sku, quantity=line.quantity) for line in params.lines],
+            service_level=params.service_level,
+            priority=params.priority,
+            placed_at=workflow.info().start_time.isoformat(),
+        )
+        await self._step(
+            lambda: workflow.start_activity_method(
+                WarehouseActivities.enqueue, enqueue, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+            )
+        )
+        await workflow.wait_condition(lambda: self._wave_id is not None or self._cancel_request is not None)
+        if self._cancel_request is not None or self._wave_id is None:
+            raise _CancelRequested
+        self._register("pickpackship.cancel", self._cancel_child)
+        child = await workflow.start_child_workflow(
+            PickPackShip.run,
+            PickPackShipInput(
+                order_id=params.order_id,
+                wave_id=self._wave_id,
+                customer_email=params.customer_email,
+                currency=params.currency,
+                lines=params.lines,
+                shipping_address=self._address,
+                service_level=params.service_level,
+            ),
+            id=pps_workflow_id(params.order_id),
+            cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._child = child
+        await workflow.wait_condition(
+            lambda: child.done() or (self._cancel_request is not None and not self._goods_issued)
+        )
+        if not child.done():
+            raise _CancelRequested  # the child is cancelled first: its undo is the newest
+        child.result()  # raises ChildWorkflowError when it failed
+        self._compensations.clear()
+        self._status = OrderStatus.SHIPPED
+
+    async def _finish_shipping_shielded(self) -> None:
+        """A Temporal cancel after goods issue: let the child finish, undo nothing."""
+        child = self._child
+        while child is not None and not child.done():
+            try:
+                await asyncio.shield(asyncio.ensure_future(workflow.wait_condition(child.done)))
+            except asyncio.CancelledError:
+                workflow.logger.warning("cancel ignored: the goods are issued")
+        self._compensations.clear()
+        if child is not None and child.exception() is None:
+            self._status = OrderStatus.SHIPPED
+
+    async def _withdraw_from_warehouse(self) -> None:
+        state = await workflow.execute_activity_method(
+            WarehouseActivities.withdraw,
+            OrderRef(order_id=self._params.order_id),
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=COMPENSATION_RETRY,
+        )
+        if state.status == "RELEASED":
+            # Its wave reached the floor before the child could start: give its picks back here.
+            await workflow.execute_activity_method(
+                WarehouseActivities.return_picks,
+                OrderRef(order_id=self._params.order_id),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=COMPENSATION_RETRY,
+            )
+
+    async def _cancel_child(self) -> None:
+        child = self._child
+        if child is None or child.done():
+            return
+        child.cancel()
+        try:
+            await child
+        except (ChildWorkflowError, asyncio.CancelledError):
+            pass  # cancelled, after undoing its own steps
 
     # -- steps and compensation --------------------------------------------------------
     async def _step(self, start: Callable[[], workflow.ActivityHandle[T]]) -> T:
@@ -357,7 +469,7 @@ class OrderFulfillment:
         params = self._params
         context: dict[str, Any] = {
             "order_id": params.order_id,
-            "name": params.shipping_address.name,
+            "name": self._address.name,
             "total_cents": self._total_cents,
             "currency": params.currency,
             "lines": [{"sku": line.sku, "quantity": line.quantity} for line in params.lines],
@@ -385,7 +497,7 @@ class OrderFulfillment:
             workflow.logger.warning("notification failed", extra={"template": template})
 
     @staticmethod
-    def _reason_for(err: ActivityError) -> CancelReason:
+    def _reason_for(err: ActivityError | ChildWorkflowError) -> CancelReason:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in REASON_BY_ERROR_TYPE:
             return REASON_BY_ERROR_TYPE[cause.type]
@@ -414,12 +526,18 @@ class OrderFulfillment:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> OrderSnapshot:
         self._cancel_request = request
-        await workflow.wait_condition(lambda: self._status == OrderStatus.CANCELLED)
+        await workflow.wait_condition(
+            lambda: self._status in (OrderStatus.CANCELLED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+        )
+        if self._status != OrderStatus.CANCELLED:
+            raise ApplicationError(
+                f"order {self._params.order_id} shipped before the cancel could take effect", type="AlreadyShipped"
+            )
         return self._snapshot()
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
-        if self._status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
+        if self._status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED) or self._goods_issued:
             raise ValueError(f"order {self._params.order_id} has shipped and can no longer be cancelled")
         if self._status == OrderStatus.CANCELLED or self._cancel_request is not None:
             raise ValueError(f"order {self._params.order_id} is already cancelled")
@@ -440,3 +558,46 @@ class OrderFulfillment:
         unknown = set(request.statuses) - set(OrderStatus.__members__)
         if not request.statuses or unknown:
             raise ValueError(f"statuses must be order statuses, got {request.statuses!r}")
+
+    # -- the warehouse -------------------------------------------------------------------------
+    @workflow.signal
+    def wave_released(self, released: WaveReleased) -> None:
+        """From WaveRelease: the order's wave is on the floor; PickPackShip starts."""
+        if self._wave_id is None:
+            self._wave_id = released.wave_id
+
+    @workflow.signal
+    def progress(self, progress: OrderProgress) -> None:
+        """From PickPackShip: the order moved on (``PICKING``, ``PACKED``, ``SHIPPED``; goods issued)."""
+        if progress.goods_issued:
+            self._goods_issued = True
+        if self._status == OrderStatus.CANCELLED or progress.status not in OrderStatus.__members__:
+            return
+        self._status = OrderStatus(progress.status)
+
+    @workflow.update
+    async def change_address(self, request: ChangeAddressRequest) -> OrderSnapshot:
+        info = workflow.current_update_info()
+        await workflow.execute_activity_method(
+            FulfilmentActivities.change_address,
+            ChangeAddress(
+                order_id=self._params.order_id,
+                shipping_address=request.shipping_address,
+                ref=info.id if info is not None else "address",
+            ),
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=STEP_RETRY,
+        )
+        self._address = request.shipping_address
+        child = self._child
+        if child is not None and not child.done():
+            await child.signal(PickPackShip.address_changed, request.shipping_address)
+        return self._snapshot()
+
+    @change_address.validator
+    def _validate_change_address(self, request: ChangeAddressRequest) -> None:
+        if self._status in ADDRESS_FINAL or self._cancel_request is not None or self._goods_issued:
+            raise ApplicationError(
+                f"order {self._params.order_id} is {self._status.value}; its address can no longer change",
+                type=ADDRESS_LOCKED,
+            )

@@ -96,6 +96,9 @@ class OrderFulfillmentInput:
     lines: list[OrderLine]
     shipping_address: ShippingAddress
     card_token: str
+    #: Carrier service level (``STANDARD`` or ``EXPRESS``) and wave priority (0..9, higher first).
+    service_level: str = "STANDARD"
+    priority: int = 0
 
 
 @dataclass(frozen=True)

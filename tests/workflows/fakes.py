@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,10 +19,46 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.inventory import ReleaseStock, ReservationState, ReserveStock
+from activities.inventory import (
+    AdjustReservation,
+    CommitStock,
+    ProductDimensions,
+    ReleaseStock,
+    ReservationState,
+    ReserveStock,
+    SkuList,
+)
 from activities.notifications import MessageSent, SendMessage
-from activities.orders import AlertRecorded, CancelOrder, CreateOrder, OrderState, RecordAlert, TransitionOrder
-from activities.payments import AuthorizePayment, PaymentState, VoidPayment
+from activities.orders import (
+    AlertRecorded,
+    CancelOrder,
+    ChangeAddress,
+    CreateOrder,
+    OrderState,
+    RecordAlert,
+    ShipOrder,
+    TransitionOrder,
+)
+from activities.payments import AuthorizePayment, CapturePayment, PaymentState, VoidPayment
+from activities.shipping import BuyLabel, Carton, ChooseCarton, Label, ShipmentState, VoidLabel
+from activities.warehouse import (
+    BacklogState,
+    ConfirmTask,
+    EnqueueOrder,
+    IssueState,
+    OrderRef,
+    PickTask,
+    PlanWave,
+    Reallocate,
+    Reallocated,
+    RemoveOrder,
+    Shortage,
+    TaskConfirmed,
+    WaveAllocation,
+    WavePlan,
+    WaveProgress,
+    WaveRef,
+)
 from workflows.order_fulfillment import (
     OrderFulfillment,
     OrderFulfillmentInput,
@@ -30,6 +67,8 @@ from workflows.order_fulfillment import (
     ShippingAddress,
     workflow_id,
 )
+from workflows.pick_pack_ship import PickPackShip
+from workflows.wave_release import WaveRelease
 
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 
@@ -58,6 +97,8 @@ class Fakes:
     hold: set[str] = field(default_factory=set)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     attempts: dict[str, int] = field(default_factory=dict)
+    #: The warehouse floor, in memory: see :class:`FakeFloor`.
+    floor: FakeFloor = field(default_factory=lambda: FakeFloor())
 
     async def _behave(self, name: str, *, undo: bool = False) -> None:
         """Apply the scripted behaviour of ``name`` for this attempt."""
@@ -132,7 +173,298 @@ class Fakes:
             self.alerts.append(params)
             return AlertRecorded(order_id=params.order_id, kind=params.kind, step=params.step)
 
-        return [create, transition, cancel, record_alert, reserve, release, authorize, void, send]
+        return [
+            create,
+            transition,
+            cancel,
+            record_alert,
+            reserve,
+            release,
+            authorize,
+            void,
+            send,
+            *self.floor_activities(),
+        ]
+
+    def floor_activities(self) -> list[Callable[..., Any]]:
+        floor = self.floor
+
+        def record(name: str) -> None:
+            self.calls.append(name)
+
+        @activity.defn(name="warehouse.enqueue")
+        async def enqueue(params: EnqueueOrder) -> BacklogState:
+            record("warehouse.enqueue")
+            await self._behave("warehouse.enqueue")
+            floor.backlog.setdefault(params.order_id, params)
+            return BacklogState(order_id=params.order_id, status="WAITING")
+
+        @activity.defn(name="warehouse.withdraw")
+        async def withdraw(params: OrderRef) -> BacklogState:
+            record("warehouse.withdraw")
+            await self._behave("warehouse.withdraw", undo=True)
+            floor.backlog.pop(params.order_id, None)
+            if params.order_id in floor.released_orders:
+                return BacklogState(order_id=params.order_id, status="RELEASED")
+            return BacklogState(order_id=params.order_id, status="WITHDRAWN")
+
+        @activity.defn(name="warehouse.plan_wave")
+        async def plan_wave(params: PlanWave) -> WavePlan:
+            record("warehouse.plan_wave")
+            if params.wave_id in floor.waves:
+                return WavePlan(wave_id=params.wave_id, status="PLANNED", order_ids=floor.waves[params.wave_id])
+            waiting = [o for o in floor.backlog.values() if o.order_id not in floor.planned]
+            waiting.sort(key=lambda o: (o.service_level != "EXPRESS", -o.priority, o.placed_at))
+            chosen = [o.order_id for o in waiting[: params.max_orders]]
+            if not chosen:
+                raise ApplicationError("nothing waits", type="NothingToPlan", non_retryable=True)
+            floor.waves[params.wave_id] = chosen
+            floor.planned.update(chosen)
+            return WavePlan(wave_id=params.wave_id, status="PLANNED", order_ids=chosen)
+
+        @activity.defn(name="warehouse.allocate_wave")
+        async def allocate_wave(params: WaveRef) -> WaveAllocation:
+            record("warehouse.allocate_wave")
+            shortages: list[Shortage] = []
+            for order_id in floor.waves[params.wave_id]:
+                if any(t.order_id == order_id for t in floor.tasks.values()):
+                    continue
+                for line in floor.backlog[order_id].lines:
+                    quantity = line.quantity - floor.unallocated.get(line.sku, 0)
+                    if quantity < line.quantity:
+                        shortages.append(Shortage(order_id, line.sku, line.quantity - quantity))
+                    if quantity > 0:
+                        floor.add_task(params.wave_id, order_id, line.sku, quantity)
+            tasks = sorted((t for t in floor.tasks.values() if t.wave_id == params.wave_id), key=lambda t: t.pick_seq)
+            return WaveAllocation(wave_id=params.wave_id, tasks=tasks, shortages=shortages)
+
+        @activity.defn(name="warehouse.release_wave")
+        async def release_wave(params: WaveRef) -> WavePlan:
+            record("warehouse.release_wave")
+            floor.released_orders.update(floor.waves[params.wave_id])
+            return WavePlan(wave_id=params.wave_id, status="RELEASED", order_ids=floor.waves[params.wave_id])
+
+        @activity.defn(name="warehouse.remove_from_wave")
+        async def remove_from_wave(params: RemoveOrder) -> WavePlan:
+            record(f"warehouse.remove_from_wave:{params.order_id}")
+            floor.waves[params.wave_id].remove(params.order_id)
+            floor.planned.discard(params.order_id)
+            for task in list(floor.tasks.values()):
+                if task.order_id == params.order_id:
+                    del floor.tasks[task.task_id]
+            return WavePlan(wave_id=params.wave_id, status="PLANNED", order_ids=floor.waves[params.wave_id])
+
+        @activity.defn(name="warehouse.wave_progress")
+        async def wave_progress(params: WaveRef) -> WaveProgress:
+            tasks = [t for t in floor.tasks.values() if t.wave_id == params.wave_id]
+
+            def count(status: str) -> int:
+                return sum(1 for t in tasks if t.status == status)
+
+            return WaveProgress(
+                wave_id=params.wave_id,
+                status="PICKING" if count("PICKED") + count("SHORT") else "RELEASED",
+                open=count("OPEN"),
+                assigned=count("ASSIGNED"),
+                picked=count("PICKED"),
+                short=count("SHORT"),
+                cancelled=count("CANCELLED"),
+            )
+
+        @activity.defn(name="warehouse.complete_wave")
+        async def complete_wave(params: WaveRef) -> WavePlan:
+            record("warehouse.complete_wave")
+            return WavePlan(wave_id=params.wave_id, status="DONE", order_ids=floor.waves[params.wave_id])
+
+        @activity.defn(name="warehouse.cancel_wave")
+        async def cancel_wave(params: WaveRef) -> WavePlan:
+            record("warehouse.cancel_wave")
+            floor.planned.difference_update(floor.waves.get(params.wave_id, []))
+            return WavePlan(wave_id=params.wave_id, status="CANCELLED", order_ids=[])
+
+        @activity.defn(name="warehouse.order_tasks")
+        async def order_tasks(params: OrderRef) -> list[PickTask]:
+            return floor.tasks_of(params.order_id)
+
+        @activity.defn(name="warehouse.confirm_task")
+        async def confirm_task(params: ConfirmTask) -> TaskConfirmed:
+            record(f"warehouse.confirm_task:{params.task_id}")
+            await self._behave("warehouse.confirm_task")
+            task = floor.tasks[params.task_id]
+            if task.status not in ("OPEN", "ASSIGNED"):
+                return TaskConfirmed(task=task, short_quantity=task.quantity - task.picked_quantity)
+            status = "PICKED" if params.quantity == task.quantity else "SHORT"
+            task = floor.update(task, status=status, picked_quantity=params.quantity)
+            return TaskConfirmed(task=task, short_quantity=task.quantity - params.quantity)
+
+        @activity.defn(name="warehouse.reallocate")
+        async def reallocate(params: Reallocate) -> Reallocated:
+            record(f"warehouse.reallocate:{params.sku}:{params.quantity}")
+            available = floor.elsewhere.get(params.sku, 0)
+            found = min(available, params.quantity)
+            floor.elsewhere[params.sku] = available - found
+            order_tasks_ = floor.tasks_of(params.order_id)
+            wave_id = order_tasks_[0].wave_id if order_tasks_ else "w"
+            tasks = [floor.add_task(wave_id, params.order_id, params.sku, found, location="B-02-01-1")] if found else []
+            return Reallocated(tasks=tasks, unallocated=params.quantity - found)
+
+        @activity.defn(name="warehouse.repick")
+        async def repick(params: Reallocate) -> Reallocated:
+            record(f"warehouse.repick:{params.sku}:{params.quantity}")
+            source = next(t for t in floor.tasks_of(params.order_id) if t.sku == params.sku and t.picked_quantity)
+            floor.update(source, picked_quantity=source.picked_quantity - params.quantity)
+            task = floor.add_task(
+                source.wave_id, params.order_id, params.sku, params.quantity, location=source.location
+            )
+            return Reallocated(tasks=[task], unallocated=0)
+
+        @activity.defn(name="warehouse.return_picks")
+        async def return_picks(params: OrderRef) -> BacklogState:
+            record("warehouse.return_picks")
+            await self._behave("warehouse.return_picks", undo=True)
+            for task in floor.tasks_of(params.order_id):
+                floor.update(task, status="CANCELLED")
+            floor.returned.add(params.order_id)
+            return BacklogState(order_id=params.order_id, status="RETURNED")
+
+        @activity.defn(name="warehouse.issue")
+        async def issue(params: OrderRef) -> IssueState:
+            record("warehouse.issue")
+            return IssueState(order_id=params.order_id, status="ISSUED")
+
+        @activity.defn(name="inventory.write_off")
+        async def write_off(params: AdjustReservation) -> ReservationState:
+            record(f"inventory.write_off:{params.sku}:{params.quantity}")
+            return ReservationState(order_id=params.order_id, status="ACTIVE")
+
+        @activity.defn(name="inventory.top_up")
+        async def top_up(params: AdjustReservation) -> ReservationState:
+            record(f"inventory.top_up:{params.sku}:{params.quantity}")
+            if params.sku in floor.no_available:
+                raise ApplicationError("none left", type="OutOfStock", non_retryable=True)
+            return ReservationState(order_id=params.order_id, status="ACTIVE")
+
+        @activity.defn(name="inventory.release_units")
+        async def release_units(params: AdjustReservation) -> ReservationState:
+            record(f"inventory.release_units:{params.sku}:{params.quantity}")
+            return ReservationState(order_id=params.order_id, status="ACTIVE")
+
+        @activity.defn(name="inventory.commit")
+        async def commit(params: CommitStock) -> ReservationState:
+            record("inventory.commit")
+            await self._behave("inventory.commit")
+            return ReservationState(order_id=params.order_id, status="COMMITTED")
+
+        @activity.defn(name="inventory.dimensions")
+        async def dimensions(params: SkuList) -> list[ProductDimensions]:
+            return [ProductDimensions(sku=sku, weight_grams=350, volume_cm3=1200) for sku in params.skus]
+
+        @activity.defn(name="payments.capture")
+        async def capture(params: CapturePayment) -> PaymentState:
+            record(f"payments.capture:{params.amount_cents}")
+            await self._behave("payments.capture")
+            return PaymentState(order_id=params.order_id, status="CAPTURED", payment_id="p1")
+
+        @activity.defn(name="shipping.choose_carton")
+        async def choose_carton(params: ChooseCarton) -> Carton:
+            return Carton(code="S" if params.volume_cm3 <= 4800 else "M", volume_cm3=6000, max_weight_grams=5000)
+
+        @activity.defn(name="shipping.buy_label")
+        async def buy_label(params: BuyLabel) -> Label:
+            record("shipping.buy_label")
+            floor.label_addresses.append(params.destination.line1)
+            await self._behave("shipping.buy_label")
+            return Label(shipment_id="s1", tracking_code="SW123", carrier="SWIFT", rate_cents=590, currency="EUR")
+
+        @activity.defn(name="shipping.void_label")
+        async def void_label(params: VoidLabel) -> ShipmentState:
+            record("shipping.void_label")
+            return ShipmentState(order_id=params.order_id, status="VOIDED")
+
+        @activity.defn(name="orders.ship")
+        async def ship(params: ShipOrder) -> OrderState:
+            record("orders.ship")
+            floor.shipped[params.order_id] = {line.sku: line.quantity for line in params.shipped_lines}
+            return OrderState(order_id=params.order_id, status="SHIPPED")
+
+        @activity.defn(name="orders.change_address")
+        async def change_address(params: ChangeAddress) -> OrderState:
+            record("orders.change_address")
+            return OrderState(order_id=params.order_id, status="AWAITING_WAVE")
+
+        return [
+            enqueue,
+            withdraw,
+            plan_wave,
+            allocate_wave,
+            release_wave,
+            remove_from_wave,
+            wave_progress,
+            complete_wave,
+            cancel_wave,
+            order_tasks,
+            confirm_task,
+            reallocate,
+            repick,
+            return_picks,
+            issue,
+            write_off,
+            top_up,
+            release_units,
+            commit,
+            dimensions,
+            capture,
+            choose_carton,
+            buy_label,
+            void_label,
+            ship,
+            change_address,
+        ]
+
+
+@dataclass
+class FakeFloor:
+    """The warehouse service's state, in memory."""
+
+    backlog: dict[str, EnqueueOrder] = field(default_factory=dict)
+    planned: set[str] = field(default_factory=set)
+    released_orders: set[str] = field(default_factory=set)
+    waves: dict[str, list[str]] = field(default_factory=dict)
+    tasks: dict[str, PickTask] = field(default_factory=dict)
+    returned: set[str] = field(default_factory=set)
+    shipped: dict[str, dict[str, int]] = field(default_factory=dict)
+    label_addresses: list[str] = field(default_factory=list)
+    #: sku -> units no bin has when the wave is allocated.
+    unallocated: dict[str, int] = field(default_factory=dict)
+    #: sku -> units other bins have for a re-allocation.
+    elsewhere: dict[str, int] = field(default_factory=dict)
+    #: SKUs inventory cannot top up (nothing available).
+    no_available: set[str] = field(default_factory=set)
+
+    def add_task(self, wave_id: str, order_id: str, sku: str, quantity: int, location: str = "A-01-01-1") -> PickTask:
+        number = len(self.tasks) + 1
+        task = PickTask(
+            task_id=f"t{number}",
+            wave_id=wave_id,
+            order_id=order_id,
+            sku=sku,
+            location=location,
+            lot="L1",
+            quantity=quantity,
+            picked_quantity=0,
+            status="OPEN",
+            pick_seq=number,
+        )
+        self.tasks[task.task_id] = task
+        return task
+
+    def update(self, task: PickTask, **changes: Any) -> PickTask:
+        updated = dataclasses.replace(task, **changes)
+        self.tasks[task.task_id] = updated
+        return updated
+
+    def tasks_of(self, order_id: str) -> list[PickTask]:
+        return sorted((t for t in self.tasks.values() if t.order_id == order_id), key=lambda t: t.pick_seq)
 
 
 def order_input(order_id: str | None = None, card: str = "tok_visa") -> OrderFulfillmentInput:
@@ -162,7 +494,10 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def running_worker(client: Client, fakes: Fakes, workflows: list[type] | None = None) -> AsyncIterator[str]:
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
     async with Worker(
-        client, task_queue=task_queue, workflows=workflows or [OrderFulfillment], activities=fakes.activities()
+        client,
+        task_queue=task_queue,
+        workflows=workflows or [OrderFulfillment, PickPackShip, WaveRelease],
+        activities=fakes.activities(),
     ):
         yield task_queue
 
@@ -173,11 +508,15 @@ async def start_order(client: Client, task_queue: str, params: OrderFulfillmentI
     )
 
 
-async def until_settled(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], limit: int = 300) -> OrderSnapshot:
-    """Advance time until the order reaches AWAITING_WAVE or CANCELLED."""
+async def until_settled(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], fakes: Fakes | None = None, limit: int = 300
+) -> OrderSnapshot:
+    """Advance time until the order reaches AWAITING_WAVE (and, given ``fakes``, went to the backlog) or CANCELLED."""
     for _ in range(limit):
         snapshot: OrderSnapshot = await handle.query(OrderFulfillment.status)
-        if snapshot.status in ("AWAITING_WAVE", "CANCELLED"):
+        if snapshot.status == "CANCELLED":
+            return snapshot
+        if snapshot.status == "AWAITING_WAVE" and (fakes is None or "warehouse.enqueue" in fakes.calls):
             return snapshot
         await env.sleep(timedelta(seconds=1))
     raise AssertionError("order did not settle")

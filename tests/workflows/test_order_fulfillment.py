@@ -19,6 +19,7 @@ ACCEPTED = [
     "orders.transition:PAYMENT_AUTHORIZED",
     "orders.transition:AWAITING_WAVE",
     "notifications.send:order_confirmed",
+    "warehouse.enqueue",
 ]
 
 
@@ -32,7 +33,7 @@ async def test_happy_path_parks_at_awaiting_wave(env: WorkflowEnvironment) -> No
     fakes = Fakes()
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input())
-        snapshot = await until_settled(env, handle)
+        snapshot = await until_settled(env, handle, fakes)
     assert snapshot.status == "AWAITING_WAVE"
     assert snapshot.payment_status == "AUTHORIZED"
     assert snapshot.total_cents == 2400
@@ -80,7 +81,7 @@ async def test_flaky_card_recovers_after_backoff(env: WorkflowEnvironment) -> No
     fakes = Fakes()
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input(card="tok_flaky"))
-        snapshot = await until_settled(env, handle)
+        snapshot = await until_settled(env, handle, fakes)
     assert snapshot.status == "AWAITING_WAVE"
     assert fakes.authorize_attempts == 3
     assert fakes.calls.count("payments.authorize") == 3
@@ -91,16 +92,17 @@ async def test_customer_cancel_runs_compensations_and_rejects_a_second_cancel(en
     fakes = Fakes()
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input())
-        await until_settled(env, handle)
+        await until_settled(env, handle, fakes)
         snapshot = await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
         assert (snapshot.status, snapshot.cancel_reason) == ("CANCELLED", "CUSTOMER_CANCELLED")
-        assert snapshot.compensations == ["payments.void", "inventory.release", "orders.cancel"]
+        assert snapshot.compensations == ["warehouse.withdraw", "payments.void", "inventory.release", "orders.cancel"]
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(OrderFulfillment.cancel, CancelRequest())
         result = await handle.result()
     assert (result.status, result.cancel_reason) == ("CANCELLED", "CUSTOMER_CANCELLED")
     assert fakes.calls == [
         *ACCEPTED,
+        "warehouse.withdraw",
         "payments.void",
         "inventory.release",
         "orders.cancel",
@@ -113,7 +115,7 @@ async def test_cancel_with_an_unknown_reason_is_rejected(env: WorkflowEnvironmen
     fakes = Fakes()
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input())
-        await until_settled(env, handle)
+        await until_settled(env, handle, fakes)
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(OrderFulfillment.cancel, CancelRequest(reason="BORED"))
         assert (await handle.query(OrderFulfillment.status)).status == "AWAITING_WAVE"

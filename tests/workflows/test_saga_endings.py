@@ -15,6 +15,8 @@ from tests.workflows.fakes import Fakes, order_input, running_worker, start_orde
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment, OrderSnapshot
 
 UNDOS = ["payments.void", "inventory.release", "orders.cancel"]
+#: Once the order waits for a wave, it first leaves the wave backlog.
+UNDOS_WAITING = ["warehouse.withdraw", *UNDOS]
 
 
 @pytest.fixture
@@ -48,13 +50,13 @@ async def test_temporal_cancel_while_waiting_runs_the_same_compensations(env: Wo
     fakes = Fakes()
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input())
-        await until_settled(env, handle)
+        await until_settled(env, handle, fakes)
         await handle.cancel()
         snapshot = await ends_cancelled_by_temporal(handle)
     assert (snapshot.status, snapshot.cancel_reason) == ("CANCELLED", "OPERATOR_CANCELLED")
     assert snapshot.cancel_requested_by == "temporal-cancel"
-    assert snapshot.compensations == UNDOS
-    assert fakes.calls[-4:] == [*UNDOS, "notifications.send:order_cancelled"]
+    assert snapshot.compensations == UNDOS_WAITING
+    assert fakes.calls[-5:] == [*UNDOS_WAITING, "notifications.send:order_cancelled"]
     assert fakes.cancel_reasons == ["OPERATOR_CANCELLED"]
 
 
@@ -131,10 +133,10 @@ async def test_an_undo_rejection_follows_the_compensation_retry_policy(env: Work
     fakes = Fakes(rejects={"payments.void": "PaymentLocked"}, reject_attempts={"payments.void": 2})
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input())
-        await until_settled(env, handle)
+        await until_settled(env, handle, fakes)
         snapshot = await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
     assert fakes.attempts["payments.void"] == 3
-    assert snapshot.compensations == UNDOS
+    assert snapshot.compensations == UNDOS_WAITING
     assert snapshot.compensation_failures == []
 
 
@@ -154,7 +156,7 @@ async def test_a_cancel_keeps_its_reason_and_requester(env: WorkflowEnvironment)
     fakes = Fakes()
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input())
-        await until_settled(env, handle)
+        await until_settled(env, handle, fakes)
         snapshot = await handle.execute_update(
             OrderFulfillment.cancel, CancelRequest(reason="OUT_OF_STOCK", requested_by="olivia")
         )
@@ -168,7 +170,7 @@ async def test_a_temporal_cancel_cannot_interrupt_compensation(env: WorkflowEnvi
     fakes = Fakes(hold={"inventory.release"})
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input())
-        await until_settled(env, handle)
+        await until_settled(env, handle, fakes)
         update = await handle.start_update(
             OrderFulfillment.cancel,
             CancelRequest(requested_by="alice"),
@@ -180,6 +182,6 @@ async def test_a_temporal_cancel_cannot_interrupt_compensation(env: WorkflowEnvi
         fakes.release.set()
         snapshot = await update.result()
         ended = await ends_cancelled_by_temporal(handle)
-    assert snapshot.compensations == UNDOS
+    assert snapshot.compensations == UNDOS_WAITING
     assert ended.cancel_reason == "CUSTOMER_CANCELLED"
-    assert fakes.calls[-4:] == [*UNDOS, "notifications.send:order_cancelled"]
+    assert fakes.calls[-5:] == [*UNDOS_WAITING, "notifications.send:order_cancelled"]
