@@ -85,6 +85,10 @@ class _CancelRequested(Exception):
     """Raised between (or instead of finishing) steps once a cancel update was accepted."""
 
 
+class _ChildShipped(Exception):
+    """The PickPackShip child passed goods issue before the cancel reached it: nothing is undone."""
+
+
 Compensation = tuple[str, Callable[[], Awaitable[object]]]
 
 
@@ -176,7 +180,7 @@ class OrderFulfillment:
             else:
                 temporal_cancel = await self._on_temporal_cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if temporal_cancel:
+        if temporal_cancel and self._status == OrderStatus.CANCELLED:
             # The order is settled; the workflow itself ends as the operator asked: cancelled.
             raise asyncio.CancelledError("cancelled through Temporal; compensation completed")
         return OrderFulfillmentResult(
@@ -326,7 +330,8 @@ class OrderFulfillment:
         try:
             await child
         except (ChildWorkflowError, asyncio.CancelledError):
-            pass  # cancelled, after undoing its own steps
+            return  # cancelled, after undoing its own steps
+        raise _ChildShipped
 
     # -- steps and compensation --------------------------------------------------------
     async def _step(self, start: Callable[[], workflow.ActivityHandle[T]]) -> T:
@@ -396,6 +401,12 @@ class OrderFulfillment:
         for name, undo in reversed(self._compensations):
             try:
                 await undo()
+            except _ChildShipped:
+                # Too late to cancel: the order shipped. Nothing is undone and nobody is told "cancelled".
+                self._compensations.clear()
+                self._cancel_reason = None
+                self._status = OrderStatus.SHIPPED
+                return
             except ActivityError as err:
                 if not self._hardened:
                     raise

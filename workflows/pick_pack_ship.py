@@ -458,6 +458,8 @@ class PickPackShip:
     async def confirm_pick(self, scan: PickScan) -> PickConfirmed:
         self._busy += 1
         try:
+            await workflow.wait_condition(lambda: self._loaded)
+            self._check_pick(scan)  # again: the validator may have run before the tasks were loaded
             if not self._picking_reported:
                 self._picking_reported = True
                 await self._transition(OrderStatus.PICKING)
@@ -492,6 +494,11 @@ class PickPackShip:
 
     @confirm_pick.validator
     def _validate_pick(self, scan: PickScan) -> None:
+        if self._loaded:
+            self._check_pick(scan)
+
+    def _check_pick(self, scan: PickScan) -> None:
+        """Refuse a scan that does not match an open task of this order (nothing changes)."""
         task = self._tasks.get(scan.task_id)
         if task is None:
             raise ApplicationError(f"task {scan.task_id} is not a task of this order", type=UNKNOWN_TASK)
@@ -516,6 +523,8 @@ class PickPackShip:
 
     @workflow.update
     async def pack(self, scan: PackScan) -> PackResult:
+        await workflow.wait_condition(lambda: self._loaded)
+        self._check_pack(scan)
         self._busy += 1
         try:
             self._pack_attempts += 1
@@ -574,11 +583,18 @@ class PickPackShip:
 
     @pack.validator
     def _validate_pack(self, scan: PackScan) -> None:
+        # Before the tasks are loaded (a validator can run ahead of the history's activity
+        # results when the workflow is not cached) the handler checks once they are.
+        if self._loaded:
+            self._check_pack(scan)
+
+    def _check_pack(self, scan: PackScan) -> None:
+        """Refuse a scan of items that were not picked, or an order not picked yet (nothing changes)."""
         if self._packed or self._stage != PickPackShipStage.PICKING:
             raise ApplicationError(f"order {self._params.order_id} is already packed", type=ALREADY_PACKED)
         if not STATION_PATTERN.match(scan.station):
             raise ApplicationError(f"unknown pack station {scan.station!r}", type=PACK_MISMATCH)
-        if not self._loaded or self._busy or self._open_tasks():
+        if self._busy or self._open_tasks():
             open_ids = ", ".join(sorted(task.task_id for task in self._open_tasks())) or "in progress"
             raise ApplicationError(f"order {self._params.order_id} is not picked yet ({open_ids})", type=NOT_PICKED)
         scanned: Counter[str] = Counter()
