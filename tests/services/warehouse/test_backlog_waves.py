@@ -61,7 +61,11 @@ async def test_enqueue_repeat_answers_the_order_and_other_content_conflicts(clie
     assert again == first
     other = await client.post(
         "/backlog",
-        json={"order_id": first["order_id"], "lines": [{"sku": "MUG-RED", "quantity": 4}], "placed_at": placed.isoformat()},
+        json={
+            "order_id": first["order_id"],
+            "lines": [{"sku": "MUG-RED", "quantity": 4}],
+            "placed_at": placed.isoformat(),
+        },
     )
     assert other.status_code == 409
     assert other.json()["type"] == "BacklogMismatch"
@@ -74,7 +78,11 @@ async def test_withdraw_leaves_a_tombstone(client: httpx.AsyncClient) -> None:
     assert (await client.post(f"/backlog/{order['order_id']}/withdraw")).json()["status"] == "WITHDRAWN"
     late = await client.post(
         "/backlog",
-        json={"order_id": order["order_id"], "lines": [{"sku": "MUG-RED", "quantity": 1}], "placed_at": order["placed_at"]},
+        json={
+            "order_id": order["order_id"],
+            "lines": [{"sku": "MUG-RED", "quantity": 1}],
+            "placed_at": order["placed_at"],
+        },
     )
     assert late.status_code == 409
     assert late.json()["type"] == "OrderWithdrawn"
@@ -94,7 +102,9 @@ async def test_withdraw_leaves_a_tombstone(client: httpx.AsyncClient) -> None:
 async def test_plan_respects_max_orders_and_skips_orders_past_max_lines(client: httpx.AsyncClient) -> None:
     placed = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     a = await enqueue(client, [("MUG-RED", 1), ("MUG-BLU", 1)], placed_at=placed)
-    big = await enqueue(client, [("MUG-RED", 1), ("MUG-BLU", 1), ("CAP-GRN", 1)], placed_at=placed + timedelta(minutes=1))
+    big = await enqueue(
+        client, [("MUG-RED", 1), ("MUG-BLU", 1), ("CAP-GRN", 1)], placed_at=placed + timedelta(minutes=1)
+    )
     c = await enqueue(client, [("PEN-BLK", 1)], placed_at=placed + timedelta(minutes=2))
     d = await enqueue(client, [("PEN-BLK", 1)], placed_at=placed + timedelta(minutes=3))
     wave = await plan(client, max_orders=10, max_lines=3)
@@ -127,7 +137,9 @@ async def test_plan_repeat_answers_the_same_wave(client: httpx.AsyncClient) -> N
     assert other.json()["type"] == "WaveExists"
 
 
-async def test_allocation_is_fefo_for_dated_lots_and_fifo_otherwise(client: httpx.AsyncClient, sessions: Sessions) -> None:
+async def test_allocation_is_fefo_for_dated_lots_and_fifo_otherwise(
+    client: httpx.AsyncClient, sessions: Sessions
+) -> None:
     dated, undated = new_sku(), new_sku()
     near, far, newer, older = [await make_location(sessions, seq) for seq in (40, 10, 20, 30)]
     today = datetime.now(UTC).date()
@@ -224,7 +236,13 @@ async def test_wave_transitions_and_their_conflicts(client: httpx.AsyncClient, s
 
 
 def _scan(task: dict[str, object]) -> dict[str, object]:
-    return {"location": task["location"], "sku": task["sku"], "lot": task["lot"], "quantity": task["quantity"], "picker": "p1"}
+    return {
+        "location": task["location"],
+        "sku": task["sku"],
+        "lot": task["lot"],
+        "quantity": task["quantity"],
+        "picker": "p1",
+    }
 
 
 async def test_cancel_and_remove_order_give_the_allocation_back(client: httpx.AsyncClient, sessions: Sessions) -> None:
@@ -253,7 +271,9 @@ async def test_cancel_and_remove_order_give_the_allocation_back(client: httpx.As
     assert await bins(client, sku) == {loc: (10, 5)}
 
 
-async def test_withdraw_from_a_planned_wave_undoes_its_allocation(client: httpx.AsyncClient, sessions: Sessions) -> None:
+async def test_withdraw_from_a_planned_wave_undoes_its_allocation(
+    client: httpx.AsyncClient, sessions: Sessions
+) -> None:
     sku = new_sku()
     loc = await make_location(sessions, 10)
     await make_bin(sessions, loc, sku, 10)

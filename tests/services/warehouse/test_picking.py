@@ -92,7 +92,7 @@ async def test_full_confirm_picks_and_moves_the_wave_to_picking(client: httpx.As
 
 
 async def test_confirm_refuses_a_wrong_scan_or_too_many_units(client: httpx.AsyncClient, sessions: Sessions) -> None:
-    _, sku, _, _, task = await one_order_floor(client, sessions)
+    _, _, _, _, task = await one_order_floor(client, sessions)
     for wrong in ({"location": "Q-01-01-1"}, {"sku": "MUG-RED"}, {"lot": "OTHER"}):
         resp = await client.post(f"/tasks/{task['task_id']}/confirm", json={**scan(task), **wrong})
         assert resp.status_code == 409
