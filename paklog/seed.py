@@ -6,12 +6,13 @@ from common.db import create_engine, create_sessionmaker
 from common.settings import database_url
 from services.identity.seed import seed as seed_identity
 from services.inventory.seed import seed as seed_inventory
+from services.warehouse.seed import seed as seed_warehouse
 
-SEEDERS = {"identity": seed_identity, "inventory": seed_inventory}
+SEEDERS = {"identity": seed_identity, "inventory": seed_inventory, "warehouse": seed_warehouse}
 
 
 async def seed_all(postgres_url: str) -> dict[str, int]:
-    """Create the demo users and catalogue where missing; returns rows created per service."""
+    """Create the demo users, catalogue and warehouse floor where missing; returns rows created per service."""
     created: dict[str, int] = {}
     for service, seeder in SEEDERS.items():
         engine = create_engine(database_url(postgres_url, f"paklog_{service}"), pool_size=1)

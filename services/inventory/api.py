@@ -10,7 +10,16 @@ from common.db import SessionDep
 from common.errors import NotFound
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.inventory import service
-from services.inventory.models import SKU_PATTERN, ProductPublic, ProductUpsert, ReservationCreate, ReservationPublic
+from services.inventory.models import (
+    SKU_PATTERN,
+    AdjustIn,
+    ProductPublic,
+    ProductUpsert,
+    ReservationCreate,
+    ReservationPublic,
+    StockTotal,
+    WriteOffIn,
+)
 from services.inventory.repository import InventoryRepository
 
 
@@ -92,3 +101,48 @@ async def release(order_id: OrderIdPath, repo: RepoDep, once: IdempotentDep) -> 
 )
 async def commit(order_id: OrderIdPath, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
     return await once.run(fingerprint("commit", order_id), lambda: service.commit(repo, order_id))
+
+
+@router.post(
+    "/reservations/{order_id}/write-off",
+    response_model=ReservationPublic,
+    responses=IDEMPOTENT_RESPONSES,
+    tags=["reservations"],
+)
+async def write_off(order_id: OrderIdPath, body: WriteOffIn, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
+    """Reserved units that vanished (short pick) leave ``on_hand`` and the order's reservation."""
+    return await once.run(
+        fingerprint("write-off", order_id, body.model_dump()), lambda: service.write_off(repo, order_id, body)
+    )
+
+
+@router.post(
+    "/reservations/{order_id}/top-up",
+    response_model=ReservationPublic,
+    responses=IDEMPOTENT_RESPONSES,
+    tags=["reservations"],
+)
+async def top_up(order_id: OrderIdPath, body: AdjustIn, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
+    """Hold more units of one SKU for the order; 409 ``OutOfStock`` when not enough is available."""
+    return await once.run(
+        fingerprint("top-up", order_id, body.model_dump()), lambda: service.top_up(repo, order_id, body)
+    )
+
+
+@router.post(
+    "/reservations/{order_id}/release-units",
+    response_model=ReservationPublic,
+    responses=IDEMPOTENT_RESPONSES,
+    tags=["reservations"],
+)
+async def release_units(order_id: OrderIdPath, body: AdjustIn, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
+    """Give some held units of one SKU back to ``available``."""
+    return await once.run(
+        fingerprint("release-units", order_id, body.model_dump()), lambda: service.release_units(repo, order_id, body)
+    )
+
+
+@router.get("/stock/totals", response_model=list[StockTotal], tags=["products"])
+async def stock_totals(repo: RepoDep) -> list[StockTotal]:
+    """Every SKU's ``on_hand``, ``available`` and ``reserved`` (for the cross-service stock check)."""
+    return await service.stock_totals(repo)

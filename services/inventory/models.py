@@ -12,6 +12,10 @@ from sqlmodel import Field, SQLModel
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
 MAX_LINE_QUANTITY = 1000
+#: Bounds of an adjustment of one SKU of a reservation (lines of one SKU add up).
+MAX_ADJUST_QUANTITY = 100_000
+MAX_WEIGHT_GRAMS = 1_000_000
+MAX_VOLUME_CM3 = 10_000_000
 
 
 class ProductBase(SQLModel):
@@ -34,11 +38,16 @@ class Product(ProductBase, table=True):
     on_hand: int = 0
     available: int = 0
     reserved: int = 0
+    weight_grams: int = 0
+    volume_cm3: int = 0
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class ProductUpsert(BaseModel):
-    """Create or update a SKU; ``on_hand`` sets the physical stock count."""
+    """Create or update a SKU; ``on_hand`` sets the physical stock count.
+
+    ``weight_grams`` / ``volume_cm3`` left out keep the stored values (0 for a new SKU).
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -46,6 +55,8 @@ class ProductUpsert(BaseModel):
     price_cents: int = PydanticField(ge=0, le=100_000_000)
     currency: str = PydanticField(default="EUR", pattern=r"^[A-Z]{3}$")
     on_hand: int = PydanticField(ge=0, le=10_000_000)
+    weight_grams: int | None = PydanticField(default=None, ge=0, le=MAX_WEIGHT_GRAMS)
+    volume_cm3: int | None = PydanticField(default=None, ge=0, le=MAX_VOLUME_CM3)
 
 
 class ProductPublic(BaseModel):
@@ -53,6 +64,17 @@ class ProductPublic(BaseModel):
     name: str
     price_cents: int
     currency: str
+    on_hand: int
+    available: int
+    reserved: int
+    weight_grams: int
+    volume_cm3: int
+
+
+class StockTotal(BaseModel):
+    """One SKU's totals, for the stock check across services."""
+
+    sku: str
     on_hand: int
     available: int
     reserved: int
@@ -115,3 +137,18 @@ class ReservationPublic(BaseModel):
     order_id: str
     status: ReservationStatus | None
     lines: list[ReservationLinePublic]
+
+
+class AdjustIn(BaseModel):
+    """Move ``quantity`` units of ``sku`` into or out of a reservation (top-up, release-units)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    quantity: int = PydanticField(gt=0, le=MAX_ADJUST_QUANTITY)
+
+
+class WriteOffIn(AdjustIn):
+    """Reserved units that vanished (a short pick): they leave ``on_hand`` and the reservation."""
+
+    reason: str = PydanticField(min_length=1, max_length=200)

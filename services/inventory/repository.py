@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select, update
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.inventory.models import Product, Reservation, ReservationLine, ReservationStatus
@@ -101,3 +101,37 @@ class InventoryRepository:
         reservation.updated_at = datetime.now(UTC)
         self.session.add(reservation)
         await self.session.flush()
+
+    async def change_line(self, order_id: str, sku: str, delta: int) -> None:
+        """Add ``delta`` (may be negative) to the order's line of ``sku``; a line that reaches 0 goes away.
+
+        The caller holds the reservation's lock and has checked the line holds at least ``-delta``.
+        """
+        if delta > 0:
+            table = ReservationLine.__table__  # type: ignore[attr-defined]
+            await self.session.exec(
+                insert(table)
+                .values(order_id=order_id, sku=sku, quantity=delta)
+                .on_conflict_do_update(index_elements=["order_id", "sku"], set_={"quantity": table.c.quantity + delta})
+            )
+            return
+        line = (col(ReservationLine.order_id) == order_id) & (col(ReservationLine.sku) == sku)
+        # Delete first: once the update ran, the remainder could equal -delta by chance.
+        await self.session.exec(delete(ReservationLine).where(line, col(ReservationLine.quantity) == -delta))
+        await self.session.exec(
+            update(ReservationLine)
+            .where(line, col(ReservationLine.quantity) > -delta)
+            .values(quantity=col(ReservationLine.quantity) + delta)
+        )
+
+    async def all_products(self) -> Sequence[Product]:
+        result = await self.session.exec(select(Product).order_by(col(Product.sku)))
+        return result.all()
+
+    async def fill_missing_dimensions(self, sku: str, weight_grams: int, volume_cm3: int) -> None:
+        """Set the dimensions of a SKU that has none yet (both 0); measured values are kept."""
+        await self.session.exec(
+            update(Product)
+            .where(col(Product.sku) == sku, col(Product.weight_grams) == 0, col(Product.volume_cm3) == 0)
+            .values(weight_grams=weight_grams, volume_cm3=volume_cm3)
+        )

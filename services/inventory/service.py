@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from common.errors import Conflict, NotFound, RuleViolation
 from services.inventory.models import (
+    AdjustIn,
     LineIn,
     Product,
     ProductPublic,
@@ -20,6 +21,8 @@ from services.inventory.models import (
     ReservationLinePublic,
     ReservationPublic,
     ReservationStatus,
+    StockTotal,
+    WriteOffIn,
 )
 from services.inventory.repository import InventoryRepository
 
@@ -48,6 +51,8 @@ async def upsert_product(repo: InventoryRepository, sku: str, data: ProductUpser
             on_hand=data.on_hand,
             available=data.on_hand,
             reserved=0,
+            weight_grams=data.weight_grams or 0,
+            volume_cm3=data.volume_cm3 or 0,
             updated_at=now,
         )
     else:
@@ -58,6 +63,10 @@ async def upsert_product(repo: InventoryRepository, sku: str, data: ProductUpser
             )
         product.name, product.price_cents, product.currency = data.name, data.price_cents, data.currency
         product.on_hand, product.available, product.updated_at = data.on_hand, data.on_hand - product.reserved, now
+        if data.weight_grams is not None:
+            product.weight_grams = data.weight_grams
+        if data.volume_cm3 is not None:
+            product.volume_cm3 = data.volume_cm3
     repo.session.add(product)
     await repo.session.flush()
     return product
@@ -158,3 +167,85 @@ async def get_reservation(repo: InventoryRepository, order_id: str) -> Reservati
     if reservation is None:
         raise NotFound(f"order {order_id} has no reservation", type="ReservationNotFound")
     return await _public(repo, order_id, reservation.status)
+
+
+async def _active_reservation(repo: InventoryRepository, order_id: str) -> None:
+    """Lock the order's reservation; it must be ACTIVE to be adjusted."""
+    reservation = await repo.get_reservation(order_id, for_update=True)
+    if reservation is None:
+        raise NotFound(f"order {order_id} has no reservation", type="ReservationNotFound")
+    if reservation.status != ReservationStatus.ACTIVE:
+        raise Conflict(
+            f"reservation of order {order_id} is {reservation.status}, not ACTIVE",
+            type="ReservationNotActive",
+            extra={"status": reservation.status},
+        )
+
+
+async def write_off(repo: InventoryRepository, order_id: str, body: WriteOffIn) -> ReservationPublic:
+    """Reserved units that vanished (short pick): ``on_hand`` and ``reserved`` drop, and the order's line.
+
+    Raises:
+        NotFound: ``ReservationNotFound``.
+        Conflict: ``ReservationNotActive``; ``WriteOffExceedsReservation`` when the
+            order holds fewer units of the SKU.
+    """
+    await _active_reservation(repo, order_id)
+    held = (await repo.reservation_lines(order_id)).get(body.sku, 0)
+    if held < body.quantity:
+        raise Conflict(
+            f"order {order_id} holds {held} of {body.sku}, cannot write off {body.quantity}",
+            type="WriteOffExceedsReservation",
+            extra={"sku": body.sku, "requested": body.quantity, "held": held},
+        )
+    await repo.change_line(order_id, body.sku, -body.quantity)
+    await repo.ship_reserved(body.sku, body.quantity)
+    return await _public(repo, order_id, ReservationStatus.ACTIVE)
+
+
+async def top_up(repo: InventoryRepository, order_id: str, body: AdjustIn) -> ReservationPublic:
+    """Hold ``quantity`` more units of the SKU for the order (``available`` → ``reserved``).
+
+    Raises:
+        NotFound: ``ReservationNotFound``.
+        RuleViolation: ``UnknownSku``.
+        Conflict: ``ReservationNotActive``; ``OutOfStock`` (``sku``, ``requested``, ``available``).
+    """
+    await _active_reservation(repo, order_id)
+    if not await repo.existing_skus([body.sku]):
+        raise RuleViolation(f"unknown SKU: {body.sku}", type="UnknownSku", extra={"skus": [body.sku]})
+    if not await repo.take_available(body.sku, body.quantity):
+        product = await repo.get_product(body.sku)
+        available = product.available if product else 0
+        raise Conflict(
+            f"not enough {body.sku}: {body.quantity} wanted, {available} available",
+            type="OutOfStock",
+            extra={"sku": body.sku, "requested": body.quantity, "available": available},
+        )
+    await repo.change_line(order_id, body.sku, body.quantity)
+    return await _public(repo, order_id, ReservationStatus.ACTIVE)
+
+
+async def release_units(repo: InventoryRepository, order_id: str, body: AdjustIn) -> ReservationPublic:
+    """Give ``quantity`` held units of the SKU back to ``available``.
+
+    Raises:
+        NotFound: ``ReservationNotFound``.
+        Conflict: ``ReservationNotActive``; ``ReleaseExceedsReservation`` when the
+            order holds fewer units of the SKU.
+    """
+    await _active_reservation(repo, order_id)
+    held = (await repo.reservation_lines(order_id)).get(body.sku, 0)
+    if held < body.quantity:
+        raise Conflict(
+            f"order {order_id} holds {held} of {body.sku}, cannot release {body.quantity}",
+            type="ReleaseExceedsReservation",
+            extra={"sku": body.sku, "requested": body.quantity, "held": held},
+        )
+    await repo.change_line(order_id, body.sku, -body.quantity)
+    await repo.return_reserved(body.sku, body.quantity)
+    return await _public(repo, order_id, ReservationStatus.ACTIVE)
+
+
+async def stock_totals(repo: InventoryRepository) -> list[StockTotal]:
+    return [StockTotal.model_validate(p, from_attributes=True) for p in await repo.all_products()]
