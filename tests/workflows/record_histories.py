@@ -6,19 +6,33 @@ histories keep replaying) — never to paper over a non-determinism failure.
 
 Histories of earlier code are never re-recorded: ``order_fulfillment_*.json``
 without a version came from the code before ``PATCH_SAGA_ENDINGS`` and stay
-as they are, so its old paths keep being replayed. This writes the ``v2_``
-set, recorded with today's code.
+as they are, so its old paths keep being replayed; the ``v2_`` set came from
+the code before ``PATCH_WAREHOUSE`` (the order waited in ``AWAITING_WAVE``).
+This writes the newest set, recorded with today's code: ``order_fulfillment_v3_*``
+(through the warehouse), ``pick_pack_ship_v1_*`` and ``wave_release_v1_*``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import WorkflowFailureError, WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
 
 from tests.workflows.fakes import Fakes, order_input, running_worker, start_order, time_skipping_env, until_settled
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment
+from workflows.pick_pack_ship import PickPackShip
+from workflows.warehouse_types import (
+    PackItem,
+    PackScan,
+    PickScan,
+    ReleaseWave,
+    WaitForWaveStatus,
+    WaveReleaseInput,
+    pps_workflow_id,
+)
+from workflows.wave_release import WaveRelease
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSION = "v2"
@@ -75,10 +89,93 @@ async def record() -> dict[str, WorkflowHistory]:
     return recorded
 
 
+async def record_warehouse() -> dict[str, WorkflowHistory]:
+    """Orders through the warehouse floor, and the two warehouse workflows, one history per ending."""
+    recorded: dict[str, WorkflowHistory] = {}
+    async with time_skipping_env() as env:
+        fakes = Fakes()
+        fakes.floor.elsewhere["MUG-RED"] = 1
+        async with running_worker(env.client, fakes) as tq:
+            order = await start_order(env.client, tq, order_input(order_id="v3-shipped"))
+            await until_settled(env, order, fakes)
+            empty = await env.client.start_workflow(
+                WaveRelease.run, WaveReleaseInput(wave_id="v1-empty-probe"), id="wave-v1-busy", task_queue=tq
+            )
+            await empty.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
+            await empty.execute_update(WaveRelease.release, ReleaseWave(requested_by="olivia"))
+            pps = env.client.get_workflow_handle(pps_workflow_id("v3-shipped"))
+            await _until_tasks(fakes, "v3-shipped")
+            await _until_started(pps)
+            first = fakes.floor.tasks_of("v3-shipped")[0]
+            # A short pick found in another bin, then a pack that misses one unit and goes back to picking.
+            await pps.execute_update(
+                PickPackShip.confirm_pick, PickScan(first.task_id, first.location, first.sku, first.lot, 1, "pat")
+            )
+            await _pick_open(fakes, pps, "v3-shipped")
+            await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 1)], "pia"))
+            await _pick_open(fakes, pps, "v3-shipped")
+            await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)], "pia"))
+            await order.result()
+            await empty.result()
+            recorded["order_fulfillment_v3_shipped"] = await order.fetch_history()
+            recorded["pick_pack_ship_v1_shipped"] = await pps.fetch_history()
+            recorded["wave_release_v1_done"] = await empty.fetch_history()
+
+            order = await start_order(env.client, tq, order_input(order_id="v3-cancel-picking"))
+            await until_settled(env, order, fakes)
+            wave = await env.client.start_workflow(
+                WaveRelease.run, WaveReleaseInput(wave_id="v1-cancel"), id="wave-v1-cancel", task_queue=tq
+            )
+            await wave.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
+            await wave.execute_update(WaveRelease.release, ReleaseWave())
+            pps = env.client.get_workflow_handle(pps_workflow_id("v3-cancel-picking"))
+            await _until_started(pps)
+            await order.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
+            await order.result()
+            await wave.result()
+            recorded["order_fulfillment_v3_cancelled_while_picking"] = await order.fetch_history()
+            recorded["pick_pack_ship_v1_cancelled"] = await pps.fetch_history()
+
+            nothing = await env.client.start_workflow(
+                WaveRelease.run, WaveReleaseInput(wave_id="v1-empty"), id="wave-v1-empty", task_queue=tq
+            )
+            await nothing.result()
+            recorded["wave_release_v1_empty"] = await nothing.fetch_history()
+    return recorded
+
+
+async def _until_tasks(fakes: Fakes, order_id: str) -> None:
+    for _ in range(400):
+        if fakes.floor.tasks_of(order_id):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no tasks")
+
+
+async def _until_started(pps: WorkflowHandle[Any, Any]) -> None:
+    for _ in range(400):
+        try:
+            status = await pps.query(PickPackShip.status)
+            if status.tasks_open:
+                return
+        except Exception:  # not started yet
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("pick-pack-ship never started")
+
+
+async def _pick_open(fakes: Fakes, pps: WorkflowHandle[Any, Any], order_id: str) -> None:
+    for task in fakes.floor.tasks_of(order_id):
+        if task.status == "OPEN":
+            await pps.execute_update(
+                PickPackShip.confirm_pick, PickScan(task.task_id, task.location, task.sku, task.lot, task.quantity)
+            )
+
+
 def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    for name, history in asyncio.run(record()).items():
-        path = HISTORIES / f"order_fulfillment_{VERSION}_{name}.json"
+    for name, history in asyncio.run(record_warehouse()).items():
+        path = HISTORIES / f"{name}.json"
         path.write_text(history.to_json())
         print(f"wrote {path}")
 

@@ -15,12 +15,20 @@ from temporalio.workflow import NondeterminismError
 
 from workflows.order_fulfillment import (
     PATCH_SAGA_ENDINGS,
+    PATCH_WAREHOUSE,
     OrderFulfillment,
     OrderFulfillmentInput,
     OrderFulfillmentResult,
 )
+from workflows.pick_pack_ship import PickPackShip
+from workflows.wave_release import WaveRelease
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("order_fulfillment_*.json"))
+WAREHOUSE_HISTORIES = sorted(
+    path
+    for pattern in ("pick_pack_ship_*.json", "wave_release_*.json")
+    for path in (Path(__file__).parent / "histories").glob(pattern)
+)
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -39,6 +47,14 @@ def test_histories_are_recorded() -> None:
         "v2_cancel_mid_step",
         "v2_undo_failed",
     }
+    # Through the warehouse floor (PATCH_WAREHOUSE), and the warehouse workflows themselves.
+    assert names >= {"v3_shipped", "v3_cancelled_while_picking"}
+    assert {path.stem for path in WAREHOUSE_HISTORIES} >= {
+        "pick_pack_ship_v1_shipped",
+        "pick_pack_ship_v1_cancelled",
+        "wave_release_v1_done",
+        "wave_release_v1_empty",
+    }
 
 
 def _patches(history: WorkflowHistory) -> set[str]:
@@ -52,13 +68,15 @@ def _patches(history: WorkflowHistory) -> set[str]:
 
 def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
     for path in HISTORIES:
-        marked = PATCH_SAGA_ENDINGS in _patches(load(path))
-        assert marked == path.stem.startswith("order_fulfillment_v2_"), path.name
+        patches = _patches(load(path))
+        version = path.stem.removeprefix("order_fulfillment_")[:3]
+        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_")), path.name
+        assert (PATCH_WAREHOUSE in patches) == (version == "v3_"), path.name
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_deterministically(path: Path) -> None:
-    await Replayer(workflows=[OrderFulfillment]).replay_workflow(load(path))
+    await Replayer(workflows=[OrderFulfillment, PickPackShip, WaveRelease]).replay_workflow(load(path))
 
 
 @workflow.defn(name="OrderFulfillment")
