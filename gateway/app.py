@@ -18,7 +18,7 @@ from gateway.clients import ServiceClients
 from gateway.errors import install_gateway_error_handlers
 from gateway.models import Health
 from gateway.openapi import install_openapi
-from gateway.routes import auth, orders, products
+from gateway.routes import auth, orders, products, shipments, warehouse
 from gateway.settings import GatewaySettings, get_settings
 from gateway.temporal import connect_temporal
 
@@ -50,7 +50,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app = FastAPI(
         title="PakLog gateway",
         version="0.1.0",
-        description="Orders, products and auth for the web app, partners and operators.",
+        description="Orders, products, auth and the warehouse floor for the web app, partners and operators.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -62,13 +62,18 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "PUT"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
     )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(auth.router)
     app.include_router(orders.router)
     app.include_router(products.router)
+    app.include_router(warehouse.waves_router)
+    app.include_router(warehouse.tasks_router)
+    app.include_router(warehouse.pack_router)
+    app.include_router(shipments.shipments_router)
+    app.include_router(shipments.carriers_router)
 
     @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> Health:

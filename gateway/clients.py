@@ -1,4 +1,4 @@
-"""Read-only clients of the domain services, as the gateway uses them.
+"""Clients of the domain services, as the gateway uses them (reads; writes go through workflows).
 
 A service that cannot be reached, or answers 502/503/504, becomes a 503
 ``ServiceUnavailable`` (the caller may retry); one that answers a 500, or a
@@ -19,6 +19,15 @@ from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViol
 from common.service_auth import service_headers
 from common.settings import ServiceUrls
 from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductView, TokenResponse
+from gateway.warehouse_models import (
+    CarrierView,
+    ShipmentPageRecord,
+    ShipmentView,
+    TaskView,
+    WaveListRecord,
+    WaveSummary,
+    WaveView,
+)
 
 T = TypeVar("T")
 
@@ -36,6 +45,13 @@ _ORDER = TypeAdapter(OrderRecord)
 _ORDERS = TypeAdapter(OrderPageRecord)
 _PAYMENTS = TypeAdapter(list[PaymentRecord])
 _TOKEN = TypeAdapter(TokenResponse)
+_WAVE = TypeAdapter(WaveView)
+_WAVES = TypeAdapter(WaveListRecord | list[WaveSummary])
+_TASK = TypeAdapter(TaskView)
+_SHIPMENT = TypeAdapter(ShipmentView)
+_SHIPMENTS = TypeAdapter(ShipmentPageRecord)
+_CARRIERS = TypeAdapter(list[CarrierView])
+PDF = "application/pdf"
 
 
 def _service(resp_or_url: httpx.Response | str) -> str:
@@ -129,6 +145,78 @@ class ServiceClients:
         if not payments:
             return None
         return max(payments, key=lambda p: p.created_at).status
+
+    async def _listing(self, adapter: TypeAdapter[T], url: str, params: dict[str, Any] | None = None) -> T:
+        found = await self._get(adapter, url, params)
+        if found is None:  # a list itself is never missing: a 404 here is a broken contract
+            raise BadGateway(f"{_service(url)} has no list at {httpx.URL(url).path}")
+        return found
+
+    # -- warehouse ----------------------------------------------------------------------
+    async def wave(self, wave_id: str) -> WaveView | None:
+        return await self._get(_WAVE, f"{self.urls.warehouse_url}/waves/{wave_id}")
+
+    async def waves(self, *, status: str | None, limit: int, offset: int) -> WaveListRecord:
+        """A page of waves, newest first; a bare list from the warehouse is read as a page without a total."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        found = await self._listing(_WAVES, f"{self.urls.warehouse_url}/waves", params)
+        if isinstance(found, list):
+            return WaveListRecord(items=found, limit=limit, offset=offset)
+        return found
+
+    async def task(self, task_id: str) -> TaskView | None:
+        return await self._get(_TASK, f"{self.urls.warehouse_url}/tasks/{task_id}")
+
+    async def next_task(self, *, picker: str, wave_id: str | None) -> TaskView | None:
+        """The picker's assigned task, else the next open one (now assigned to them); ``None`` when none is open."""
+        params: dict[str, Any] = {"picker": picker}
+        if wave_id:
+            params["wave_id"] = wave_id
+        resp = await self._send("GET", f"{self.urls.warehouse_url}/tasks/next", params=params)
+        if resp.status_code == 204:
+            return None
+        if resp.status_code == 404:
+            raise BadGateway(f"{_service(resp)} has no /tasks/next")
+        _raise_for_status(resp)
+        return _parse(_TASK, resp)
+
+    # -- shipping -----------------------------------------------------------------------
+    async def shipments(self, *, limit: int, cursor: str | None) -> ShipmentPageRecord:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return await self._listing(_SHIPMENTS, f"{self.urls.shipping_url}/shipments", params)
+
+    async def shipment(self, tracking_code: str) -> ShipmentView | None:
+        return await self._get(_SHIPMENT, f"{self.urls.shipping_url}/shipments/{tracking_code}")
+
+    async def carriers(self) -> list[CarrierView]:
+        return await self._listing(_CARRIERS, f"{self.urls.shipping_url}/carriers")
+
+    async def open_label(self, tracking_code: str) -> httpx.Response | None:
+        """The label's PDF as an open streaming response (the caller closes it); ``None`` when there is none."""
+        url = f"{self.urls.shipping_url}/shipments/{tracking_code}/label"
+        request = self.http.build_request("GET", url, headers=self._auth)
+        try:
+            resp = await self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"{_service(url)} is unreachable", type="ServiceUnavailable") from exc
+        try:
+            if resp.status_code >= 400:
+                await resp.aread()
+                if resp.status_code != 404:
+                    _raise_for_status(resp)
+            elif resp.headers.get("content-type", "").split(";")[0].strip() != PDF:
+                raise BadGateway(f"{_service(resp)} answered a label that is not a PDF")
+        except BaseException:
+            await resp.aclose()
+            raise
+        if resp.status_code == 404:
+            await resp.aclose()
+            return None
+        return resp
 
     async def login(self, username: str, password: str) -> TokenResponse:
         """Identity's token for a password login; its 401 (wrong credentials) passes through."""

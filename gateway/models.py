@@ -93,6 +93,11 @@ class AlertView(BaseModel):
     at: str
 
 
+class ShippedLineView(BaseModel):
+    sku: str
+    quantity: int
+
+
 class OrderView(BaseModel):
     order_id: str
     status: OrderStatus
@@ -106,6 +111,11 @@ class OrderView(BaseModel):
     workflow_id: str
     created_at: str | None = None
     alerts: list[AlertView] = Field(default_factory=list)
+    tracking_code: str | None = Field(default=None, description="The carrier's tracking code; null until shipped")
+    carrier: str | None = Field(default=None, description="null until shipped")
+    shipped_lines: list[ShippedLineView] | None = Field(
+        default=None, description="What shipped per SKU (less than ordered after a short-ship); null until shipped"
+    )
 
 
 class OrderSummary(BaseModel):
@@ -178,6 +188,9 @@ class OrderRecord(BaseModel):
     history: list[dict[str, Any]] | None = None
     created_at: str | None = None
     alerts: list[AlertView] = Field(default_factory=list)
+    tracking_code: str | None = None
+    carrier: str | None = None
+    shipped_lines: list[ShippedLineView] | None = None
 
 
 class OrderPageRecord(BaseModel):

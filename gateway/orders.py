@@ -199,6 +199,9 @@ async def get_order(client: Client, clients: ServiceClients, principal: Principa
             workflow_id=workflow_id(order_id),
             created_at=record.created_at,
             alerts=record.alerts,
+            tracking_code=record.tracking_code,
+            carrier=record.carrier,
+            shipped_lines=record.shipped_lines,
         )
     snapshot = await workflow_snapshot(client, order_id)
     if snapshot is None or not _owned(principal, snapshot.customer_id):

@@ -28,6 +28,9 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     max_body_bytes: int = 64 * 1024
     #: How long POST /api/orders/{id}/cancel waits for compensation before answering 202.
     cancel_wait_seconds: float = 10.0
+    #: How long the warehouse routes (plan, release, pick, pack, address change) wait for their
+    #: workflow update before answering 202 (accepted; it goes on).
+    update_wait_seconds: float = 15.0
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"])
     login_failures_per_username: str = "10/minute"
     login_attempts_per_address: str = "60/minute"

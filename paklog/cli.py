@@ -19,10 +19,14 @@ from rich.console import Console
 from common.http import SERVER_KEEPALIVE_SECONDS
 from common.logging import configure_logging
 from common.settings import SERVICE_NAMES, PaklogSettings, ServiceSettings, TemporalSettings
+from paklog import floor_cli
 
 app = typer.Typer(help="PakLog: order-to-delivery operations on Temporal.", no_args_is_help=True)
 order_app = typer.Typer(help="Place, inspect and cancel orders through the gateway.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
+app.add_typer(floor_cli.wave_app, name="wave")
+app.add_typer(floor_cli.pick_app, name="pick")
+app.add_typer(floor_cli.check_app, name="check")
 console = Console()
 
 
@@ -277,6 +281,9 @@ def order_cancel(
     """Cancel an order; prints the compensations that ran (202: still running)."""
     body = {"reason": reason} if reason else None
     _run(_as_user(gateway_url, user, password, "POST", f"/api/orders/{order_id}/cancel", body))
+
+
+app.command("pack")(floor_cli.pack)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from common.idempotency import IdempotencyKeyDep
 from common.paging import MAX_CURSOR_LENGTH
 from common.security import Principal
 from common.vocabulary import CancelReason
-from gateway import orders
+from gateway import orders, warehouse
 from gateway.auth import PrincipalDep, is_staff
 from gateway.clients import ServiceClients
 from gateway.errors import error_responses
@@ -32,6 +32,7 @@ from gateway.models import (
     OrderView,
     PlaceOrderRequest,
 )
+from gateway.warehouse_models import ChangeAddressBody
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment
 
 # Every route here needs a token and may meet a service or Temporal that is down.
@@ -164,6 +165,35 @@ async def cancel_order(
             for f in snapshot.compensation_failures
         ],
     )
+
+
+@router.put(
+    "/{order_id}/shipping-address",
+    response_model=OrderView,
+    responses={
+        202: {"model": OrderView, "description": "Accepted; the change is still being recorded"},
+        **error_responses(400, 404, 409, 413, 422),
+    },
+)
+async def change_shipping_address(
+    request: Request, response: Response, principal: PrincipalDep, order_id: OrderIdPath, body: ChangeAddressBody
+) -> OrderView:
+    """Ship the order somewhere else (its workflow's ``change_address`` update): the owner or staff.
+
+    Refused with 409 ``AddressLocked`` once the order is packed.
+    """
+    settings = request.app.state.settings
+    view, done = await warehouse.change_address(
+        request.app.state.temporal,
+        _clients(request),
+        wait_seconds=settings.update_wait_seconds,
+        principal=principal,
+        order_id=order_id,
+        address=body.shipping_address,
+    )
+    if not done:
+        response.status_code = 202
+    return view
 
 
 def _cancel_reason(principal: Principal, body: CancelOrderRequest | None) -> CancelReason:

@@ -71,6 +71,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",
 include-path = "/api/orders"
 include-method = "GET"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
+
+# The warehouse floor's state decides what a schema-valid request meets: 404 for a wave, task or
+# shipment that does not exist, 409 for one in another state (NothingToPlan, IllegalWaveTransition,
+# NotReady, NotPicked, AddressLocked), 422 NotAShortPick.
+[[operations]]
+include-path-regex = "^/api/(waves|pick-tasks|shipments|carriers)|^/api/orders/[^/]+/(pack|shipping-address)$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 """
 
 
