@@ -32,7 +32,7 @@ import httpx
 from common import migrations
 from common.db import ensure_database
 from common.logging import get_logger
-from common.settings import SERVICE_NAMES, SERVICE_PORTS, database_url
+from common.settings import CARRIERS_PORT, SERVICE_NAMES, SERVICE_PORTS, database_url
 from paklog.embedded_pg import EmbeddedPostgres, read_or_create_secret
 from paklog.seed import seed_all
 from paklog.settings import DevSettings, get_dev_settings
@@ -66,6 +66,8 @@ class PlatformConfig:
     temporal_ui_port: int = 8233
     gateway_port: int = 8000
     service_ports: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    #: The carrier stand-in (a simulated TMS: an outside system the shipping service calls).
+    carriers_port: int = CARRIERS_PORT
     task_queue: str = "paklog"
     log_format: str = "console"
     quiet: bool = False  # send child output to log files instead of the terminal
@@ -84,6 +86,7 @@ class PlatformConfig:
             temporal_ui_port=settings.temporal_ui_port,
             gateway_port=settings.gateway_port,
             service_ports=settings.service_ports(),
+            carriers_port=settings.carriers_port,
             task_queue=settings.task_queue,
             log_format=settings.log_format,
             restart_policy=RestartPolicy(
@@ -116,6 +119,7 @@ def free_ports_config(state_dir: Path, **overrides: object) -> PlatformConfig:
         temporal_ui_port=free_port(),
         gateway_port=free_port(),
         service_ports={name: free_port() for name in SERVICE_NAMES},
+        carriers_port=free_port(),
         quiet=True,
     )
     for key, value in overrides.items():
@@ -176,6 +180,10 @@ class LocalPlatform:
         return f"http://127.0.0.1:{self.config.service_ports[name]}"
 
     @property
+    def carriers_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.carriers_port}"
+
+    @property
     def web_ui_url(self) -> str | None:
         return None if self.config.temporal_address else f"http://127.0.0.1:{self.config.temporal_ui_port}"
 
@@ -211,6 +219,7 @@ class LocalPlatform:
         )
         for name in SERVICE_NAMES:
             env[f"PAKLOG_{name.upper()}_URL"] = self.service_url(name)
+        env["PAKLOG_CARRIERS_URL"] = self.carriers_url
         env.update(self.config.extra_env)
         return env
 
@@ -225,9 +234,23 @@ class LocalPlatform:
             self._start_postgres()
             self._start_temporal()
             asyncio.run(self.prepare_databases())
+            self._spawn_raw(
+                "carriers",
+                [
+                    sys.executable,
+                    "-m",
+                    "services.carriers",
+                    "--port",
+                    str(self.config.carriers_port),
+                    "--state-dir",
+                    str(self.state_dir),
+                ],
+            )
             for name in SERVICE_NAMES:
                 self._spawn(f"service-{name}", "service", name, "--port", str(self.config.service_ports[name]))
-            self._wait_healthy([f"{self.service_url(name)}/healthz" for name in SERVICE_NAMES])
+            self._wait_healthy(
+                [f"{self.service_url(name)}/healthz" for name in SERVICE_NAMES] + [f"{self.carriers_url}/healthz"]
+            )
             self._spawn("worker", "worker")
             self._spawn("gateway", "gateway", "--port", str(self.config.gateway_port))
             self._wait_healthy([f"{self.gateway_url}/healthz"])
@@ -432,6 +455,8 @@ class LocalPlatform:
             return
         if label == "gateway":
             url = f"{self.gateway_url}/healthz"
+        elif label == "carriers":
+            url = f"{self.carriers_url}/healthz"
         elif label.removeprefix("service-") in self.config.service_ports:
             url = f"{self.service_url(label.removeprefix('service-'))}/healthz"
         else:
