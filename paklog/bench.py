@@ -344,7 +344,9 @@ def run_bench(
 ) -> int:
     """Start a private platform, measure, print the tables, the micro ratio and (last) the ratio line."""
     with tempfile.TemporaryDirectory(prefix="paklog-bench-") as tmp:
-        platform = LocalPlatform(free_ports_config(Path(tmp) / "state", task_queue="bench"))
+        platform = LocalPlatform(
+            free_ports_config(Path(tmp) / "state", task_queue="bench", extra_env={"PAKLOG_WAVE_INTERVAL_SECONDS": "0"})
+        )
         console.print(f"starting a private platform in {tmp} ...")
         platform.start()
         try:

@@ -21,6 +21,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
     extra_env = {
         "PAKLOG_ENVIRONMENT": "test",
         "PAKLOG_CANCEL_WAIT_SECONDS": "5",
+        # Waves are planned by the tests themselves (POST /api/waves), never behind their backs.
+        "PAKLOG_WAVE_INTERVAL_SECONDS": "0",
         "PAKLOG_LOGIN_ATTEMPTS_PER_ADDRESS": "100000/minute",
     }
     running = LocalPlatform(free_ports_config(state, task_queue="e2e", extra_env=extra_env))
