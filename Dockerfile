@@ -20,7 +20,9 @@ COPY workflows ./workflows
 COPY gateway ./gateway
 COPY paklog ./paklog
 RUN python -m pip install --no-deps . \
-    && useradd --system --uid 10001 paklog
+    && useradd --system --uid 10001 paklog \
+    && mkdir -p /var/lib/paklog && chown paklog /var/lib/paklog
+# /var/lib/paklog: state of the carrier stand-in (a named volume in docker-compose.yml).
 USER paklog
 
 EXPOSE 8000

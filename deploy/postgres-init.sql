@@ -4,3 +4,5 @@ CREATE DATABASE paklog_orders;
 CREATE DATABASE paklog_inventory;
 CREATE DATABASE paklog_payments;
 CREATE DATABASE paklog_notifications;
+CREATE DATABASE paklog_warehouse;
+CREATE DATABASE paklog_shipping;

