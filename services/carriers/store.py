@@ -95,6 +95,14 @@ class LabelStore:
             ).fetchone()
         return _label(row) if row is not None else None
 
+    def for_reference(self, reference: str) -> list[dict[str, Any]]:
+        """Every label sold for ``reference``, at any carrier, oldest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM labels WHERE reference = ? ORDER BY created_at, tracking_code", (reference,)
+            ).fetchall()
+        return [_label(row) for row in rows]
+
     def count(self, carrier: str, reference: str | None = None) -> int:
         """How many labels the carrier sold (for one reference)."""
         with self._connection() as conn:
