@@ -24,7 +24,8 @@ from services.shipping.settings import ShippingSettings
 from tests.conftest import FreshDatabase, ServiceDatabases
 from tests.support import committing_client, rolled_back_client, service_credential
 
-FAST = {"carrier_attempts": 1, "carrier_backoff_seconds": 0.01, "carrier_breaker_threshold": 2}
+THRESHOLD = 2
+FAST: dict[str, Any] = {"carrier_attempts": 1, "carrier_backoff_seconds": 0.01, "carrier_breaker_threshold": THRESHOLD}
 
 
 async def seeded(url: str) -> str:
@@ -185,7 +186,7 @@ async def test_the_breaker_opens_after_repeated_failures_and_stops_calling_the_c
     client: httpx.AsyncClient, tms: httpx.AsyncClient
 ) -> None:
     await fault(tms, "PARCELNET", outage=True)
-    for _ in range(FAST["carrier_breaker_threshold"]):
+    for _ in range(THRESHOLD):
         assert (await ship(client, oid())).json()["carrier"] == "SWIFT"
     state = (await breakers(client))["PARCELNET"]
     assert state["state"] == "open"
@@ -241,7 +242,7 @@ async def test_no_carrier_answers_is_503_and_open_breakers_are_not_called(
     key = f"pps-{order_id}:buy_label"
     for carrier in ("SWIFT", "PARCELNET"):
         await fault(tms, carrier, outage=True)
-    for _ in range(FAST["carrier_breaker_threshold"]):
+    for _ in range(THRESHOLD):
         resp = await ship(client, order_id, key=key)
         assert (resp.status_code, resp.json()["type"]) == (503, "CarriersUnavailable")
     listed = (await client.get("/shipments", params={"order_id": order_id})).json()["items"]
