@@ -65,10 +65,10 @@ class Shipment(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class VoidedOrder(SQLModel, table=True):
+class VoidedShipment(SQLModel, table=True):
     """A tombstone: this order's shipment was voided (perhaps before it existed); a new one is refused."""
 
-    __tablename__ = "voided_orders"
+    __tablename__ = "voided_shipments"
 
     order_id: str = Field(primary_key=True, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

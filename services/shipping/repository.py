@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.paging import Cursor
-from services.shipping.models import Carton, Shipment, ShipmentStatus, VoidedOrder
+from services.shipping.models import Carton, Shipment, ShipmentStatus, VoidedShipment
 
 
 class ShippingRepository:
@@ -56,13 +56,13 @@ class ShippingRepository:
 
     async def add_tombstone(self, order_id: str) -> None:
         """Remember that the order's shipment was voided (once; repeats are no-ops)."""
-        table = VoidedOrder.__table__  # type: ignore[attr-defined]
+        table = VoidedShipment.__table__  # type: ignore[attr-defined]
         await self.session.exec(
             insert(table).values(order_id=order_id, created_at=datetime.now(UTC)).on_conflict_do_nothing()
         )
 
     async def is_voided(self, order_id: str) -> bool:
-        return await self.session.get(VoidedOrder, order_id) is not None
+        return await self.session.get(VoidedShipment, order_id) is not None
 
     async def page(
         self,

@@ -55,7 +55,7 @@ def upgrade() -> None:
     # GET /shipments walks (created_at DESC, shipment_id).
     op.create_index("ix_shipments_created", "shipments", [sa.text("created_at DESC"), "shipment_id"])
     op.create_table(
-        "voided_orders",
+        "voided_shipments",
         sa.Column("order_id", sa.String(64), primary_key=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
@@ -71,7 +71,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("idempotency_keys")
-    op.drop_table("voided_orders")
+    op.drop_table("voided_shipments")
     op.drop_index("ix_shipments_created", table_name="shipments")
     op.drop_table("shipments")
     op.drop_table("cartons")
