@@ -1,4 +1,4 @@
-"""Seed every service that has demo data (idempotent)."""
+"""Seed every service that has demo data (idempotent): users, the catalogue, the cartons."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ from common.db import create_engine, create_sessionmaker
 from common.settings import database_url
 from services.identity.seed import seed as seed_identity
 from services.inventory.seed import seed as seed_inventory
+from services.shipping.seed import seed as seed_shipping
 from services.warehouse.seed import seed as seed_warehouse
 
-SEEDERS = {"identity": seed_identity, "inventory": seed_inventory, "warehouse": seed_warehouse}
+SEEDERS = {
+    "identity": seed_identity,
+    "inventory": seed_inventory,
+    "warehouse": seed_warehouse,
+    "shipping": seed_shipping,
+}
 
 
 async def seed_all(postgres_url: str) -> dict[str, int]:

@@ -42,6 +42,24 @@ TEMPLATES: dict[str, Template] = {
             "PakLog"
         ),
     ),
+    "order_shipped": Template(
+        subject="Your PakLog order {order_id} is on its way",
+        body=(
+            "Dear {name},\n\n"
+            "your order {order_id} has left our warehouse with {carrier}.\n"
+            "Its tracking code is {tracking_code}.\n\n"
+            "PakLog"
+        ),
+    ),
+    "order_short_shipped": Template(
+        subject="Part of your PakLog order {order_id} could not be shipped",
+        body=(
+            "Dear {name},\n\n"
+            "we are sorry: of the {ordered} x {sku} in your order {order_id} we could ship only {shipped}.\n"
+            "You are charged only for what was shipped; anything else reserved on your card is released.\n\n"
+            "PakLog"
+        ),
+    ),
 }
 
 CANCEL_REASONS: dict[str, str] = {

@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from common.db import SessionDep
+from common.errors import ErrorBody
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from common.paging import MAX_CURSOR_LENGTH
 from services.orders import service
 from services.orders.models import (
+    AddressChangeIn,
     AlertIn,
     AlertPublic,
     CancelIn,
@@ -68,8 +70,24 @@ async def get_order(order_id: OrderIdPath, repo: RepoDep) -> OrderPublic:
 
 @router.post("/{order_id}/transition", response_model=OrderPublic, responses=IDEMPOTENT_RESPONSES)
 async def transition(order_id: OrderIdPath, body: TransitionIn, repo: RepoDep, once: IdempotentDep) -> OrderPublic:
+    """Move the order one step; ``SHIPPED`` may carry ``tracking_code``, ``carrier`` and ``shipped_lines``."""
+    # A bare move keeps its original fingerprint: keys stored before shipping details existed still match.
+    details = body.model_dump(mode="json", exclude={"status"}, exclude_none=True)
+    parts = ("transition", order_id, body.status, details) if details else ("transition", order_id, body.status)
+    return await once.run(fingerprint(*parts), lambda: service.transition(repo, order_id, body))
+
+
+@router.put(
+    "/{order_id}/shipping-address",
+    response_model=OrderPublic,
+    responses={409: {"model": ErrorBody, "description": "``AddressLocked`` (packed or later), or a key conflict"}},
+)
+async def change_address(
+    order_id: OrderIdPath, body: AddressChangeIn, repo: RepoDep, once: IdempotentDep
+) -> OrderPublic:
+    """Ship to another address, until the order is packed; the same address again changes nothing."""
     return await once.run(
-        fingerprint("transition", order_id, body.status), lambda: service.transition(repo, order_id, body.status)
+        fingerprint("address", order_id, body.model_dump()), lambda: service.change_address(repo, order_id, body)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,6 +30,9 @@ class Order(SQLModel, table=True):
     shipping_address: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    tracking_code: str | None = Field(default=None, max_length=64)
+    carrier: str | None = Field(default=None, max_length=32)
+    shipped_lines: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
 
 
 class OrderLine(SQLModel, table=True):
@@ -97,8 +100,31 @@ class OrderCreate(_Strict):
     shipping_address: AddressIn
 
 
+class ShippedLineIn(_Strict):
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    quantity: int = PydanticField(ge=0, le=100_000)
+
+
 class TransitionIn(_Strict):
+    """A move to ``status``; the shipping details are taken only with ``SHIPPED``."""
+
     status: OrderStatus = PydanticField(strict=False)
+    tracking_code: str | None = PydanticField(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    carrier: str | None = PydanticField(default=None, pattern=r"^[A-Z0-9_-]{1,32}$")
+    shipped_lines: list[ShippedLineIn] | None = PydanticField(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _details_only_when_shipped(self) -> TransitionIn:
+        has_details = self.tracking_code is not None or self.carrier is not None or self.shipped_lines is not None
+        if has_details and self.status != OrderStatus.SHIPPED:
+            raise ValueError("tracking_code, carrier and shipped_lines go only with status SHIPPED")
+        if self.shipped_lines is not None and len({line.sku for line in self.shipped_lines}) != len(self.shipped_lines):
+            raise ValueError("shipped_lines names a SKU twice")
+        return self
+
+
+class AddressChangeIn(_Strict):
+    shipping_address: AddressIn
 
 
 class CancelIn(_Strict):
@@ -117,6 +143,11 @@ class AlertPublic(BaseModel):
     step: str
     detail: str
     at: datetime
+
+
+class ShippedLine(BaseModel):
+    sku: str
+    quantity: int
 
 
 class LinePublic(BaseModel):
@@ -147,6 +178,9 @@ class OrderPublic(BaseModel):
     updated_at: datetime
     history: list[StatusChangePublic] | None = None
     alerts: list[AlertPublic] = PydanticField(default_factory=list)
+    tracking_code: str | None = None
+    carrier: str | None = None
+    shipped_lines: list[ShippedLine] | None = None
 
 
 class OrderPage(BaseModel):

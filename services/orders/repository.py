@@ -26,6 +26,8 @@ ORDER_COLUMNS = (
     "order_id, customer_id, customer_email, status, cancel_reason, total_cents, currency, shipping_address,"
     " created_at, updated_at"
 )
+#: What an answer shows of the order row: its columns and what shipped.
+VIEW_COLUMNS = f"{ORDER_COLUMNS}, tracking_code, carrier, shipped_lines"
 # The order's lines as one JSON array, in line order, beside the order row.
 _LINES_JSON = (
     "(SELECT coalesce(json_agg(json_build_object('sku', l.sku, 'quantity', l.quantity,"
@@ -63,7 +65,7 @@ MOVE_SQL = text(
     WITH moved AS (
         UPDATE orders SET status = :to_status, cancel_reason = :cancel_reason, updated_at = :at
         WHERE order_id = :order_id AND status = :from_status
-        RETURNING {ORDER_COLUMNS}
+        RETURNING {VIEW_COLUMNS}
     ), history AS (
         INSERT INTO order_status_history (order_id, from_status, to_status, reason, actor, at)
         SELECT order_id, CAST(:from_status AS varchar), status, CAST(:cancel_reason AS varchar),
@@ -73,6 +75,42 @@ MOVE_SQL = text(
     SELECT moved.*, {_LINES_JSON.format(alias="moved")} FROM moved
     """
 )
+
+#: Ship the order: move it from ``from_status`` to ``to_status`` with what shipped, and log it.
+#: ``shipped_lines`` null means everything ordered shipped (one line per SKU, in order-line order).
+SHIP_SQL = text(
+    f"""
+    WITH moved AS (
+        UPDATE orders SET status = :to_status, updated_at = :at, tracking_code = :tracking_code,
+            carrier = :carrier,
+            shipped_lines = coalesce(CAST(:shipped_lines AS jsonb), (
+                SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'quantity', l.quantity) ORDER BY l.first_line)
+                FROM (SELECT sku, CAST(sum(quantity) AS integer) AS quantity, min(line_no) AS first_line
+                      FROM order_lines WHERE order_id = :order_id GROUP BY sku) l))
+        WHERE order_id = :order_id AND status = :from_status
+        RETURNING {VIEW_COLUMNS}
+    ), history AS (
+        INSERT INTO order_status_history (order_id, from_status, to_status, reason, actor, at)
+        SELECT order_id, CAST(:from_status AS varchar), status, NULL, NULL, updated_at FROM moved
+    )
+    SELECT moved.*, {_LINES_JSON.format(alias="moved")} FROM moved
+    """
+    # none_as_null: a missing list is SQL NULL (so coalesce fills it), not the JSON value null.
+).bindparams(bindparam("shipped_lines", type_=JSONB(none_as_null=True)))
+
+#: Change the shipping address unless the order is packed (or later, or cancelled); no row back then.
+#: The same address again changes nothing (``updated_at`` stays).
+ADDRESS_SQL = text(
+    f"""
+    WITH changed AS (
+        UPDATE orders SET shipping_address = :shipping_address,
+            updated_at = CASE WHEN shipping_address = :shipping_address THEN updated_at ELSE :at END
+        WHERE order_id = :order_id AND status NOT IN ('PACKED', 'SHIPPED', 'DELIVERED', 'CANCELLED')
+        RETURNING {VIEW_COLUMNS}
+    )
+    SELECT changed.*, {_LINES_JSON.format(alias="changed")} FROM changed
+    """
+).bindparams(bindparam("shipping_address", type_=JSONB))
 
 #: The order row and its lines, optionally locked for the rest of the transaction.
 READ_SQL = text(f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id")
@@ -140,6 +178,36 @@ class OrdersRepository:
                 "at": at,
             },
         )
+        return result.mappings().first()
+
+    async def ship(
+        self,
+        order_id: str,
+        from_status: OrderStatus,
+        at: datetime,
+        *,
+        tracking_code: str | None,
+        carrier: str | None,
+        shipped_lines: list[dict[str, Any]] | None,
+    ) -> RowMapping | None:
+        """Move the order to ``SHIPPED`` with what shipped; None when it was not in ``from_status``."""
+        result = await self._execute(
+            SHIP_SQL,
+            {
+                "order_id": order_id,
+                "from_status": from_status.value,
+                "to_status": OrderStatus.SHIPPED.value,
+                "tracking_code": tracking_code,
+                "carrier": carrier,
+                "shipped_lines": shipped_lines,
+                "at": at,
+            },
+        )
+        return result.mappings().first()
+
+    async def change_address(self, order_id: str, address: dict[str, Any], at: datetime) -> RowMapping | None:
+        """The order with its new address; None when it does not exist or its address is locked."""
+        result = await self._execute(ADDRESS_SQL, {"order_id": order_id, "shipping_address": address, "at": at})
         return result.mappings().first()
 
     async def read(self, order_id: str, *, for_update: bool = False) -> RowMapping | None:

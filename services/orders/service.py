@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import RowMapping
 
-from common.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound, RuleViolation
 from common.paging import decode_cursor, encode_cursor
 from services.orders.models import (
+    AddressChangeIn,
     AlertIn,
     AlertPublic,
     CancelReason,
@@ -26,8 +28,10 @@ from services.orders.models import (
     OrderPage,
     OrderPublic,
     OrderStatus,
+    ShippedLine,
     StatusChange,
     StatusChangePublic,
+    TransitionIn,
 )
 from services.orders.repository import OrdersRepository
 
@@ -98,6 +102,9 @@ def _public(
         shipping_address=order.shipping_address,
         created_at=order.created_at,
         updated_at=order.updated_at,
+        tracking_code=order.tracking_code,
+        carrier=order.carrier,
+        shipped_lines=_shipped(order.shipped_lines),
         history=(
             [
                 StatusChangePublic(
@@ -126,7 +133,14 @@ def _public_row(row: RowMapping) -> OrderPublic:
         shipping_address=row["shipping_address"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        tracking_code=row["tracking_code"],
+        carrier=row["carrier"],
+        shipped_lines=_shipped(row["shipped_lines"]),
     )
+
+
+def _shipped(lines: list[dict[str, Any]] | None) -> list[ShippedLine] | None:
+    return [ShippedLine(sku=line["sku"], quantity=line["quantity"]) for line in lines] if lines is not None else None
 
 
 async def create(repo: OrdersRepository, data: OrderCreate) -> OrderPublic:
@@ -166,15 +180,23 @@ async def create(repo: OrdersRepository, data: OrderCreate) -> OrderPublic:
     )
 
 
-async def transition(repo: OrdersRepository, order_id: str, target: OrderStatus) -> OrderPublic:
+async def transition(repo: OrdersRepository, order_id: str, data: TransitionIn) -> OrderPublic:
     """Move the order one legal step; moving to the current status changes nothing.
+
+    ``SHIPPED`` records the tracking code, the carrier and what shipped
+    (``shipped_lines``; left out: everything ordered). A repeat keeps what
+    the first move recorded.
 
     Raises:
         NotFound: ``OrderNotFound``.
         Conflict: ``IllegalTransition``.
+        RuleViolation: ``ShippedLinesMismatch``: a SKU the order does not have, or more than ordered.
     """
+    target = data.status
     if target == OrderStatus.CANCELLED:
         raise Conflict("use the cancel endpoint, which needs a reason", type="IllegalTransition")
+    if target == OrderStatus.SHIPPED:
+        return await _ship(repo, order_id, data)
     previous = PREVIOUS.get(target)
     # One statement on the happy path: move from the only legal previous status, or nothing.
     row = await repo.move(order_id, previous, target, datetime.now(UTC)) if previous is not None else None
@@ -184,6 +206,62 @@ async def transition(repo: OrdersRepository, order_id: str, target: OrderStatus)
             raise NotFound(f"no order {order_id}", type="OrderNotFound")
         if row["status"] != target:
             raise _illegal(order_id, OrderStatus(row["status"]), target)
+    return _public_row(row)
+
+
+async def _ship(repo: OrdersRepository, order_id: str, data: TransitionIn) -> OrderPublic:
+    shipped = [line.model_dump() for line in data.shipped_lines] if data.shipped_lines is not None else None
+    if shipped is not None:
+        current = await repo.read(order_id, for_update=True)
+        if current is not None and current["status"] == OrderStatus.PACKED:
+            _check_shipped(order_id, current["lines"], shipped)
+    row = await repo.ship(
+        order_id,
+        OrderStatus.PACKED,
+        datetime.now(UTC),
+        tracking_code=data.tracking_code,
+        carrier=data.carrier,
+        shipped_lines=shipped,
+    )
+    if row is None:
+        row = await repo.read(order_id)
+        if row is None:
+            raise NotFound(f"no order {order_id}", type="OrderNotFound")
+        if row["status"] != OrderStatus.SHIPPED:
+            raise _illegal(order_id, OrderStatus(row["status"]), OrderStatus.SHIPPED)
+    return _public_row(row)
+
+
+def _check_shipped(order_id: str, lines: list[dict[str, Any]], shipped: list[dict[str, Any]]) -> None:
+    ordered: dict[str, int] = {}
+    for line in lines:
+        ordered[line["sku"]] = ordered.get(line["sku"], 0) + line["quantity"]
+    for line in shipped:
+        if line["quantity"] > ordered.get(line["sku"], 0):
+            raise RuleViolation(
+                f"order {order_id} ordered {ordered.get(line['sku'], 0)} of {line['sku']}, not {line['quantity']}",
+                type="ShippedLinesMismatch",
+                extra={"sku": line["sku"], "ordered": ordered.get(line["sku"], 0), "shipped": line["quantity"]},
+            )
+
+
+async def change_address(repo: OrdersRepository, order_id: str, data: AddressChangeIn) -> OrderPublic:
+    """Ship to another address; the same address again changes nothing.
+
+    Raises:
+        NotFound: ``OrderNotFound``.
+        Conflict: ``AddressLocked`` once the order is packed (or later, or cancelled).
+    """
+    row = await repo.change_address(order_id, data.shipping_address.model_dump(), datetime.now(UTC))
+    if row is None:
+        current = await repo.read(order_id)
+        if current is None:
+            raise NotFound(f"no order {order_id}", type="OrderNotFound")
+        raise Conflict(
+            f"order {order_id} is {current['status']}: its address can no longer change",
+            type="AddressLocked",
+            extra={"status": current["status"]},
+        )
     return _public_row(row)
 
 

@@ -10,7 +10,15 @@ from common.db import SessionDep
 from common.errors import ErrorBody, NotFound
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.payments import service
-from services.payments.models import AuthorizeIn, NothingToUndo, OrderRef, PaymentDeclinedBody, PaymentPublic, RefundIn
+from services.payments.models import (
+    AuthorizeIn,
+    CaptureIn,
+    NothingToUndo,
+    OrderRef,
+    PaymentDeclinedBody,
+    PaymentPublic,
+    RefundIn,
+)
 from services.payments.processor import CardProcessor
 from services.payments.repository import PaymentsRepository
 
@@ -50,9 +58,16 @@ async def authorize(body: AuthorizeIn, repo: RepoDep, processor: ProcessorDep, o
     )
 
 
-@router.post("/capture", response_model=PaymentPublic, responses=IDEMPOTENT_RESPONSES)
-async def capture(body: OrderRef, repo: RepoDep, once: IdempotentDep) -> PaymentPublic:
-    return await once.run(fingerprint("capture", body.order_id), lambda: service.capture(repo, body.order_id))
+@router.post(
+    "/capture",
+    response_model=PaymentPublic,
+    responses={422: {"model": ErrorBody, "description": "``CaptureExceedsAuthorization``"}, **IDEMPOTENT_RESPONSES},
+)
+async def capture(body: CaptureIn, repo: RepoDep, once: IdempotentDep) -> PaymentPublic:
+    """Capture all or part (``amount_cents``) of the authorization once; the remainder is released."""
+    # A full capture keeps its original fingerprint: keys stored before partial capture existed still match.
+    parts = ("capture", body.order_id) if body.amount_cents is None else ("capture", body.order_id, body.amount_cents)
+    return await once.run(fingerprint(*parts), lambda: service.capture(repo, body.order_id, body.amount_cents))
 
 
 @router.post("/void", response_model=PaymentPublic | NothingToUndo, responses=IDEMPOTENT_RESPONSES)

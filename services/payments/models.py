@@ -87,6 +87,13 @@ class OrderRef(_Strict):
     order_id: str = PydanticField(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
 
 
+class CaptureIn(_Strict):
+    """Capture ``amount_cents`` of the authorization (default: all of it); the rest is released."""
+
+    order_id: str = PydanticField(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    amount_cents: int | None = PydanticField(default=None, gt=0, le=100_000_000_000)
+
+
 class RefundIn(_Strict):
     order_id: str = PydanticField(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     amount_cents: int = PydanticField(gt=0, le=100_000_000_000)

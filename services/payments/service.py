@@ -185,11 +185,17 @@ async def _set(
     await repo.save(payment)
 
 
-async def capture(repo: PaymentsRepository, order_id: str) -> PaymentPublic:
-    """Capture the authorized amount once; a repeat answers the captured payment.
+async def capture(repo: PaymentsRepository, order_id: str, amount_cents: int | None = None) -> PaymentPublic:
+    """Capture ``amount_cents`` (default: all) of the authorization once; the rest of the hold is released.
+
+    The ledger gets one ``capture`` row and, for a partial capture, one
+    ``release`` row with the remainder. A repeat answers the captured payment
+    (whatever amount it names): never a second capture.
 
     Raises:
         NotFound: ``PaymentNotFound`` when the order holds no live payment.
+        Conflict: ``PaymentVoided``.
+        RuleViolation: ``CaptureExceedsAuthorization``.
     """
     await repo.lock_order(order_id)
     payment = await repo.live_payment(order_id)
@@ -197,9 +203,17 @@ async def capture(repo: PaymentsRepository, order_id: str) -> PaymentPublic:
         if await repo.is_voided(order_id):
             raise _voided(order_id)
         raise NotFound(f"order {order_id} holds no payment to capture", type="PaymentNotFound")
+    if amount_cents is not None and amount_cents > payment.amount_cents:
+        raise RuleViolation(
+            f"only {payment.amount_cents} {payment.currency} cents are authorized",
+            type="CaptureExceedsAuthorization",
+        )
     if payment.status == PaymentStatus.AUTHORIZED:
-        await _set(repo, payment, PaymentStatus.CAPTURED, captured_cents=payment.amount_cents)
-        await repo.record(payment.payment_id, "capture", payment.amount_cents)
+        captured = payment.amount_cents if amount_cents is None else amount_cents
+        await _set(repo, payment, PaymentStatus.CAPTURED, captured_cents=captured)
+        await repo.record(payment.payment_id, "capture", captured)
+        if captured < payment.amount_cents:
+            await repo.record(payment.payment_id, "release", payment.amount_cents - captured)
     return await _one(repo, payment)
 
 

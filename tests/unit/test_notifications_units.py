@@ -22,7 +22,18 @@ def test_format_money(cents: int, currency: str, text: str) -> None:
 
 
 def test_every_template_renders_with_a_full_context() -> None:
-    context = {"order_id": "o-1", "name": "Alice", "total_cents": 1200, "currency": "EUR", "reason": "OUT_OF_STOCK"}
+    context = {
+        "order_id": "o-1",
+        "name": "Alice",
+        "total_cents": 1200,
+        "currency": "EUR",
+        "reason": "OUT_OF_STOCK",
+        "tracking_code": "SW123",
+        "carrier": "SWIFT",
+        "sku": "MUG-RED",
+        "ordered": 3,
+        "shipped": 1,
+    }
     for name in TEMPLATES:
         rendered = render(name, context)
         assert "o-1" in rendered.subject
