@@ -286,7 +286,7 @@ class WarehouseActivities:
         payload = {
             "location": params.location,
             "sku": params.sku,
-            "lot": params.lot,
+            "lot": params.lot or None,  # "" in the workflow: a SKU without lots
             "quantity": params.quantity,
             "picker": params.picker,
         }

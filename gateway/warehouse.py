@@ -305,7 +305,7 @@ async def confirm_pick(
         task_id=task_id,
         location=scan.location,
         sku=scan.sku,
-        lot=scan.lot,
+        lot=scan.lot or "",
         quantity=scan.quantity,
         picker=principal.username,
     )

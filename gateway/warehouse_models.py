@@ -36,7 +36,12 @@ class PickScanRequest(_Strict):
 
     location: str = Field(pattern=LOCATION_PATTERN, examples=["A-03-02-1"])
     sku: str = Field(pattern=SKU_PATTERN, examples=["MUG-RED"])
-    lot: str = Field(pattern=LOT_PATTERN, examples=["L2024-07"])
+    lot: str | None = Field(
+        default=None,
+        pattern=LOT_PATTERN,
+        examples=["L2024-07"],
+        description="The lot on the label; null for SKUs without lots",
+    )
     quantity: int = Field(ge=0, le=MAX_UNITS, description="Units taken from the bin (0 ≤ quantity ≤ the task's)")
 
 
@@ -63,7 +68,7 @@ class TaskView(BaseModel):
     order_id: str
     sku: str
     location: str
-    lot: str
+    lot: str | None = Field(description="Null for SKUs kept without lots")
     quantity: int
     status: str = Field(description="OPEN, ASSIGNED, PICKED, SHORT or CANCELLED")
     picked_quantity: int | None = None
