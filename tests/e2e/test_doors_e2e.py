@@ -24,6 +24,8 @@ DOORS: dict[str, list[tuple[str, str]]] = {
     "inventory": [("GET", "/products"), ("PUT", "/products/MUG-RED")],
     "payments": [("GET", "/payments")],
     "notifications": [("GET", "/messages")],
+    "warehouse": [("GET", "/waves"), ("POST", "/backlog/x/withdraw")],
+    "shipping": [("GET", "/shipments"), ("POST", "/shipments/x/void")],
 }
 
 

@@ -20,6 +20,7 @@ from common.settings import SERVICE_NAMES
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from paklog.platform import LocalPlatform, _bin, _port_open, free_port
+from tests.e2e.conftest import login
 from tests.e2e.test_orders_e2e import order_body, place, settle
 
 pytestmark = pytest.mark.e2e
@@ -127,11 +128,59 @@ async def test_every_route_answers_what_the_document_says(
     assert view["status"] == "AWAITING_WAVE"  # type: ignore[call-overload]
     c.check(await alice.get("/api/orders/nosuchorder"), "/api/orders/{order_id}", 404)
     c.check(await alice.get("/api/orders/not%20an%20id"), "/api/orders/{order_id}", 422)
+    await check_the_floor(platform, c, alice, order_id)
     c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 200)
     c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 409)
     c.check(await alice.post("/api/orders/nosuchorder/cancel"), "/api/orders/{order_id}/cancel", 404)
 
     assert c.seen == c.operations()
+
+
+async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.AsyncClient, order_id: str) -> None:
+    """The warehouse routes, as an operator: the order is waved and released, a pick is refused, not packed yet."""
+    olivia = await login(platform, "olivia", "olivia-pass")
+    try:
+        address = order_body(("MUG-BLU", 1))["shipping_address"] | {"line1": "2 New Road"}
+        moved = await alice.put(f"/api/orders/{order_id}/shipping-address", json={"shipping_address": address})
+        c.check(moved, "/api/orders/{order_id}/shipping-address", 200)
+        wave: Any = c.check(await olivia.post("/api/waves", json={"max_orders": 500}), "/api/waves", 201)
+        assert order_id in wave["order_ids"]
+        c.check(await olivia.post("/api/waves", json={"max_orders": 500}), "/api/waves", 409)
+        c.check(await olivia.post("/api/waves", json={"max_orders": 0}), "/api/waves", 422)
+        c.check(await alice.post("/api/waves"), "/api/waves", 403)
+        c.check(await olivia.get("/api/waves"), "/api/waves", 200)
+        wave_path = "/api/waves/{wave_id}"
+        c.check(await olivia.get(f"/api/waves/{wave['wave_id']}"), wave_path, 200)
+        c.check(await olivia.get("/api/waves/nosuchwave"), wave_path, 404)
+        remove = f"/api/waves/{wave['wave_id']}/orders/nosuchorder/remove"
+        c.check(await olivia.post(remove), "/api/waves/{wave_id}/orders/{order_id}/remove", 409)
+        release = f"/api/waves/{wave['wave_id']}/release"
+        c.check(await olivia.post(release), "/api/waves/{wave_id}/release", 200)
+        c.check(await olivia.post(release), "/api/waves/{wave_id}/release", 409)
+        nothing = await olivia.get("/api/pick-tasks/next", params={"wave_id": "nosuchwave"})
+        c.check(nothing, "/api/pick-tasks/next", 204)
+        task: Any = c.check(
+            await olivia.get("/api/pick-tasks/next", params={"wave_id": wave["wave_id"]}), "/api/pick-tasks/next", 200
+        )
+        wrong = {"location": "Z-99-99-9", "sku": task["sku"], "lot": task["lot"], "quantity": task["quantity"]}
+        confirm = "/api/pick-tasks/{task_id}/confirm"
+        deadline = time.monotonic() + 30
+        while (resp := await olivia.post(f"/api/pick-tasks/{task['task_id']}/confirm", json=wrong)).json().get(
+            "type"
+        ) == "NotReady" and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        c.check(resp, confirm, 409)
+        c.check(await olivia.post("/api/pick-tasks/nosuchtask/confirm", json=wrong), confirm, 404)
+        short = "/api/pick-tasks/{task_id}/short"
+        c.check(await olivia.post("/api/pick-tasks/nosuchtask/short", json=wrong | {"quantity": 0}), short, 404)
+        pack = {"station": "PACK-1", "items": [{"sku": "MUG-BLU", "quantity": 1}]}
+        c.check(await olivia.post(f"/api/orders/{order_id}/pack", json=pack), "/api/orders/{order_id}/pack", 409)
+        c.check(await olivia.get("/api/shipments"), "/api/shipments", 200)
+        c.check(await olivia.get("/api/shipments/NOSUCHCODE"), "/api/shipments/{tracking_code}", 404)
+        c.check(await olivia.get("/api/shipments/NOSUCHCODE/label"), "/api/shipments/{tracking_code}/label", 404)
+        c.check(await olivia.get("/api/carriers"), "/api/carriers", 200)
+    finally:
+        await olivia.aclose()
 
 
 @pytest.mark.parametrize(

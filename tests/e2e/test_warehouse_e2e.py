@@ -16,9 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from paklog.platform import LocalPlatform
-from tests.e2e.test_orders_e2e import order_body, place, settle, stock
+from tests.e2e.test_orders_e2e import order_body, payments_of, place, settle, stock
 from tests.e2e.test_zz_restart_and_cli import paklog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -279,3 +282,81 @@ async def test_nothing_to_plan_is_409(olivia: httpx.AsyncClient) -> None:
     await clear_backlog(olivia)
     resp = await olivia.post("/api/waves")
     assert (resp.status_code, resp.json()["type"]) == (409, "NothingToPlan")
+
+
+async def _label_started(temporal: Client, order_id: str) -> bool:
+    try:
+        description = await temporal.get_workflow_handle(f"pps-{order_id}").describe()
+    except RPCError:
+        return False
+    return any(
+        pending.activity_type.name == "shipping.buy_label"
+        and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        for pending in description.raw_description.pending_activities
+    )
+
+
+async def _label_attempts(temporal: Client, order_id: str) -> list[int]:
+    history = await temporal.get_workflow_handle(f"pps-{order_id}").fetch_history()
+    scheduled = {
+        event.event_id
+        for event in history.events
+        if event.activity_task_scheduled_event_attributes.activity_type.name == "shipping.buy_label"
+    }
+    return [
+        event.activity_task_started_event_attributes.attempt
+        for event in history.events
+        if event.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+
+
+async def _carriers(services: httpx.AsyncClient, platform: LocalPlatform, latency_ms: int) -> None:
+    for carrier in ("SWIFT", "PARCELNET"):
+        resp = await services.post(
+            f"{platform.carriers_url}/control", json={"carrier": carrier, "latency_ms": latency_ms}
+        )
+        assert resp.status_code == 200, resp.text
+
+
+async def test_killing_the_worker_while_labels_are_bought_ships_each_order_once(
+    platform: LocalPlatform, alice: httpx.AsyncClient, olivia: httpx.AsyncClient, services: httpx.AsyncClient
+) -> None:
+    await clear_backlog(olivia)
+    temporal = await Client.connect(platform.temporal_address)
+    before = await stock(services, platform, "MUG-BLU")
+    order_ids = [await place(alice, order_body(("MUG-BLU", 1))) for _ in range(2)]
+    for order_id in order_ids:
+        assert (await settle(alice, order_id))["status"] == "AWAITING_WAVE"
+    wave = await plan(olivia, order_ids)
+    await release(olivia, wave["wave_id"])
+    assert len(await pick_all(olivia, wave["wave_id"])) == 2
+    # Each label takes the carriers a few seconds: the kill lands while both purchases run.
+    await _carriers(services, platform, 1200)
+    try:
+        for order_id in order_ids:
+            await wait_for(olivia, order_id, {"PICKING"})
+            assert (await pack(olivia, order_id, [("MUG-BLU", 1)])).status_code in (200, 202)
+        deadline = time.monotonic() + 30
+        while not all([await _label_started(temporal, oid) for oid in order_ids]):
+            assert time.monotonic() < deadline, "the label purchases never ran at once"
+            await asyncio.sleep(0.1)
+        platform.kill("worker")
+        platform.respawn_worker()
+        shipped = [await wait_for(alice, oid, {"SHIPPED"}, seconds=120) for oid in order_ids]
+    finally:
+        await _carriers(services, platform, 0)
+    for order_id, order in zip(order_ids, shipped, strict=True):
+        # The purchase that was running died with the worker; a later attempt got the same label.
+        assert max(await _label_attempts(temporal, order_id)) >= 2
+        labels = (
+            await services.get(f"{platform.service_url('shipping')}/shipments", params={"order_id": order_id})
+        ).json()["items"]
+        assert [(s["tracking_code"], s["status"]) for s in labels] == [(order["tracking_code"], "LABELLED")]
+        payments = await payments_of(services, platform, order_id)
+        assert len(payments) == 1
+        assert [op["operation"] for op in payments[0]["operations"]].count("capture") == 1
+        history = [h["to_status"] for h in order["history"]]
+        assert history.count("SHIPPED") == 1
+    assert await stock(services, platform, "MUG-BLU") == (before[0] - 2, before[1] - 2, before[2])
+    checked = paklog(platform, "check", "stock")
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from common.service_auth import service_headers
+from common.settings import SERVICE_NAMES
 from paklog.platform import LocalPlatform, _bin
 from tests.e2e.conftest import login
 from tests.e2e.test_orders_e2e import order_body, place, settle, stock
@@ -48,7 +49,7 @@ def test_paklog_order_place_status_cancel(platform: LocalPlatform) -> None:
 def test_migrate_and_seed_are_repeatable(platform: LocalPlatform) -> None:
     migrated = paklog(platform, "migrate")
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    assert migrated.stdout.count("migrated") == 5
+    assert migrated.stdout.count("migrated") == len(SERVICE_NAMES)
     seeded = paklog(platform, "seed")
     assert seeded.returncode == 0, seeded.stderr
     assert "inventory: 0 created" in seeded.stdout
