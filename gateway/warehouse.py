@@ -38,6 +38,7 @@ from gateway import orders
 from gateway.clients import ServiceClients
 from gateway.models import AddressRequest, OrderStatus, OrderView
 from gateway.warehouse_models import (
+    OperatorRetryView,
     PackItemView,
     PackRequest,
     PackResultView,
@@ -57,10 +58,12 @@ from workflows.warehouse_types import (
     TASK_NOT_OPEN,
     WAVE_WORKFLOW_NAME,
     ChangeAddressRequest,
+    OperatorRetry,
     PackItem,
     PackResult,
     PackScan,
     PickConfirmed,
+    PickPackShipStatus,
     PickScan,
     ReleaseWave,
     RemoveOrderFromWave,
@@ -71,6 +74,8 @@ from workflows.warehouse_types import (
     pps_workflow_id,
     wave_workflow_id,
 )
+
+NOTHING_TO_RETRY = "NothingToRetry"
 
 # An update to a workflow that never ran, or has closed, is refused with one of these.
 _GONE = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION})
@@ -385,6 +390,35 @@ async def pack(
             extra={"missing": missing},
         )
     return PackResultView(order_id=result.order_id, status="PACKED", carton=result.carton), True
+
+
+async def retry_after_goods_issue(
+    client: Client, *, wait_seconds: float, principal: Principal, order_id: str
+) -> OperatorRetryView:
+    """Tell an order's ``PickPackShip`` that waits for an operator (after goods issue) to try its step again.
+
+    Raises:
+        Conflict: ``NothingToRetry`` when nothing of this order waits for an operator.
+    """
+    handle = client.get_workflow_handle(pps_workflow_id(order_id))
+    try:
+        done = await run_update(
+            handle,
+            "retry",
+            OperatorRetry(requested_by=principal.username),
+            wait_seconds=wait_seconds,
+            result_type=PickPackShipStatus,
+        )
+    except Rejection as rejected:
+        raise rejected.conflict(NOTHING_TO_RETRY) from None
+    except RPCError as exc:
+        if exc.status not in _GONE:
+            raise
+        raise Conflict(f"nothing of order {order_id} waits for an operator", type=NOTHING_TO_RETRY) from None
+    if done is None:
+        return OperatorRetryView(order_id=order_id, status="SHIPPING", needs_operator=None)
+    status: PickPackShipStatus = done.value
+    return OperatorRetryView(order_id=order_id, status=status.status, needs_operator=status.needs_operator)
 
 
 # -- the order's address ----------------------------------------------------------------

@@ -139,6 +139,14 @@ class PackResultView(BaseModel):
     carton: str | None = None
 
 
+class OperatorRetryView(BaseModel):
+    """A PickPackShip that was waiting for an operator after goods issue, told to try its step again."""
+
+    order_id: str
+    status: str = Field(description="The floor's stage: SHIPPING while it finishes, SHIPPED once done")
+    needs_operator: str | None = Field(description="The step still waiting, if the retry failed again at once")
+
+
 class ShipmentView(BaseModel):
     shipment_id: str
     order_id: str

@@ -608,7 +608,9 @@ class PickPackShip:
 
     @workflow.update
     async def retry(self, request: OperatorRetry) -> PickPackShipStatus:
+        workflow.logger.info("operator retries the waiting step", extra={"by": request.requested_by})
         self._operator_retry = True
+        self._needs_operator = None
         return self._snapshot()
 
     @retry.validator

@@ -18,6 +18,7 @@ from gateway.errors import error_responses
 from gateway.settings import GatewaySettings
 from gateway.warehouse_models import (
     ID_PATTERN,
+    OperatorRetryView,
     PackRequest,
     PackResultView,
     PickConfirmedView,
@@ -259,3 +260,24 @@ async def pack_order(
     if not done:
         response.status_code = 202
     return view
+
+
+@pack_router.post(
+    "/{order_id}/retry",
+    response_model=OperatorRetryView,
+    responses={
+        **error_responses(409),
+        409: {
+            "model": error_responses(409)[409]["model"],
+            "description": "NothingToRetry: no step of this order waits for an operator",
+        },
+    },
+)
+async def retry_order_step(request: Request, principal: StaffDep, order_id: IdPath) -> OperatorRetryView:
+    """Retry the step an order waits on after goods issue (its alert names it; nothing is ever undone then)."""
+    return await warehouse.retry_after_goods_issue(
+        _temporal(request),
+        wait_seconds=_settings(request).update_wait_seconds,
+        principal=principal,
+        order_id=order_id,
+    )

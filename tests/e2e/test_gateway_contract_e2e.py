@@ -178,6 +178,8 @@ async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.Asy
         c.check(await olivia.post(f"/api/pick-tasks/{NO_TASK}/short", json=wrong | {"quantity": 0}), short, 404)
         pack = {"station": "PACK-1", "items": [{"sku": "MUG-BLU", "quantity": 1}]}
         c.check(await olivia.post(f"/api/orders/{order_id}/pack", json=pack), "/api/orders/{order_id}/pack", 409)
+        retry = await olivia.post(f"/api/orders/{order_id}/retry")
+        c.check(retry, "/api/orders/{order_id}/retry", 409)
         c.check(await olivia.get("/api/shipments"), "/api/shipments", 200)
         c.check(await olivia.get("/api/shipments/NOSUCHCODE"), "/api/shipments/{tracking_code}", 404)
         c.check(await olivia.get("/api/shipments/NOSUCHCODE/label"), "/api/shipments/{tracking_code}/label", 404)

@@ -20,6 +20,7 @@ from workflows.order_fulfillment import CancelRequest, OrderFulfillment
 from workflows.pick_pack_ship import PickPackShip
 from workflows.warehouse_types import (
     ChangeAddressRequest,
+    OperatorRetry,
     PackItem,
     PackScan,
     PickScan,
@@ -428,3 +429,32 @@ async def test_a_cancel_that_arrives_during_goods_issue_ships_the_order(env: Wor
     assert result.cancel_reason is None
     assert not [c for c in fakes.calls if c in UNDO_NAMES]
     assert "order_cancelled" not in fakes.messages
+
+
+async def test_a_rejected_capture_after_goods_issue_waits_for_an_operator(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(rejects={"payments.capture": "PaymentVoided"}, reject_attempts={"payments.capture": 1})
+    async with worker(env.client, fakes, "tq-operator") as tq:
+        order = await place(env, fakes, tq)
+        order_id = (await order.query(OrderFulfillment.status)).order_id
+        pps = await release(env, await plan(env, tq), order_id)
+        await pick_all(fakes, pps, order_id)
+        await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)]))
+
+        async def waiting() -> bool:
+            return (await pps.query(PickPackShip.status)).needs_operator is not None
+
+        await until(waiting)
+        status = await pps.query(PickPackShip.status)
+        assert status.needs_operator is not None
+        assert status.needs_operator.startswith("payments.capture")
+        assert [(a.kind, a.step) for a in fakes.alerts] == [("NEEDS_OPERATOR", "payments.capture")]
+        # Nothing is undone, and the cancel is refused: the goods have left.
+        with pytest.raises(WorkflowUpdateFailedError):
+            await order.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
+        retried = await pps.execute_update(PickPackShip.retry, OperatorRetry(requested_by="olivia"))
+        assert retried.needs_operator is None
+        with pytest.raises(WorkflowUpdateFailedError):
+            await pps.execute_update(PickPackShip.retry, OperatorRetry())
+        assert (await order.result()).status == "SHIPPED"
+    assert not [c for c in fakes.calls if c in UNDO_NAMES]
+    assert fakes.calls.count("orders.ship") == 1
