@@ -3,10 +3,16 @@
 One run starts a private platform (embedded PostgreSQL, one Temporal dev
 server, the services and one worker), then drives, with the same
 concurrency, ``orders`` OrderFulfillment sagas through the real services up
-to ``AWAITING_WAVE`` and as many ``NoopSaga`` workflows with the same number
-of activities, in alternating rounds (so outside load hits both alike). It
-prints throughput and p50/p99 latency for both; the last line is ``ratio
-<saga ÷ no-op>`` (throughput).
+to ``AWAITING_WAVE`` (and into the wave backlog) and as many ``NoopSaga``
+workflows with the same number of activities, in alternating rounds (so
+outside load hits both alike). It prints throughput and p50/p99 latency for
+both; the last line is ``ratio <saga ÷ no-op>`` (throughput).
+
+Before that, the order-to-ship flow: ``floor_orders`` orders placed, waved
+(WaveRelease), picked and packed by the bench through the PickPackShip
+updates (as scanners do through the gateway), and shipped, against the
+no-op flow of the same shape (:mod:`workflows.noop_floor`), in alternating
+rounds; it prints ``floor ratio <real ÷ no-op>`` (orders per second).
 
 Beside it, a micro-benchmark prices one service call: ``POST
 /orders/{id}/transition`` with an ``Idempotency-Key`` through HTTP against
@@ -41,6 +47,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.sql.compiler import SQLCompiler
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from common.idempotency import CLAIM_SQL, STORE_SQL
 from common.service_auth import service_headers
@@ -49,6 +56,15 @@ from gateway.temporal import connect_temporal
 from paklog.platform import LocalPlatform, free_ports_config
 from services.orders.models import OrderStatus
 from services.orders.repository import CREATE_SQL, MOVE_SQL
+from workflows.noop_floor import (
+    NoopFloorOrder,
+    NoopFloorPick,
+    NoopOrderInput,
+    NoopWave,
+    NoopWaveInput,
+    noop_order_id,
+    noop_pick_id,
+)
 from workflows.noop_saga import NoopSaga, NoopSagaInput
 from workflows.order_fulfillment import (
     OrderFulfillment,
@@ -58,6 +74,17 @@ from workflows.order_fulfillment import (
     WaitForStatus,
     workflow_id,
 )
+from workflows.pick_pack_ship import PickPackShip
+from workflows.warehouse_types import (
+    PackItem,
+    PackScan,
+    PickScan,
+    WaitForWaveStatus,
+    WaveReleaseInput,
+    pps_workflow_id,
+    wave_workflow_id,
+)
+from workflows.wave_release import WaveRelease
 
 BENCH_SKU = "BENCH-UNIT"
 
@@ -174,6 +201,214 @@ async def _measure(
         (lambda i: _saga(client, task_queue, run, i), lambda i: _noop(client, task_queue, run, i)),
     )
     return Measured("order saga (real services)", saga_lat, saga_s), Measured("no-op workflow", noop_lat, noop_s)
+
+
+# -- the order-to-ship flow ---------------------------------------------------------------
+#: A seeded SKU: bins hold stock only through the warehouse seed (there is no goods receipt yet).
+FLOOR_SKU = "PEN-BLK"
+
+
+def _floor_params(order_id: str) -> OrderFulfillmentInput:
+    return OrderFulfillmentInput(
+        order_id=order_id,
+        customer_id="bench",
+        customer_email="bench@example.com",
+        currency="EUR",
+        lines=[OrderLine(sku=FLOOR_SKU, quantity=1, unit_price_cents=300)],
+        shipping_address=ShippingAddress(
+            name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"
+        ),
+        card_token="tok_visa",
+    )
+
+
+async def _retry_missing(call: Callable[[], Awaitable[Any]]) -> Any:
+    """An update to a child that is starting this very moment: wait until it exists."""
+    for _ in range(600):
+        try:
+            return await call()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the workflow never started")
+
+
+async def _until_in_backlog(http: httpx.AsyncClient, platform: LocalPlatform, order_ids: set[str]) -> None:
+    """The saga enqueues right after AWAITING_WAVE: wait until the warehouse has every order."""
+    url = f"{platform.service_url('warehouse')}/backlog"
+    headers = service_headers(platform.service_token)
+    for _ in range(600):
+        resp = await http.get(url, params={"limit": 500}, headers=headers)
+        resp.raise_for_status()
+        body = resp.json()
+        items = body["items"] if isinstance(body, dict) else body
+        if order_ids <= {item["order_id"] for item in items}:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("orders never reached the wave backlog")
+
+
+async def _floor_round(
+    client: Client, http: httpx.AsyncClient, platform: LocalPlatform, run: str, count: int, concurrency: int
+) -> tuple[list[float], float]:
+    """``count`` orders placed, waved, picked, packed and shipped; each order's time from start to SHIPPED."""
+    task_queue = platform.config.task_queue
+    gate = asyncio.Semaphore(concurrency)
+    order_ids = [f"fl{run}{i:05d}" for i in range(count)]
+    starts: dict[str, float] = {}
+    began = time.perf_counter()
+
+    async def accept(order_id: str) -> None:
+        async with gate:
+            starts[order_id] = time.perf_counter()
+            snapshot = await client.execute_update_with_start_workflow(
+                OrderFulfillment.wait_for_status,
+                WaitForStatus(statuses=["AWAITING_WAVE"]),
+                start_workflow_operation=WithStartWorkflowOperation(
+                    OrderFulfillment.run,
+                    _floor_params(order_id),
+                    id=workflow_id(order_id),
+                    task_queue=task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                ),
+            )
+            if snapshot.status != "AWAITING_WAVE":
+                raise RuntimeError(f"bench order {order_id} ended {snapshot.status} ({snapshot.cancel_reason})")
+
+    await asyncio.gather(*(accept(o) for o in order_ids))
+    await _until_in_backlog(http, platform, set(order_ids))
+    wave_id = f"fl{run}"
+    wave = await client.start_workflow(
+        WaveRelease.run,
+        WaveReleaseInput(wave_id=wave_id, max_orders=count, max_lines=count * 4, auto_release=True),
+        id=wave_workflow_id(wave_id),
+        task_queue=task_queue,
+    )
+    released = await wave.execute_update(
+        WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["RELEASED", "PICKING", "DONE"])
+    )
+    if set(released.order_ids) != set(order_ids):
+        raise RuntimeError(f"wave {wave_id} holds {len(released.order_ids)} of {count} orders")
+    resp = await http.get(
+        f"{platform.service_url('warehouse')}/waves/{wave_id}", headers=service_headers(platform.service_token)
+    )
+    resp.raise_for_status()
+    tasks: list[dict[str, Any]] = resp.json()["tasks"]
+
+    async def confirm(task: dict[str, Any]) -> None:
+        async with gate:
+            pps = client.get_workflow_handle(pps_workflow_id(task["order_id"]))
+            scan = PickScan(
+                task["task_id"], task["location"], task["sku"], task["lot"] or "", task["quantity"], "bench"
+            )
+            await _retry_missing(lambda: pps.execute_update(PickPackShip.confirm_pick, scan))
+
+    await asyncio.gather(*(confirm(t) for t in tasks))
+
+    async def pack(order_id: str) -> None:
+        items: dict[str, int] = {}
+        for task in tasks:
+            if task["order_id"] == order_id:
+                items[task["sku"]] = items.get(task["sku"], 0) + task["quantity"]
+        async with gate:
+            pps = client.get_workflow_handle(pps_workflow_id(order_id))
+            scan = PackScan("PACK-1", [PackItem(sku, q) for sku, q in items.items()], "bench")
+            result = await pps.execute_update(PickPackShip.pack, scan)
+            if result.status != "PACKED":
+                raise RuntimeError(f"bench order {order_id} not packed: {result}")
+
+    await asyncio.gather(*(pack(o) for o in order_ids))
+    latencies: list[float] = []
+
+    async def shipped(order_id: str) -> None:
+        result = await client.get_workflow_handle_for(OrderFulfillment.run, workflow_id(order_id)).result()
+        if result.status != "SHIPPED":
+            raise RuntimeError(f"bench order {order_id} ended {result.status}")
+        latencies.append(time.perf_counter() - starts[order_id])
+
+    await asyncio.gather(*(shipped(o) for o in order_ids))
+    return latencies, time.perf_counter() - began
+
+
+async def _noop_floor_round(
+    client: Client, platform: LocalPlatform, run: str, count: int, concurrency: int
+) -> tuple[list[float], float]:
+    """The same steps against the no-op workflows of the same shape."""
+    task_queue = platform.config.task_queue
+    gate = asyncio.Semaphore(concurrency)
+    labels = [f"{run}{i:05d}" for i in range(count)]
+    starts: dict[str, float] = {}
+    began = time.perf_counter()
+
+    async def accept(label: str) -> None:
+        async with gate:
+            starts[label] = time.perf_counter()
+            await client.execute_update_with_start_workflow(
+                NoopFloorOrder.wait_awaiting_wave,
+                start_workflow_operation=WithStartWorkflowOperation(
+                    NoopFloorOrder.run,
+                    NoopOrderInput(label=label),
+                    id=noop_order_id(label),
+                    task_queue=task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                ),
+            )
+
+    await asyncio.gather(*(accept(label) for label in labels))
+    wave_workflow = f"noop-wave-{run}"
+    wave = await client.start_workflow(
+        NoopWave.run,
+        NoopWaveInput(label=run, order_labels=labels, tasks=count),
+        id=wave_workflow,
+        task_queue=task_queue,
+    )
+    await wave.execute_update(NoopWave.wait_released)
+
+    async def confirm(label: str) -> None:
+        async with gate:
+            pick = client.get_workflow_handle(noop_pick_id(label))
+            await _retry_missing(lambda: pick.execute_update(NoopFloorPick.confirm_pick, wave_workflow))
+
+    await asyncio.gather(*(confirm(label) for label in labels))
+
+    async def pack(label: str) -> None:
+        async with gate:
+            await client.get_workflow_handle(noop_pick_id(label)).execute_update(NoopFloorPick.pack)
+
+    await asyncio.gather(*(pack(label) for label in labels))
+    latencies: list[float] = []
+
+    async def shipped(label: str) -> None:
+        await client.get_workflow_handle(noop_order_id(label)).result()
+        latencies.append(time.perf_counter() - starts[label])
+
+    await asyncio.gather(*(shipped(label) for label in labels))
+    return latencies, time.perf_counter() - began
+
+
+async def _measure_floor(
+    platform: LocalPlatform, orders: int, concurrency: int, rounds: int = 4
+) -> tuple[Measured, Measured]:
+    """Alternating rounds of the real order-to-ship flow and its no-op twin (A B, B A, ...)."""
+    client = await connect_temporal(TemporalSettings(temporal_address=platform.temporal_address))
+    run = uuid.uuid4().hex[:6]
+    real: tuple[list[float], float] = ([], 0.0)
+    noop_: tuple[list[float], float] = ([], 0.0)
+    size = max(1, orders // rounds)
+    async with httpx.AsyncClient(timeout=30) as http:
+        await _floor_round(client, http, platform, f"{run}w", min(5, size), concurrency)  # warm-up
+        await _noop_floor_round(client, platform, f"{run}w", min(5, size), concurrency)
+        for r in range(rounds):
+            sides = ["real", "noop"] if r % 2 == 0 else ["noop", "real"]
+            for side in sides:
+                if side == "real":
+                    lat, secs = await _floor_round(client, http, platform, f"{run}{r}", size, concurrency)
+                    real = (real[0] + lat, real[1] + secs)
+                else:
+                    lat, secs = await _noop_floor_round(client, platform, f"{run}{r}", size, concurrency)
+                    noop_ = (noop_[0] + lat, noop_[1] + secs)
+    return Measured("order to ship (real services)", *real), Measured("no-op flow, same shape", *noop_)
 
 
 MICRO_ENDPOINT = "POST /orders/{id}/transition"
@@ -340,7 +575,13 @@ def _print_micro(micro: MicroResult, requests: int, concurrency: int, console: C
 
 
 def run_bench(
-    *, orders: int, concurrency: int, console: Console, micro_requests: int = 1000, micro_only: bool = False
+    *,
+    orders: int,
+    concurrency: int,
+    console: Console,
+    micro_requests: int = 1000,
+    micro_only: bool = False,
+    floor_orders: int = 80,
 ) -> int:
     """Start a private platform, measure, print the tables, the micro ratio and (last) the ratio line."""
     with tempfile.TemporaryDirectory(prefix="paklog-bench-") as tmp:
@@ -350,6 +591,12 @@ def run_bench(
         console.print(f"starting a private platform in {tmp} ...")
         platform.start()
         try:
+            # The floor first: the saga phase leaves its orders in the wave backlog.
+            floor = (
+                None
+                if micro_only or floor_orders <= 0
+                else asyncio.run(_measure_floor(platform, floor_orders, concurrency))
+            )
             workflows = None if micro_only else asyncio.run(_measure(platform, orders, concurrency))
             micro = asyncio.run(_micro(platform, micro_requests, concurrency))
         finally:
@@ -357,8 +604,18 @@ def run_bench(
     _print_micro(micro, micro_requests, concurrency, console)
     if workflows is None:
         return 0
+    if floor is not None:
+        real, twin = floor
+        floor_table = Table(title=f"{len(real.latencies)} orders each, placement to SHIPPED, {concurrency} in flight")
+        for column in ("flow", "orders per second", "p50 ms", "p99 ms"):
+            floor_table.add_column(column)
+        for m in (real, twin):
+            floor_table.add_row(m.name, f"{m.per_second:.2f}", f"{m.percentile(0.5):.0f}", f"{m.percentile(0.99):.0f}")
+        console.print(floor_table)
+        print(f"shipped/s {real.per_second:.2f} noop flows/s {twin.per_second:.2f}")
+        print(f"floor ratio {real.per_second / twin.per_second:.2f}", flush=True)
     saga, noop = workflows
-    table = Table(title=f"{orders} workflows each, {concurrency} in flight, 7 activities each")
+    table = Table(title=f"{orders} workflows each, {concurrency} in flight, 8 activities each")
     for column in ("workflow", "per second", "p50 ms", "p99 ms"):
         table.add_column(column)
     for m in (saga, noop):

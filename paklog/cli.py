@@ -165,12 +165,20 @@ def bench(
         int, typer.Option(help="Requests per side in the one-service-call micro-benchmark")
     ] = 1000,
     micro_only: Annotated[bool, typer.Option(help="Run only the micro-benchmark (endpoint vs raw asyncpg)")] = False,
+    floor_orders: Annotated[
+        int, typer.Option(help="Orders taken from placement to SHIPPED (and as many no-op flows); 0 skips it")
+    ] = 80,
 ) -> None:
-    """Order saga vs. a no-op workflow with as many activities, and one service call vs. raw asyncpg."""
+    """Order saga vs. a no-op workflow, order-to-ship vs. a no-op flow of the same shape, one call vs. asyncpg."""
     from paklog.bench import run_bench
 
     code = run_bench(
-        orders=orders, concurrency=concurrency, console=console, micro_requests=micro_requests, micro_only=micro_only
+        orders=orders,
+        concurrency=concurrency,
+        console=console,
+        micro_requests=micro_requests,
+        micro_only=micro_only,
+        floor_orders=floor_orders,
     )
     _exit_after_temporal(code)
 

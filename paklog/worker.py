@@ -23,6 +23,7 @@ from common.settings import ServiceUrls
 from gateway.temporal import connect_temporal
 from paklog.schedules import ensure_wave_schedule
 from paklog.settings import WorkerSettings, get_worker_settings
+from workflows.noop_floor import NoopFloorOrder, NoopFloorPick, NoopWave
 from workflows.noop_saga import NoopSaga
 from workflows.order_fulfillment import OrderFulfillment
 from workflows.pick_pack_ship import PickPackShip
@@ -32,7 +33,15 @@ __all__ = ["WorkerSettings", "build_worker", "get_worker_settings", "run_worker"
 
 log = get_logger("paklog.worker")
 
-WORKFLOWS: tuple[type, ...] = (OrderFulfillment, PickPackShip, WaveRelease, NoopSaga)
+WORKFLOWS: tuple[type, ...] = (
+    OrderFulfillment,
+    PickPackShip,
+    WaveRelease,
+    NoopSaga,
+    NoopFloorOrder,
+    NoopFloorPick,
+    NoopWave,
+)
 
 
 def build_worker(

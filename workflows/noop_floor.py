@@ -1,0 +1,180 @@
+"""The benchmark's baseline for the order-to-ship flow: the real flow's shape, doing nothing.
+
+Three workflows mirror OrderFulfillment, WaveRelease and PickPackShip: the
+same number of activities (``bench.noop``), the same updates driven by the
+bench (``confirm_pick`` per task, ``pack``), the same signals between them
+(``wave_released``, ``task_settled``, ``progress``) and the same parent →
+child structure, so ``paklog bench`` can price what the real services and the
+workflows' own logic add on top of Temporal itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.noop import NoopInput, noop
+
+NOOP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=10)
+NOOP_TIMEOUT = timedelta(seconds=10)
+# OrderFulfillment to the backlog: create, reserve, reserved, authorize, authorized, awaiting_wave, notify, enqueue.
+ORDER_STEPS = ("create", "reserve", "reserved", "authorize", "authorized", "awaiting_wave", "notify", "enqueue")
+# PickPackShip after the pack: dimensions, label, commit, issue, capture, ship, notify.
+SHIP_STEPS = ("dimensions", "label", "commit", "issue", "capture", "ship", "notify")
+# The pack update: dimensions, carton, packed.
+PACK_STEPS = ("dimensions", "carton", "packed")
+
+
+async def _steps(*steps: str) -> None:
+    for step in steps:
+        await workflow.execute_activity(
+            noop, NoopInput(step=step), start_to_close_timeout=NOOP_TIMEOUT, retry_policy=NOOP_RETRY
+        )
+
+
+def noop_order_id(label: str) -> str:
+    return f"noop-order-{label}"
+
+
+def noop_pick_id(label: str) -> str:
+    return f"noop-pps-{label}"
+
+
+@dataclass(frozen=True)
+class NoopOrderInput:
+    label: str
+
+
+@dataclass(frozen=True)
+class NoopWaveInput:
+    label: str
+    order_labels: list[str]
+    tasks: int
+
+
+@dataclass
+class NoopFloorStatus:
+    label: str
+    status: str
+    shipped: bool = False
+    settled: int = 0
+    order_labels: list[str] = field(default_factory=list)
+
+
+@workflow.defn(name="NoopFloorOrder")
+class NoopFloorOrder:
+    """OrderFulfillment's shape: eight steps, wait for the wave, then a child until shipped."""
+
+    def __init__(self) -> None:
+        self._status = "PENDING"
+        self._wave: str | None = None
+
+    @workflow.run
+    async def run(self, params: NoopOrderInput) -> NoopFloorStatus:
+        await _steps(*ORDER_STEPS[:6])
+        self._status = "AWAITING_WAVE"
+        await _steps(*ORDER_STEPS[6:])
+        await workflow.wait_condition(lambda: self._wave is not None)
+        await workflow.execute_child_workflow(
+            NoopFloorPick.run, NoopOrderInput(label=params.label), id=noop_pick_id(params.label)
+        )
+        self._status = "SHIPPED"
+        return NoopFloorStatus(label=params.label, status=self._status, shipped=True)
+
+    @workflow.signal
+    def wave_released(self, wave: str) -> None:
+        self._wave = wave
+
+    @workflow.signal
+    def progress(self, status: str) -> None:
+        self._status = status
+
+    @workflow.update
+    async def wait_awaiting_wave(self) -> NoopFloorStatus:
+        await workflow.wait_condition(lambda: self._status != "PENDING")
+        return NoopFloorStatus(label="", status=self._status)
+
+
+@workflow.defn(name="NoopFloorPick")
+class NoopFloorPick:
+    """PickPackShip's shape: load tasks, one update per pick, one to pack, then the shipping steps."""
+
+    def __init__(self) -> None:
+        self._picked = False
+        self._packed = False
+        self._wave = ""
+
+    @workflow.run
+    async def run(self, params: NoopOrderInput) -> NoopFloorStatus:
+        await _steps("order_tasks")
+        await workflow.wait_condition(lambda: self._packed)
+        await _steps(*SHIP_STEPS[:3])
+        await self._tell_parent("PACKED")
+        await _steps(*SHIP_STEPS[3:6])
+        await self._tell_parent("SHIPPED")
+        await _steps(*SHIP_STEPS[6:])
+        return NoopFloorStatus(label=params.label, status="SHIPPED", shipped=True)
+
+    async def _tell_parent(self, status: str) -> None:
+        parent = workflow.info().parent
+        if parent is not None:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal("progress", status)
+
+    @workflow.update
+    async def confirm_pick(self, wave_workflow_id: str) -> NoopFloorStatus:
+        if not self._picked:
+            self._picked = True
+            await _steps("picking")
+            await self._tell_parent("PICKING")
+        await _steps("confirm")
+        await workflow.get_external_workflow_handle(wave_workflow_id).signal("task_settled", "task")
+        return NoopFloorStatus(label="", status="PICKED")
+
+    @workflow.update
+    async def pack(self) -> NoopFloorStatus:
+        await _steps(*PACK_STEPS)
+        await self._tell_parent("PACKED")
+        self._packed = True
+        return NoopFloorStatus(label="", status="PACKED")
+
+
+@workflow.defn(name="NoopWave")
+class NoopWave:
+    """WaveRelease's shape: plan, allocate, release, tell each order, track the tasks, complete."""
+
+    def __init__(self) -> None:
+        self._status = "PLANNING"
+        self._settled = 0
+
+    @workflow.run
+    async def run(self, params: NoopWaveInput) -> NoopFloorStatus:
+        await _steps("plan", "allocate", "release")
+        for label in params.order_labels:
+            await workflow.get_external_workflow_handle(noop_order_id(label)).signal("wave_released", params.label)
+        self._status = "RELEASED"
+        while True:
+            seen = self._settled
+            await _steps("progress")
+            if seen >= params.tasks:
+                break
+            await workflow.wait_condition(self._settled_since(seen))
+        await _steps("complete")
+        self._status = "DONE"
+        return NoopFloorStatus(label=params.label, status=self._status, settled=self._settled)
+
+    def _settled_since(self, seen: int) -> Callable[[], bool]:
+        return lambda: self._settled > seen
+
+    @workflow.signal
+    def task_settled(self, task: str) -> None:
+        self._settled += 1
+
+    @workflow.update
+    async def wait_released(self) -> NoopFloorStatus:
+        await workflow.wait_condition(lambda: self._status != "PLANNING")
+        return NoopFloorStatus(label="", status=self._status)
