@@ -99,18 +99,7 @@ async def run_worker(settings: WorkerSettings) -> None:
     """Run until SIGTERM/SIGINT, then let in-flight activities finish and close the HTTP pool."""
     cache_workflow_bytecode(settings.state_dir.resolve() / "pycache")
     client = await connect_temporal(settings)
-    http = create_http_client(
-        settings.http_timeout_seconds,
-        max_connections=settings.max_concurrent_activities,
-        base_urls=[
-            settings.orders_url,
-            settings.inventory_url,
-            settings.payments_url,
-            settings.notifications_url,
-            settings.warehouse_url,
-            settings.shipping_url,
-        ],
-    )
+    http = create_http_client(settings.http_timeout_seconds, max_connections=settings.max_concurrent_activities)
     worker = build_worker(client, http, settings, settings.task_queue, settings=settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -311,10 +311,14 @@ class PickPackShip:
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=COMPENSATION_RETRY,
         )
+        cancelled = [task for task in self._tasks.values() if task.status in OPEN_STATUSES]
         self._tasks = {
             task_id: task if task.status not in OPEN_STATUSES else replace(task, status="CANCELLED")
             for task_id, task in self._tasks.items()
         }
+        if cancelled:
+            # The wave stops waiting for them now rather than at its next periodic re-read.
+            await self._tell_wave(replace(cancelled[0], status="CANCELLED"))
 
     async def _void_label(self) -> None:
         await workflow.execute_activity_method(
