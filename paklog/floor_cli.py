@@ -61,9 +61,12 @@ def _show(resp: httpx.Response) -> int:
 def _tasks_table(title: str, tasks: list[dict[str, Any]]) -> Table:
     table = Table(title=title)
     for column in ("task", "order", "location", "sku", "lot", "qty", "status"):
-        table.add_column(column)
+        # Ids are copied into the next command: folded, never cut.
+        table.add_column(column, overflow="fold")
     for t in tasks:
-        table.add_row(t["task_id"], t["order_id"], t["location"], t["sku"], t["lot"], str(t["quantity"]), t["status"])
+        table.add_row(
+            t["task_id"], t["order_id"], t["location"], t["sku"], t["lot"] or "", str(t["quantity"]), t["status"]
+        )
     return table
 
 
@@ -132,7 +135,7 @@ def wave_list(
             return _show(resp)
         table = Table(title=f"waves ({resp.json()['total']} in all)" if resp.json()["total"] is not None else "waves")
         for column in ("wave", "status", "orders", "open", "picked", "short", "created"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for w in resp.json()["items"]:
             counts = w["counts"]
             table.add_row(
@@ -167,7 +170,14 @@ def pick_next(
             return 0
         if resp.status_code != 200:
             return _show(resp)
-        console.print(_tasks_table("your task", [resp.json()]))
+        task = resp.json()
+        console.print(_tasks_table("your task", [task]))
+        lot = f" --lot {task['lot']}" if task["lot"] else ""
+        console.print(
+            f"confirm: paklog pick confirm {task['task_id']} --location {task['location']} --sku {task['sku']}"
+            f"{lot} --quantity {task['quantity']}",
+            soft_wrap=True,
+        )
         return 0
 
     _run(go())
@@ -178,8 +188,8 @@ def pick_confirm(
     task_id: str,
     location: Annotated[str, typer.Option(help="The bin scanned")],
     sku: Annotated[str, typer.Option(help="The SKU scanned")],
-    lot: Annotated[str, typer.Option(help="The lot scanned")],
     quantity: Annotated[int, typer.Option(help="Units taken (fewer than the task's: a short pick)")],
+    lot: Annotated[str | None, typer.Option(help="The lot scanned (none for SKUs kept without lots)")] = None,
     gateway_url: GatewayOpt = DEFAULT_GATEWAY,
     user: OperatorOpt = "olivia",
     password: PasswordOpt = "olivia-pass",

@@ -144,6 +144,7 @@ class OrderFulfillment:
         self._hardened = False
         self._address: ShippingAddress = params.shipping_address
         self._wave_id: str | None = None
+        self._wave_workflow_id = ""
         self._child: workflow.ChildWorkflowHandle[PickPackShip, PickPackShipResult] | None = None
         self._goods_issued = False
 
@@ -280,6 +281,7 @@ class OrderFulfillment:
                 lines=params.lines,
                 shipping_address=self._address,
                 service_level=params.service_level,
+                wave_workflow_id=self._wave_workflow_id,
             ),
             id=pps_workflow_id(params.order_id),
             cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -576,6 +578,7 @@ class OrderFulfillment:
         """From WaveRelease: the order's wave is on the floor; PickPackShip starts."""
         if self._wave_id is None:
             self._wave_id = released.wave_id
+            self._wave_workflow_id = released.workflow_id
 
     @workflow.signal
     def progress(self, progress: OrderProgress) -> None:

@@ -393,7 +393,7 @@ class PickPackShip:
             workflow.logger.warning("could not tell the parent", extra={"status": progress.status})
 
     async def _tell_wave(self, task: PickTask) -> None:
-        handle = workflow.get_external_workflow_handle(wave_workflow_id(task.wave_id))
+        handle = workflow.get_external_workflow_handle(self._params.wave_workflow_id or wave_workflow_id(task.wave_id))
         try:
             await handle.signal(
                 "task_settled", TaskSettled(task_id=task.task_id, order_id=task.order_id, status=task.status)

@@ -107,6 +107,8 @@ class WaveReleased:
     """Signal to an order's workflow: its wave is on the floor."""
 
     wave_id: str
+    #: The wave's workflow id (a Schedule's run is ``wave-auto-<time>``, not ``wave-<wave_id>``).
+    workflow_id: str = ""
 
 
 # -- PickPackShip ------------------------------------------------------------------------
@@ -176,6 +178,8 @@ class PickPackShipInput:
     lines: list[OrderLine]
     shipping_address: ShippingAddress
     service_level: str = "STANDARD"
+    #: Where ``task_settled`` goes; empty: ``wave-<wave_id>``.
+    wave_workflow_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ class WaveRelease:
         for order_id in self._order_ids:
             handle = workflow.get_external_workflow_handle(workflow_id(order_id))
             try:
-                await handle.signal("wave_released", WaveReleased(wave_id=self._wave_id))
+                released = WaveReleased(wave_id=self._wave_id, workflow_id=workflow.info().workflow_id)
+                await handle.signal("wave_released", released)
             except Exception:  # the order's workflow is gone (cancelled meanwhile); its tasks were returned
                 workflow.logger.warning("order workflow not reachable", extra={"order_id": order_id})
         await self._track(ref)

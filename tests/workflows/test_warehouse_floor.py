@@ -458,3 +458,46 @@ async def test_a_rejected_capture_after_goods_issue_waits_for_an_operator(env: W
         assert (await order.result()).status == "SHIPPED"
     assert not [c for c in fakes.calls if c in UNDO_NAMES]
     assert fakes.calls.count("orders.ship") == 1
+
+
+async def test_a_scheduled_wave_hears_its_tasks_settle(env: WorkflowEnvironment) -> None:
+    # A Schedule's run is named ``wave-auto-<time>``; its wave id drops the unsafe characters.
+    fakes = Fakes()
+    async with worker(env.client, fakes, "tq-scheduled") as tq:
+        order = await place(env, fakes, tq)
+        order_id = (await order.query(OrderFulfillment.status)).order_id
+        wave = await env.client.start_workflow(
+            WaveRelease.run,
+            WaveReleaseInput(wave_id="", auto_release=True),
+            id="wave-auto-2026-11-24T02:15:00Z",
+            task_queue=tq,
+        )
+        status = await wave.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["RELEASED"]))
+        assert status.wave_id == "auto-2026-11-24T021500Z"
+        pps = env.client.get_workflow_handle(pps_workflow_id(order_id))
+        for _ in range(200):
+            if fakes.floor.tasks_of(order_id):
+                break
+            await asyncio.sleep(0.05)
+
+        async def started() -> bool:
+            try:
+                return (await pps.query(PickPackShip.status)).tasks_open > 0
+            except Exception:
+                return False
+
+        await until(started)
+        await pick_all(fakes, pps, order_id)
+        assert (await wave.result()).status == "DONE"
+        signals = [
+            event.workflow_execution_signaled_event_attributes.signal_name
+            for event in (await wave.fetch_history()).events
+            if event.HasField("workflow_execution_signaled_event_attributes")
+        ]
+        failed = [
+            event
+            for event in (await pps.fetch_history()).events
+            if event.HasField("signal_external_workflow_execution_failed_event_attributes")
+        ]
+    assert "task_settled" in signals
+    assert failed == []
