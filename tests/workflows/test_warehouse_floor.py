@@ -501,3 +501,31 @@ async def test_a_scheduled_wave_hears_its_tasks_settle(env: WorkflowEnvironment)
         ]
     assert "task_settled" in signals
     assert failed == []
+
+
+async def test_the_label_is_retried_while_no_carrier_answers(env: WorkflowEnvironment) -> None:
+    # shipping answers 503 CarriersUnavailable while every carrier's breaker is open; Temporal retries with backoff.
+    fakes = Fakes(transient_failures={"shipping.buy_label": 3})
+    async with worker(env.client, fakes, "tq-carriers-down") as tq:
+        order = await place(env, fakes, tq)
+        order_id = (await order.query(OrderFulfillment.status)).order_id
+        pps = await release(env, await plan(env, tq), order_id)
+        await pick_all(fakes, pps, order_id)
+        await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)]))
+        result = await order.result()
+    assert result.status == "SHIPPED"
+    assert fakes.attempts["shipping.buy_label"] == 4
+    assert not [c for c in fakes.calls if c in UNDO_NAMES]
+
+
+async def test_a_wave_takes_at_most_its_order_limit(env: WorkflowEnvironment) -> None:
+    fakes = Fakes()
+    async with worker(env.client, fakes, "tq-limits") as tq:
+        for _ in range(3):
+            await place(env, fakes, tq)
+        first = await plan(env, tq, max_orders=2)
+        second = await plan(env, tq, max_orders=2)
+        firsts = (await first.query(WaveRelease.status)).order_ids
+        seconds = (await second.query(WaveRelease.status)).order_ids
+    assert (len(firsts), len(seconds)) == (2, 1)
+    assert not set(firsts) & set(seconds)
