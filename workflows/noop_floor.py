@@ -24,8 +24,8 @@ NOOP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffici
 NOOP_TIMEOUT = timedelta(seconds=10)
 # OrderFulfillment to the backlog: create, reserve, reserved, authorize, authorized, awaiting_wave, notify, enqueue.
 ORDER_STEPS = ("create", "reserve", "reserved", "authorize", "authorized", "awaiting_wave", "notify", "enqueue")
-# PickPackShip after the pack: dimensions, label, commit, issue, capture, ship, notify.
-SHIP_STEPS = ("dimensions", "label", "commit", "issue", "capture", "ship", "notify")
+# PickPackShip after the pack: label, commit, issue, capture, ship, notify.
+SHIP_STEPS = ("label", "commit", "issue", "capture", "ship", "notify")
 # The pack update: dimensions, carton, packed.
 PACK_STEPS = ("dimensions", "carton", "packed")
 
@@ -113,11 +113,11 @@ class NoopFloorPick:
     async def run(self, params: NoopOrderInput) -> NoopFloorStatus:
         await _steps("order_tasks")
         await workflow.wait_condition(lambda: self._packed)
-        await _steps(*SHIP_STEPS[:3])
+        await _steps(*SHIP_STEPS[:2])
         await self._tell_parent("PACKED")
-        await _steps(*SHIP_STEPS[3:6])
+        await _steps(*SHIP_STEPS[2:5])
         await self._tell_parent("SHIPPED")
-        await _steps(*SHIP_STEPS[6:])
+        await _steps(*SHIP_STEPS[5:])
         return NoopFloorStatus(label=params.label, status="SHIPPED", shipped=True)
 
     async def _tell_parent(self, status: str) -> None:

@@ -107,6 +107,8 @@ class PickPackShip:
         self._pack_attempts = 0
         self._packed = False
         self._carton: str | None = None
+        #: Weight (g) and volume (cm³) of what ships, measured once at packing (carton and label).
+        self._parcel = (0, 0)
         self._label: Label | None = None
         self._issued = False
         self._compensations: list[tuple[str, Callable[[], Awaitable[object]]]] = []
@@ -167,7 +169,7 @@ class PickPackShip:
 
     async def _buy_label(self) -> None:
         params = self._params
-        weight, volume = await self._measure()
+        weight, volume = self._parcel
         self._compensations.append(("shipping.void_label", self._void_label))
         self._label = await workflow.execute_activity_method(
             ShippingActivities.buy_label,
@@ -564,7 +566,7 @@ class PickPackShip:
                     status="SENT_BACK_TO_PICKING",
                     missing=[PackItem(sku=sku, quantity=q) for sku, q in sorted(missing.items())],
                 )
-            weight, volume = await self._measure()
+            weight, volume = self._parcel = await self._measure()
             carton = await workflow.execute_activity_method(
                 ShippingActivities.choose_carton,
                 ChooseCarton(weight_grams=weight, volume_cm3=volume),
@@ -574,8 +576,9 @@ class PickPackShip:
             self._carton = carton.code
             await self._transition(OrderStatus.PACKED)
             if self._short_shipped:
+                ordered = self._ordered()
                 short = [
-                    {"sku": sku, "ordered": self._ordered()[sku], "shipped": self._ordered()[sku] - quantity}
+                    {"sku": sku, "ordered": ordered[sku], "shipped": ordered[sku] - quantity}
                     for sku, quantity in sorted(self._short_shipped.items())
                 ]
                 await self._notify("order_short_shipped", {**short[0], "short_lines": short})

@@ -193,17 +193,6 @@ class PickPackShipResult:
 
 
 @dataclass(frozen=True)
-class AddressChanged:
-    """Signal from OrderFulfillment to its PickPackShip child (the label uses the latest address)."""
-
-    name: str
-    line1: str
-    city: str
-    postal_code: str
-    country: str
-
-
-@dataclass(frozen=True)
 class ChangeAddressRequest:
     """OrderFulfillment's update ``change_address`` (refused once the order is ``PACKED``)."""
 
