@@ -182,6 +182,21 @@ async def _active_reservation(repo: InventoryRepository, order_id: str) -> None:
         )
 
 
+async def _take_held(
+    repo: InventoryRepository, order_id: str, sku: str, quantity: int, verb: str, error_type: str
+) -> None:
+    """Take ``quantity`` units of ``sku`` off the order's ACTIVE reservation line (``error_type`` when it holds fewer)."""
+    await _active_reservation(repo, order_id)
+    held = (await repo.reservation_lines(order_id)).get(sku, 0)
+    if held < quantity:
+        raise Conflict(
+            f"order {order_id} holds {held} of {sku}, cannot {verb} {quantity}",
+            type=error_type,
+            extra={"sku": sku, "requested": quantity, "held": held},
+        )
+    await repo.change_line(order_id, sku, -quantity)
+
+
 async def write_off(repo: InventoryRepository, order_id: str, body: WriteOffIn) -> ReservationPublic:
     """Reserved units that vanished (short pick): ``on_hand`` and ``reserved`` drop, and the order's line.
 
@@ -190,15 +205,7 @@ async def write_off(repo: InventoryRepository, order_id: str, body: WriteOffIn) 
         Conflict: ``ReservationNotActive``; ``WriteOffExceedsReservation`` when the
             order holds fewer units of the SKU.
     """
-    await _active_reservation(repo, order_id)
-    held = (await repo.reservation_lines(order_id)).get(body.sku, 0)
-    if held < body.quantity:
-        raise Conflict(
-            f"order {order_id} holds {held} of {body.sku}, cannot write off {body.quantity}",
-            type="WriteOffExceedsReservation",
-            extra={"sku": body.sku, "requested": body.quantity, "held": held},
-        )
-    await repo.change_line(order_id, body.sku, -body.quantity)
+    await _take_held(repo, order_id, body.sku, body.quantity, "write off", "WriteOffExceedsReservation")
     await repo.ship_reserved(body.sku, body.quantity)
     return await _public(repo, order_id, ReservationStatus.ACTIVE)
 
@@ -234,15 +241,7 @@ async def release_units(repo: InventoryRepository, order_id: str, body: AdjustIn
         Conflict: ``ReservationNotActive``; ``ReleaseExceedsReservation`` when the
             order holds fewer units of the SKU.
     """
-    await _active_reservation(repo, order_id)
-    held = (await repo.reservation_lines(order_id)).get(body.sku, 0)
-    if held < body.quantity:
-        raise Conflict(
-            f"order {order_id} holds {held} of {body.sku}, cannot release {body.quantity}",
-            type="ReleaseExceedsReservation",
-            extra={"sku": body.sku, "requested": body.quantity, "held": held},
-        )
-    await repo.change_line(order_id, body.sku, -body.quantity)
+    await _take_held(repo, order_id, body.sku, body.quantity, "release", "ReleaseExceedsReservation")
     await repo.return_reserved(body.sku, body.quantity)
     return await _public(repo, order_id, ReservationStatus.ACTIVE)
 
