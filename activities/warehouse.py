@@ -300,24 +300,24 @@ class WarehouseActivities:
     @activity.defn(name="warehouse.reallocate")
     async def reallocate(self, params: Reallocate) -> Reallocated:
         """Find missing units in other bins. Key ``<workflow id>:reallocate:<ref>``."""
-        resp = await self.client.post(
-            f"/orders/{params.order_id}/reallocate",
-            {"sku": params.sku, "quantity": params.quantity},
-            idempotency_key(f"reallocate:{params.ref}"),
-        )
-        raise_for_rejection(resp)
-        return _reallocated(resp.json())
+        return await self._new_tasks("reallocate", params)
 
     @activity.defn(name="warehouse.repick")
     async def repick(self, params: Reallocate) -> Reallocated:
         """Send units the packer did not find back to picking. Key ``<workflow id>:repick:<ref>``."""
+        return await self._new_tasks("repick", params)
+
+    async def _new_tasks(self, op: str, params: Reallocate) -> Reallocated:
         resp = await self.client.post(
-            f"/orders/{params.order_id}/repick",
+            f"/orders/{params.order_id}/{op}",
             {"sku": params.sku, "quantity": params.quantity},
-            idempotency_key(f"repick:{params.ref}"),
+            idempotency_key(f"{op}:{params.ref}"),
         )
         raise_for_rejection(resp)
-        return _reallocated(resp.json())
+        body = resp.json()
+        return Reallocated(
+            tasks=[pick_task(task) for task in body.get("tasks") or []], unallocated=int(body.get("unallocated") or 0)
+        )
 
     @activity.defn(name="warehouse.return_picks")
     async def return_picks(self, params: OrderRef) -> BacklogState:
@@ -332,9 +332,3 @@ class WarehouseActivities:
         resp = await self.client.post(f"/orders/{params.order_id}/issue", None, idempotency_key("issue"))
         raise_for_rejection(resp)
         return IssueState(order_id=params.order_id, status=str(resp.json().get("status")))
-
-
-def _reallocated(body: dict[str, Any]) -> Reallocated:
-    return Reallocated(
-        tasks=[pick_task(task) for task in body.get("tasks") or []], unallocated=int(body.get("unallocated") or 0)
-    )

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from temporalio.client import Client
 
+from common.security import Principal
 from gateway import warehouse
 from gateway.auth import StaffDep
 from gateway.clients import ServiceClients
@@ -194,17 +195,7 @@ async def confirm_pick(
     request: Request, response: Response, principal: StaffDep, task_id: IdPath, body: PickScanRequest
 ) -> PickConfirmedView:
     """Confirm a pick with what was scanned at the bin; fewer units than asked is a short pick."""
-    view, done = await warehouse.confirm_pick(
-        _temporal(request),
-        _clients(request),
-        wait_seconds=_settings(request).update_wait_seconds,
-        principal=principal,
-        task_id=task_id,
-        scan=body,
-    )
-    if not done:
-        response.status_code = 202
-    return view
+    return await _scan(request, response, principal, task_id, body, short=False)
 
 
 @tasks_router.post("/{task_id}/short", response_model=PickConfirmedView, responses=_PICK_RESPONSES)
@@ -217,6 +208,12 @@ async def short_pick(
     and the workflow looks for them elsewhere (``new_task_ids``) or ships
     short. A quantity not below the task's is 422 ``NotAShortPick``.
     """
+    return await _scan(request, response, principal, task_id, body, short=True)
+
+
+async def _scan(
+    request: Request, response: Response, principal: Principal, task_id: str, body: PickScanRequest, *, short: bool
+) -> PickConfirmedView:
     view, done = await warehouse.confirm_pick(
         _temporal(request),
         _clients(request),
@@ -224,7 +221,7 @@ async def short_pick(
         principal=principal,
         task_id=task_id,
         scan=body,
-        short=True,
+        short=short,
     )
     if not done:
         response.status_code = 202
