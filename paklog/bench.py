@@ -119,14 +119,14 @@ async def _drive(count: int, concurrency: int, one: Callable[[int], Awaitable[No
     return latencies, time.perf_counter() - started
 
 
-async def _saga(client: Client, task_queue: str, run: str, i: int) -> None:
-    order_id = f"bench{run}{i:06d}"
+async def _accept(client: Client, task_queue: str, order_id: str, sku: str, unit_price_cents: int) -> None:
+    """Place a one-unit order and wait until it is accepted (``AWAITING_WAVE``)."""
     params = OrderFulfillmentInput(
         order_id=order_id,
         customer_id="bench",
         customer_email="bench@example.com",
         currency="EUR",
-        lines=[OrderLine(sku=BENCH_SKU, quantity=1, unit_price_cents=100)],
+        lines=[OrderLine(sku=sku, quantity=1, unit_price_cents=unit_price_cents)],
         shipping_address=ShippingAddress(
             name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"
         ),
@@ -147,6 +147,10 @@ async def _saga(client: Client, task_queue: str, run: str, i: int) -> None:
     )
     if snapshot.status != "AWAITING_WAVE":
         raise RuntimeError(f"bench order {order_id} ended {snapshot.status} ({snapshot.cancel_reason})")
+
+
+async def _saga(client: Client, task_queue: str, run: str, i: int) -> None:
+    await _accept(client, task_queue, f"bench{run}{i:06d}", BENCH_SKU, 100)
 
 
 async def _noop(client: Client, task_queue: str, run: str, i: int) -> None:
@@ -208,20 +212,6 @@ async def _measure(
 FLOOR_SKU = "PEN-BLK"
 
 
-def _floor_params(order_id: str) -> OrderFulfillmentInput:
-    return OrderFulfillmentInput(
-        order_id=order_id,
-        customer_id="bench",
-        customer_email="bench@example.com",
-        currency="EUR",
-        lines=[OrderLine(sku=FLOOR_SKU, quantity=1, unit_price_cents=300)],
-        shipping_address=ShippingAddress(
-            name="Bench", line1="1 Road", city="Berlin", postal_code="10115", country="DE"
-        ),
-        card_token="tok_visa",
-    )
-
-
 async def _retry_missing(call: Callable[[], Awaitable[Any]]) -> Any:
     """An update to a child that is starting this very moment: wait until it exists."""
     for _ in range(600):
@@ -262,19 +252,7 @@ async def _floor_round(
     async def accept(order_id: str) -> None:
         async with gate:
             starts[order_id] = time.perf_counter()
-            snapshot = await client.execute_update_with_start_workflow(
-                OrderFulfillment.wait_for_status,
-                WaitForStatus(statuses=["AWAITING_WAVE"]),
-                start_workflow_operation=WithStartWorkflowOperation(
-                    OrderFulfillment.run,
-                    _floor_params(order_id),
-                    id=workflow_id(order_id),
-                    task_queue=task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                ),
-            )
-            if snapshot.status != "AWAITING_WAVE":
-                raise RuntimeError(f"bench order {order_id} ended {snapshot.status} ({snapshot.cancel_reason})")
+            await _accept(client, task_queue, order_id, FLOOR_SKU, 300)
 
     await asyncio.gather(*(accept(o) for o in order_ids))
     await _until_in_backlog(http, platform, set(order_ids))
