@@ -12,6 +12,7 @@ import jwt
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from common.service_auth import service_headers
 from paklog.platform import LocalPlatform
@@ -288,21 +289,25 @@ async def test_tokens_and_roles(platform: LocalPlatform, alice: httpx.AsyncClien
     assert (await alice.get(f"/api/orders/{order_id}")).json()["status"] == "AWAITING_WAVE"
 
 
-async def _authorize_started(client: Client, order_id: str) -> bool:
-    description = await client.get_workflow_handle(f"order-{order_id}").describe()
+async def activity_started(client: Client, workflow_id: str, activity: str) -> bool:
+    """Whether Temporal reports ``activity`` of the workflow started on a worker right now."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return False  # not started yet
     return any(
-        pending.activity_type.name == "payments.authorize"
-        and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        pending.activity_type.name == activity and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         for pending in description.raw_description.pending_activities
     )
 
 
-async def _authorize_attempts(client: Client, order_id: str) -> list[int]:
-    history = await client.get_workflow_handle(f"order-{order_id}").fetch_history()
+async def activity_attempts(client: Client, workflow_id: str, activity: str) -> list[int]:
+    """The attempt number of every start of ``activity`` in the workflow's history."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
     scheduled = {
         event.event_id
         for event in history.events
-        if event.activity_task_scheduled_event_attributes.activity_type.name == "payments.authorize"
+        if event.activity_task_scheduled_event_attributes.activity_type.name == activity
     }
     return [
         event.activity_task_started_event_attributes.attempt
@@ -320,7 +325,7 @@ async def test_killing_the_worker_mid_flight_completes_each_order_once(
     # The kill must land while the authorizations run (tok_slow answers after 3 s): wait until
     # Temporal reports every one of them started on the worker, then kill it at once.
     deadline = time.monotonic() + 30
-    while not all([await _authorize_started(temporal, oid) for oid in order_ids]):
+    while not all([await activity_started(temporal, f"order-{oid}", "payments.authorize") for oid in order_ids]):
         assert time.monotonic() < deadline, "authorizations never all ran at once"
         await asyncio.sleep(0.1)
     platform.kill("worker")
@@ -329,7 +334,7 @@ async def test_killing_the_worker_mid_flight_completes_each_order_once(
     assert {o["status"] for o in orders} == {"AWAITING_WAVE"}
     for oid in order_ids:
         # The attempt that was running died with the worker; a second attempt completed.
-        assert max(await _authorize_attempts(temporal, oid)) >= 2
+        assert max(await activity_attempts(temporal, f"order-{oid}", "payments.authorize")) >= 2
         payments = await payments_of(services, platform, oid)
         assert len(payments) == 1
         assert [op["operation"] for op in payments[0]["operations"]] == ["authorize"]

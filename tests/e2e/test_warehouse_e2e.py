@@ -16,12 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from paklog.platform import LocalPlatform
-from tests.e2e.test_orders_e2e import order_body, payments_of, place, settle, stock
+from tests.e2e.test_orders_e2e import (
+    activity_attempts,
+    activity_started,
+    order_body,
+    payments_of,
+    place,
+    settle,
+    stock,
+)
 from tests.e2e.test_zz_restart_and_cli import paklog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -284,32 +290,6 @@ async def test_nothing_to_plan_is_409(olivia: httpx.AsyncClient) -> None:
     assert (resp.status_code, resp.json()["type"]) == (409, "NothingToPlan")
 
 
-async def _label_started(temporal: Client, order_id: str) -> bool:
-    try:
-        description = await temporal.get_workflow_handle(f"pps-{order_id}").describe()
-    except RPCError:
-        return False
-    return any(
-        pending.activity_type.name == "shipping.buy_label"
-        and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-        for pending in description.raw_description.pending_activities
-    )
-
-
-async def _label_attempts(temporal: Client, order_id: str) -> list[int]:
-    history = await temporal.get_workflow_handle(f"pps-{order_id}").fetch_history()
-    scheduled = {
-        event.event_id
-        for event in history.events
-        if event.activity_task_scheduled_event_attributes.activity_type.name == "shipping.buy_label"
-    }
-    return [
-        event.activity_task_started_event_attributes.attempt
-        for event in history.events
-        if event.activity_task_started_event_attributes.scheduled_event_id in scheduled
-    ]
-
-
 async def _carriers(services: httpx.AsyncClient, platform: LocalPlatform, latency_ms: int) -> None:
     for carrier in ("SWIFT", "PARCELNET"):
         resp = await services.post(
@@ -337,7 +317,7 @@ async def test_killing_the_worker_while_labels_are_bought_ships_each_order_once(
             await wait_for(olivia, order_id, {"PICKING"})
             assert (await pack(olivia, order_id, [("MUG-BLU", 1)])).status_code in (200, 202)
         deadline = time.monotonic() + 30
-        while not all([await _label_started(temporal, oid) for oid in order_ids]):
+        while not all([await activity_started(temporal, f"pps-{oid}", "shipping.buy_label") for oid in order_ids]):
             assert time.monotonic() < deadline, "the label purchases never ran at once"
             await asyncio.sleep(0.1)
         platform.kill("worker")
@@ -347,7 +327,7 @@ async def test_killing_the_worker_while_labels_are_bought_ships_each_order_once(
         await _carriers(services, platform, 0)
     for order_id, order in zip(order_ids, shipped, strict=True):
         # The purchase that was running died with the worker; a later attempt got the same label.
-        assert max(await _label_attempts(temporal, order_id)) >= 2
+        assert max(await activity_attempts(temporal, f"pps-{order_id}", "shipping.buy_label")) >= 2
         labels = (
             await services.get(f"{platform.service_url('shipping')}/shipments", params={"order_id": order_id})
         ).json()["items"]

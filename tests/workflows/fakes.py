@@ -68,6 +68,7 @@ from workflows.order_fulfillment import (
     workflow_id,
 )
 from workflows.pick_pack_ship import PickPackShip
+from workflows.warehouse_types import pps_workflow_id
 from workflows.wave_release import WaveRelease
 
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
@@ -506,6 +507,20 @@ async def start_order(client: Client, task_queue: str, params: OrderFulfillmentI
     return await client.start_workflow(
         OrderFulfillment.run, params, id=workflow_id(params.order_id), task_queue=task_queue
     )
+
+
+async def until_picking(client: Client, order_id: str, seconds: float = 20) -> WorkflowHandle[Any, Any]:
+    """Wait in real time until the order's PickPackShip has loaded its tasks (or moved past picking)."""
+    pps = client.get_workflow_handle(pps_workflow_id(order_id))
+    for _ in range(int(seconds / 0.05)):
+        try:
+            status = await pps.query(PickPackShip.status)
+            if status.tasks_open > 0 or status.status != "PICKING":
+                return pps
+        except Exception:  # not started yet
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"pick-pack-ship of {order_id} never started")
 
 
 async def until_settled(

@@ -20,7 +20,15 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
 
-from tests.workflows.fakes import Fakes, order_input, running_worker, start_order, time_skipping_env, until_settled
+from tests.workflows.fakes import (
+    Fakes,
+    order_input,
+    running_worker,
+    start_order,
+    time_skipping_env,
+    until_picking,
+    until_settled,
+)
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment
 from workflows.pick_pack_ship import PickPackShip
 from workflows.warehouse_types import (
@@ -30,7 +38,6 @@ from workflows.warehouse_types import (
     ReleaseWave,
     WaitForWaveStatus,
     WaveReleaseInput,
-    pps_workflow_id,
 )
 from workflows.wave_release import WaveRelease
 
@@ -103,9 +110,7 @@ async def record_warehouse() -> dict[str, WorkflowHistory]:
             )
             await empty.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
             await empty.execute_update(WaveRelease.release, ReleaseWave(requested_by="olivia"))
-            pps = env.client.get_workflow_handle(pps_workflow_id("v3-shipped"))
-            await _until_tasks(fakes, "v3-shipped")
-            await _until_started(pps)
+            pps = await until_picking(env.client, "v3-shipped")
             first = fakes.floor.tasks_of("v3-shipped")[0]
             # A short pick found in another bin, then a pack that misses one unit and goes back to picking.
             await pps.execute_update(
@@ -128,8 +133,7 @@ async def record_warehouse() -> dict[str, WorkflowHistory]:
             )
             await wave.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
             await wave.execute_update(WaveRelease.release, ReleaseWave())
-            pps = env.client.get_workflow_handle(pps_workflow_id("v3-cancel-picking"))
-            await _until_started(pps)
+            pps = await until_picking(env.client, "v3-cancel-picking")
             await order.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
             await order.result()
             await wave.result()
@@ -142,26 +146,6 @@ async def record_warehouse() -> dict[str, WorkflowHistory]:
             await nothing.result()
             recorded["wave_release_v1_empty"] = await nothing.fetch_history()
     return recorded
-
-
-async def _until_tasks(fakes: Fakes, order_id: str) -> None:
-    for _ in range(400):
-        if fakes.floor.tasks_of(order_id):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("no tasks")
-
-
-async def _until_started(pps: WorkflowHandle[Any, Any]) -> None:
-    for _ in range(400):
-        try:
-            status = await pps.query(PickPackShip.status)
-            if status.tasks_open:
-                return
-        except Exception:  # not started yet
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("pick-pack-ship never started")
 
 
 async def _pick_open(fakes: Fakes, pps: WorkflowHandle[Any, Any], order_id: str) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.orders import OrderLine, ShippingAddress
-from tests.workflows.fakes import Fakes, order_input, start_order, time_skipping_env, until_settled
+from tests.workflows.fakes import Fakes, order_input, start_order, time_skipping_env, until_picking, until_settled
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment
 from workflows.pick_pack_ship import PickPackShip
 from workflows.warehouse_types import (
@@ -28,7 +29,6 @@ from workflows.warehouse_types import (
     RemoveOrderFromWave,
     WaitForWaveStatus,
     WaveReleaseInput,
-    pps_workflow_id,
     wave_workflow_id,
 )
 from workflows.wave_release import WaveRelease
@@ -64,15 +64,7 @@ async def until(check: Any, seconds: float = 20) -> None:
 
 
 async def place(env: WorkflowEnvironment, fakes: Fakes, tq: str, quantity: int = 2, **kw: Any) -> Handle:
-    params = order_input()
-    if quantity != 2 or kw:
-        params = type(params)(
-            **{
-                **params.__dict__,
-                "lines": [OrderLine(sku="MUG-RED", quantity=quantity, unit_price_cents=1200)],
-                **kw,
-            }
-        )
+    params = replace(order_input(), lines=[OrderLine(sku="MUG-RED", quantity=quantity, unit_price_cents=1200)], **kw)
     handle = await start_order(env.client, tq, params)
     await until_settled(env, handle, fakes)
     return handle
@@ -89,17 +81,7 @@ async def plan(env: WorkflowEnvironment, tq: str, **kw: Any) -> Handle:
 
 async def release(env: WorkflowEnvironment, wave: Handle, order_id: str) -> Handle:
     await wave.execute_update(WaveRelease.release, ReleaseWave(requested_by="olivia"))
-    pps = env.client.get_workflow_handle(pps_workflow_id(order_id))
-
-    async def started() -> bool:
-        try:
-            status = await pps.query(PickPackShip.status)
-        except Exception:
-            return False
-        return status.tasks_open > 0 or status.status != "PICKING"
-
-    await until(started)
-    return pps
+    return await until_picking(env.client, order_id)
 
 
 async def pick_all(fakes: Fakes, pps: Handle, order_id: str, short: int = 0) -> None:
@@ -392,7 +374,6 @@ async def test_the_worker_restarted_mid_wave_loses_no_confirmation(env: Workflow
         order_id = (await order.query(OrderFulfillment.status)).order_id
         wave = await plan(env, tq)
         pps = await release(env, wave, order_id)
-        fakes.floor.tasks_of(order_id)  # one task of 2
         task = fakes.floor.tasks_of(order_id)[0]
         await pps.execute_update(
             PickPackShip.confirm_pick, PickScan(task.task_id, task.location, task.sku, task.lot, 2)
@@ -474,19 +455,7 @@ async def test_a_scheduled_wave_hears_its_tasks_settle(env: WorkflowEnvironment)
         )
         status = await wave.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["RELEASED"]))
         assert status.wave_id == "auto-2026-11-24T021500Z"
-        pps = env.client.get_workflow_handle(pps_workflow_id(order_id))
-        for _ in range(200):
-            if fakes.floor.tasks_of(order_id):
-                break
-            await asyncio.sleep(0.05)
-
-        async def started() -> bool:
-            try:
-                return (await pps.query(PickPackShip.status)).tasks_open > 0
-            except Exception:
-                return False
-
-        await until(started)
+        pps = await until_picking(env.client, order_id)
         await pick_all(fakes, pps, order_id)
         assert (await wave.result()).status == "DONE"
         signals = [
