@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         workflow_id,
     )
     from workflows.pick_pack_ship import PickPackShip
+    from workflows.shielding import run_to_end
     from workflows.warehouse_types import (
         ADDRESS_LOCKED,
         ChangeAddressRequest,
@@ -299,11 +300,9 @@ class OrderFulfillment:
     async def _finish_shipping_shielded(self) -> None:
         """A Temporal cancel after goods issue: let the child finish, undo nothing."""
         child = self._child
-        while child is not None and not child.done():
-            try:
-                await asyncio.shield(asyncio.ensure_future(workflow.wait_condition(child.done)))
-            except asyncio.CancelledError:
-                workflow.logger.warning("cancel ignored: the goods are issued")
+        if child is not None:
+            workflow.logger.warning("cancel ignored: the goods are issued")
+            await run_to_end(workflow.wait_condition(child.done))
         self._compensations.clear()
         if child is not None and child.exception() is None:
             self._status = OrderStatus.SHIPPED
@@ -388,14 +387,7 @@ class OrderFulfillment:
         if not self._hardened:
             await self._compensate(reason)
             return False
-        task: asyncio.Task[None] = asyncio.ensure_future(self._compensate(reason))
-        cancelled = False
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                cancelled = True
-        task.result()
+        _, cancelled = await run_to_end(self._compensate(reason))
         return cancelled
 
     async def _compensate(self, reason: CancelReason) -> None:

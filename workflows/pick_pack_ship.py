@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.warehouse import ConfirmTask, OrderRef, PickTask, Reallocate, WarehouseActivities
     from common.vocabulary import OrderStatus
     from workflows.order_types import COMPENSATION_RETRY, NOTIFY_RETRY, STEP_RETRY, STEP_TIMEOUT
+    from workflows.shielding import run_to_end
     from workflows.warehouse_types import (
         AFTER_ISSUE_RETRY,
         ALREADY_PACKED,
@@ -143,13 +144,9 @@ class PickPackShip:
                 raise asyncio.CancelledError("pick-pack-ship cancelled; its steps were undone") from None
             raise
         # Past this point the goods leave: a cancel is not obeyed, every step finishes.
-        task = asyncio.ensure_future(self._ship())
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                workflow.logger.warning("cancel ignored: the goods are issued")
-        result = task.result()
+        result, cancelled = await run_to_end(self._ship())
+        if cancelled:
+            workflow.logger.warning("cancel ignored: the goods are issued")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
@@ -287,13 +284,7 @@ class PickPackShip:
 
     # -- compensation ----------------------------------------------------------------------
     async def _compensate_shielded(self) -> None:
-        task = asyncio.ensure_future(self._compensate())
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                pass
-        task.result()
+        await run_to_end(self._compensate())
 
     async def _compensate(self) -> None:
         for name, undo in reversed(self._compensations):

@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.warehouse import PlanWave, RemoveOrder, WarehouseActivities, WaveProgress, WaveRef
     from workflows.order_types import COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUT, workflow_id
+    from workflows.shielding import run_to_end
     from workflows.warehouse_types import (
         ILLEGAL_WAVE_TRANSITION,
         NOTHING_TO_PLAN,
@@ -134,7 +135,7 @@ class WaveRelease:
         return lambda: self._settled_signals > seen
 
     async def _cancel_wave_shielded(self, ref: WaveRef) -> None:
-        task = asyncio.ensure_future(
+        await run_to_end(
             workflow.execute_activity_method(
                 WarehouseActivities.cancel_wave,
                 ref,
@@ -142,12 +143,6 @@ class WaveRelease:
                 retry_policy=COMPENSATION_RETRY,
             )
         )
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                pass
-        task.result()
         self._status = WaveState.CANCELLED
 
     # -- handlers ----------------------------------------------------------------------------
