@@ -14,21 +14,14 @@ with the ``ApplicationError``'s ``type`` and message, e.g. ``ScanMismatch``.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import (
     Client,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.orders import ShippingAddress
@@ -37,6 +30,7 @@ from common.security import Principal
 from gateway import orders
 from gateway.clients import ServiceClients
 from gateway.models import AddressRequest, OrderStatus, OrderView
+from gateway.updates import GONE, Done, Rejection, run_update
 from gateway.warehouse_models import (
     OperatorRetryView,
     PackItemView,
@@ -77,8 +71,6 @@ from workflows.warehouse_types import (
 
 NOTHING_TO_RETRY = "NothingToRetry"
 
-# An update to a workflow that never ran, or has closed, is refused with one of these.
-_GONE = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION})
 _PLANNED_OR_DONE = [WaveState.PLANNED, WaveState.EMPTY, WaveState.CANCELLED]
 _PACKED_OR_LATER = frozenset({OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 
@@ -88,79 +80,6 @@ class NotReady(Conflict):
 
     default_type = "NotReady"
     headers = {"Retry-After": "1"}  # noqa: RUF012 - a class-wide constant, never mutated
-
-
-@dataclass(frozen=True)
-class Done:
-    """An update that finished within the deadline, with its result."""
-
-    value: Any
-
-
-class Rejection(Exception):
-    """A workflow refused an update (its validator) or the update's own steps failed."""
-
-    def __init__(self, type: str | None, detail: str, details: tuple[Any, ...] = ()) -> None:
-        super().__init__(detail)
-        self.type = type
-        self.detail = detail
-        self.details = details
-
-    def conflict(self, default_type: str, **extra: Any) -> Conflict:
-        """409 with the workflow's error type (``default_type`` when it gave none) and its details, if JSON."""
-        body = dict(extra)
-        if self.details and _is_json(list(self.details)):
-            body["details"] = list(self.details)
-        return Conflict(self.detail, type=self.type or default_type, extra=body or None)
-
-
-def _is_json(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _rejection(exc: WorkflowUpdateFailedError) -> Rejection:
-    """The first ``ApplicationError`` in the failure's cause chain (an activity's, behind an ``ActivityError``)."""
-    cause: BaseException | None = exc.cause
-    while cause is not None:
-        if isinstance(cause, ApplicationError):
-            # A validator that raised a plain exception shows up as its class name: not a domain type.
-            domain_type = cause.type if cause.type and not cause.type.endswith(("Error", "Exception")) else None
-            return Rejection(domain_type, cause.message or str(cause), tuple(cause.details))
-        cause = cause.__cause__
-    return Rejection(None, str(exc.cause or exc))
-
-
-async def run_update(
-    handle: WorkflowHandle[Any, Any],
-    update: str,
-    arg: Any,
-    *,
-    wait_seconds: float,
-    result_type: type | None = None,
-) -> Done | None:
-    """Send an update and wait up to ``wait_seconds`` for its result.
-
-    Returns:
-        :class:`Done` with the result, or ``None`` when it was accepted but is still running.
-
-    Raises:
-        Rejection: the validator refused it, or the update failed.
-        RPCError: ``NOT_FOUND`` / ``FAILED_PRECONDITION`` when no such workflow is running.
-    """
-    try:
-        running = await handle.start_update(
-            update, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=result_type
-        )
-        try:
-            return Done(await asyncio.wait_for(running.result(), timeout=wait_seconds))
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            return None
-    except WorkflowUpdateFailedError as exc:
-        raise _rejection(exc) from None
 
 
 async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
@@ -221,7 +140,7 @@ async def plan_wave(
     except Rejection as rejected:
         raise rejected.conflict(ILLEGAL_WAVE_TRANSITION) from None
     except RPCError as exc:
-        if exc.status not in _GONE:
+        if exc.status not in GONE:
             raise
         # It ended before the update reached it (nothing to plan, most likely): its result says how.
         result = await client.get_workflow_handle(handle.id, result_type=WaveStatus).result()
@@ -250,7 +169,7 @@ async def update_wave(
     except Rejection as rejected:
         raise rejected.conflict(ILLEGAL_WAVE_TRANSITION) from None
     except RPCError as exc:
-        if exc.status not in _GONE:
+        if exc.status not in GONE:
             raise
         if not await _exists(handle):
             raise NotFound(f"no wave {wave_id}", type="WaveNotFound") from None
@@ -319,7 +238,7 @@ async def confirm_pick(
     except Rejection as rejected:
         raise rejected.conflict(TASK_NOT_OPEN) from None
     except RPCError as exc:
-        if exc.status not in _GONE:
+        if exc.status not in GONE:
             raise
         if not await _exists(handle):
             raise NotReady(f"order {task.order_id} is not on the floor yet; retry in a second") from None
@@ -370,7 +289,7 @@ async def pack(
     except Rejection as rejected:
         raise rejected.conflict(PACK_MISMATCH) from None
     except RPCError as exc:
-        if exc.status not in _GONE:
+        if exc.status not in GONE:
             raise
         if not await _exists(handle):
             raise Conflict(f"order {order_id} has not been picked", type=NOT_PICKED) from None
@@ -412,7 +331,7 @@ async def retry_after_goods_issue(
     except Rejection as rejected:
         raise rejected.conflict(NOTHING_TO_RETRY) from None
     except RPCError as exc:
-        if exc.status not in _GONE:
+        if exc.status not in GONE:
             raise
         raise Conflict(f"nothing of order {order_id} waits for an operator", type=NOTHING_TO_RETRY) from None
     if done is None:
@@ -454,7 +373,7 @@ async def change_address(
     except Rejection as rejected:
         raise Conflict(rejected.detail, type=ADDRESS_LOCKED) from None
     except RPCError as exc:
-        if exc.status not in _GONE:
+        if exc.status not in GONE:
             raise
         raise Conflict(f"order {order_id} can no longer change its address", type=ADDRESS_LOCKED) from None
     return await orders.get_order(client, clients, principal, order_id), done is not None

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from temporalio.client import (
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
-)
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from common.errors import Conflict, Forbidden
 from common.idempotency import IdempotencyKeyDep
@@ -32,8 +26,9 @@ from gateway.models import (
     OrderView,
     PlaceOrderRequest,
 )
+from gateway.updates import GONE, Rejection, run_update
 from gateway.warehouse_models import ChangeAddressBody
-from workflows.order_fulfillment import CancelRequest, OrderFulfillment
+from workflows.order_fulfillment import CancelRequest, OrderFulfillment, OrderSnapshot
 
 # Every route here needs a token and may meet a service or Temporal that is down.
 router = APIRouter(prefix="/api/orders", tags=["orders"], responses=error_responses(401, 502, 503))
@@ -136,24 +131,22 @@ async def cancel_order(
     await orders.get_order(client, _clients(request), principal, order_id)  # 404 unless visible to the caller
     handle = orders.order_handle(client, order_id)
     settings = request.app.state.settings
+    cancel = CancelRequest(reason=reason.value, requested_by=principal.username)
     try:
-        update = await handle.start_update(
-            OrderFulfillment.cancel,
-            CancelRequest(reason=reason.value, requested_by=principal.username),
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        done = await run_update(
+            handle, "cancel", cancel, wait_seconds=settings.cancel_wait_seconds, result_type=OrderSnapshot
         )
-        try:
-            snapshot = await asyncio.wait_for(update.result(), timeout=settings.cancel_wait_seconds)
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            snapshot = await handle.query(OrderFulfillment.status)
-            response.status_code = 202
-    except WorkflowUpdateFailedError as exc:  # the validator refused it (already cancelled, shipped ...)
-        cause = exc.cause
-        raise Conflict(str(getattr(cause, "message", cause)), type="CancelRejected") from None
+    except Rejection as rejected:  # the validator refused it (already cancelled, shipped ...)
+        raise Conflict(rejected.detail, type="CancelRejected") from None
     except RPCError as exc:
-        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+        if exc.status in GONE:
             raise Conflict("the order's workflow has already finished", type="CancelRejected") from None
         raise
+    if done is None:  # accepted; compensation still running
+        snapshot = await handle.query(OrderFulfillment.status)
+        response.status_code = 202
+    else:
+        snapshot = done.value
     return CancelView(
         order_id=snapshot.order_id,
         status=snapshot.status,

@@ -104,7 +104,11 @@ async def test_happy_path_reserves_authorizes_and_notifies(
     payments = await payments_of(services, platform, order_id)
     assert [p["status"] for p in payments] == ["AUTHORIZED"]
     assert payments[0]["amount_cents"] == 6200
-    messages = await messages_of(services, platform, order_id)
+    # The confirmation goes out right after AWAITING_WAVE is recorded: give it a moment.
+    for _ in range(100):
+        if messages := await messages_of(services, platform, order_id):
+            break
+        await asyncio.sleep(0.1)
     assert [(m["template"], m["recipient"]) for m in messages] == [("order_confirmed", "alice@example.com")]
     listed = (await alice.get("/api/orders")).json()
     assert order_id in {o["order_id"] for o in listed["items"]}
