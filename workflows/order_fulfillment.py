@@ -76,6 +76,9 @@ __all__ = [
 PATCH_SAGA_ENDINGS = "saga-every-ending-compensates"
 #: The accepted order goes to the wave backlog and, once waved, to its PickPackShip child.
 PATCH_WAREHOUSE = "warehouse-hand-over"
+#: The order enters the wave backlog before it is shown ``AWAITING_WAVE`` (before this,
+#: an operator planning a wave at once could miss an order already shown waiting).
+PATCH_BACKLOG_FIRST = "backlog-before-awaiting-wave"
 #: Statuses from which the address can no longer change.
 ADDRESS_FINAL = frozenset({OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 
@@ -109,7 +112,9 @@ class OrderFulfillment:
            before any payment call. Order → ``RESERVED``.
         3. ``payments.authorize`` — transient processor failures are retried
            with exponential backoff; a decline is not. Order → ``PAYMENT_AUTHORIZED``.
-        4. Order → ``AWAITING_WAVE``; ``notifications.send(order_confirmed)``.
+        4. ``warehouse.enqueue`` — the wave backlog; then order → ``AWAITING_WAVE``
+           (so an order shown waiting can be waved at once);
+           ``notifications.send(order_confirmed)``.
         5. Hand-over to the warehouse (the PickPackShip child; a later slice):
            until then the workflow waits here, cancellable.
 
@@ -148,6 +153,7 @@ class OrderFulfillment:
         self._wave_workflow_id = ""
         self._child: workflow.ChildWorkflowHandle[PickPackShip, PickPackShipResult] | None = None
         self._goods_issued = False
+        self._enqueued = False
 
     # -- the process -----------------------------------------------------------------
     @workflow.run
@@ -233,6 +239,8 @@ class OrderFulfillment:
         )
         self._payment_status = payment.status
         await self._transition(OrderStatus.PAYMENT_AUTHORIZED)
+        if self._hardened and workflow.patched(PATCH_BACKLOG_FIRST):
+            await self._enqueue()
         await self._transition(OrderStatus.AWAITING_WAVE)
         await self._notify("order_confirmed", interruptible=True)
 
@@ -245,15 +253,8 @@ class OrderFulfillment:
         await self._compensate_shielded(self._requested_reason())
         return True
 
-    async def _hand_over_to_warehouse(self) -> None:
-        """The warehouse takes over: the wave backlog, then the PickPackShip child (``pps-<order_id>``).
-
-        Histories recorded before the warehouse landed (no ``warehouse-hand-over``
-        marker) keep waiting in ``AWAITING_WAVE`` until cancelled.
-        """
-        if not (self._hardened and workflow.patched(PATCH_WAREHOUSE)):
-            await workflow.wait_condition(lambda: self._cancel_request is not None)
-            raise _CancelRequested
+    async def _enqueue(self) -> None:
+        """Put the accepted order in the wave backlog (undo: ``warehouse.withdraw``)."""
         params = self._params
         self._register("warehouse.withdraw", self._withdraw_from_warehouse)
         enqueue = EnqueueOrder(
@@ -268,6 +269,20 @@ class OrderFulfillment:
                 WarehouseActivities.enqueue, enqueue, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
             )
         )
+        self._enqueued = True
+
+    async def _hand_over_to_warehouse(self) -> None:
+        """The warehouse takes over: the wave backlog, then the PickPackShip child (``pps-<order_id>``).
+
+        Histories recorded before the warehouse landed (no ``warehouse-hand-over``
+        marker) keep waiting in ``AWAITING_WAVE`` until cancelled.
+        """
+        if not (self._hardened and workflow.patched(PATCH_WAREHOUSE)):
+            await workflow.wait_condition(lambda: self._cancel_request is not None)
+            raise _CancelRequested
+        params = self._params
+        if not self._enqueued:
+            await self._enqueue()
         await workflow.wait_condition(lambda: self._wave_id is not None or self._cancel_request is not None)
         if self._cancel_request is not None or self._wave_id is None:
             raise _CancelRequested

@@ -17,9 +17,10 @@ ACCEPTED = [
     "orders.transition:RESERVED",
     "payments.authorize",
     "orders.transition:PAYMENT_AUTHORIZED",
+    # In the backlog before it is shown waiting: a wave planned at once finds it.
+    "warehouse.enqueue",
     "orders.transition:AWAITING_WAVE",
     "notifications.send:order_confirmed",
-    "warehouse.enqueue",
 ]
 
 

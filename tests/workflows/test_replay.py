@@ -14,6 +14,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from workflows.order_fulfillment import (
+    PATCH_BACKLOG_FIRST,
     PATCH_SAGA_ENDINGS,
     PATCH_WAREHOUSE,
     OrderFulfillment,
@@ -49,6 +50,8 @@ def test_histories_are_recorded() -> None:
     }
     # Through the warehouse floor (PATCH_WAREHOUSE), and the warehouse workflows themselves.
     assert names >= {"v3_shipped", "v3_cancelled_while_picking"}
+    # The backlog before AWAITING_WAVE (PATCH_BACKLOG_FIRST).
+    assert names >= {"v4_shipped", "v4_cancelled_while_picking"}
     assert {path.stem for path in WAREHOUSE_HISTORIES} >= {
         "pick_pack_ship_v1_shipped",
         "pick_pack_ship_v1_cancelled",
@@ -70,8 +73,9 @@ def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
     for path in HISTORIES:
         patches = _patches(load(path))
         version = path.stem.removeprefix("order_fulfillment_")[:3]
-        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_")), path.name
-        assert (PATCH_WAREHOUSE in patches) == (version == "v3_"), path.name
+        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_")), path.name
+        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_")), path.name
+        assert (PATCH_BACKLOG_FIRST in patches) == (version == "v4_"), path.name
 
 
 @pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES, ids=lambda p: p.stem)
