@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from activities.delivery import ReturnActivities, TrackingActivities
 from activities.inventory import InventoryActivities, InventoryClient, StockActivities
 from activities.noop import noop
 from activities.notifications import NotificationsActivities, NotificationsClient
@@ -31,6 +32,14 @@ def build_activities(
     capture = CaptureActivities(PaymentsClient(http, urls.payments_url, token))
     warehouse = WarehouseActivities(WarehouseClient(http, urls.warehouse_url, token))
     shipping = ShippingActivities(ShippingClient(http, urls.shipping_url, token))
+    tracking = TrackingActivities(
+        ShippingClient(http, urls.shipping_url, token), NotificationsClient(http, urls.notifications_url, token)
+    )
+    returns = ReturnActivities(
+        PaymentsClient(http, urls.payments_url, token),
+        InventoryClient(http, urls.inventory_url, token),
+        WarehouseClient(http, urls.warehouse_url, token),
+    )
     activities: list[Callable[..., Any]] = [
         orders.create,
         orders.transition,
@@ -67,6 +76,11 @@ def build_activities(
         shipping.choose_carton,
         shipping.buy_label,
         shipping.void_label,
+        tracking.subscribe,
+        tracking.notify_subscribers,
+        returns.refund,
+        returns.return_stock,
+        returns.restock,
     ]
     if include_noop:
         activities.append(noop)

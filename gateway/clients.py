@@ -19,6 +19,7 @@ from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViol
 from common.service_auth import service_headers
 from common.settings import ServiceUrls
 from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductView, TokenResponse
+from gateway.tracking_models import EventApplied, SubscriptionView, TrackingRecord
 from gateway.warehouse_models import (
     CarrierView,
     ShipmentPageRecord,
@@ -51,6 +52,9 @@ _TASK = TypeAdapter(TaskView)
 _SHIPMENT = TypeAdapter(ShipmentView)
 _SHIPMENTS = TypeAdapter(ShipmentPageRecord)
 _CARRIERS = TypeAdapter(list[CarrierView])
+_EVENT_APPLIED = TypeAdapter(EventApplied)
+_TRACKING = TypeAdapter(TrackingRecord)
+_SUBSCRIPTIONS = TypeAdapter(list[SubscriptionView])
 PDF = "application/pdf"
 
 
@@ -217,6 +221,50 @@ class ServiceClients:
             await resp.aclose()
             return None
         return resp
+
+    # -- tracking ----------------------------------------------------------------------
+    async def tracking_event(self, event: dict[str, Any]) -> EventApplied | None:
+        """Hand a carrier's event to shipping (de-duplicated there by ``event_id``); ``None``: unknown shipment."""
+        resp = await self._send("POST", f"{self.urls.shipping_url}/tracking/events", json=event)
+        if resp.status_code == 404:
+            return None
+        _raise_for_status(resp)
+        return _parse(_EVENT_APPLIED, resp)
+
+    async def mark_forwarded(self, event_id: str) -> None:
+        """The order's workflow has the event: a later repeat of it is not signalled again."""
+        resp = await self._send("POST", f"{self.urls.shipping_url}/tracking/events/{event_id}/forwarded")
+        _raise_for_status(resp)
+
+    async def tracking(self, tracking_code: str) -> TrackingRecord | None:
+        return await self._get(_TRACKING, f"{self.urls.shipping_url}/tracking/{tracking_code}")
+
+    async def subscribe(self, tracking_code: str, *, username: str, email: str, title: str) -> bool | None:
+        """Subscribe; True when new, False when it existed (title updated), ``None``: unknown shipment."""
+        resp = await self._send(
+            "POST",
+            f"{self.urls.shipping_url}/tracking/{tracking_code}/subscriptions",
+            json={"username": username, "email": email, "title": title},
+        )
+        if resp.status_code == 404:
+            return None
+        _raise_for_status(resp)
+        return resp.status_code == 201
+
+    async def unsubscribe(self, tracking_code: str, username: str) -> bool:
+        """False when there was no such subscription."""
+        resp = await self._send("DELETE", f"{self.urls.shipping_url}/tracking/{tracking_code}/subscriptions/{username}")
+        if resp.status_code == 404:
+            return False
+        _raise_for_status(resp)
+        return True
+
+    async def subscriptions(self, username: str, *, limit: int, offset: int) -> list[SubscriptionView]:
+        return await self._listing(
+            _SUBSCRIPTIONS,
+            f"{self.urls.shipping_url}/subscriptions",
+            {"username": username, "limit": limit, "offset": offset},
+        )
 
     async def login(self, username: str, password: str) -> TokenResponse:
         """Identity's token for a password login; its 401 (wrong credentials) passes through."""

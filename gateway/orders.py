@@ -37,6 +37,7 @@ from workflows.order_fulfillment import (
     ShippingAddress,
     workflow_id,
 )
+from workflows.order_types import DEFAULT_DELIVERY_GRACE_SECONDS
 
 # Orders placed with the same Idempotency-Key by the same user map to one id.
 _ORDER_NAMESPACE = uuid.UUID("6f0d7c7e-8a43-4a8e-9d0b-0d1f5c3a7e21")
@@ -80,6 +81,8 @@ async def place_order(
     principal: Principal,
     body: PlaceOrderRequest,
     idempotency_key: str | None,
+    *,
+    delivery_grace_seconds: int = DEFAULT_DELIVERY_GRACE_SECONDS,
 ) -> tuple[OrderAccepted, bool]:
     """Start the saga; the same key and body answer the same order, one workflow.
 
@@ -111,6 +114,7 @@ async def place_order(
             country=address.country,
         ),
         card_token=body.payment.card_token,
+        delivery_grace_seconds=delivery_grace_seconds,
     )
     try:
         await client.start_workflow(

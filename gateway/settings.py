@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from limits import parse
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from common.settings import DEV_JWT_SECRET, ServiceUrls, TemporalSettings, port_field, reject_placeholder_secret
 
@@ -32,6 +32,13 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     #: workflow update before answering 202 (accepted; it goes on).
     update_wait_seconds: float = 15.0
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"])
+    #: Carriers whose webhooks are accepted, and their HMAC secrets (``PAKLOG_CARRIER_SECRETS``, JSON);
+    #: a carrier without one uses the secret derived from the service token (:mod:`common.webhooks`).
+    carriers: list[str] = Field(default_factory=lambda: ["SWIFT", "PARCELNET"])
+    carrier_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    #: A delivery ``EXCEPTION`` without progress for this long cancels the shipped order ``DELIVERY_FAILED``
+    #: (two days; ``make dev`` uses 60 s so a demo sees it).
+    delivery_grace_seconds: int = Field(default=172_800, ge=1, le=90 * 86_400)
     login_failures_per_username: str = "10/minute"
     login_attempts_per_address: str = "60/minute"
 

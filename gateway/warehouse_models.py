@@ -158,6 +158,8 @@ class ShipmentView(BaseModel):
     currency: str
     status: str
     created_at: str | None = None
+    #: The carrier's last event (null until the parcel moves).
+    last_event_at: str | None = None
 
 
 class ShipmentPage(BaseModel):

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from activities.delivery import (
+        RefundPayment,
+        ReturnActivities,
+        ReturnStock,
+        Subscribe,
+        TrackingActivities,
+        TrackingNotice,
+    )
     from activities.inventory import InventoryActivities, ReleaseStock, ReserveLine, ReserveStock
     from activities.notifications import MessageSent, NotificationsActivities, SendMessage
     from activities.orders import (
@@ -28,7 +37,9 @@ with workflow.unsafe.imports_passed_through():
     from common.vocabulary import CancelReason, OrderStatus
     from workflows.order_types import (
         AUTHORIZE_TIMEOUT,
+        CARRIER_REQUESTER,
         COMPENSATION_RETRY,
+        DELIVERY_STATUSES,
         NOTIFY_RETRY,
         REASON_BY_ERROR_TYPE,
         STEP_RETRY,
@@ -37,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_NAME,
         CancelRequest,
         CompensationFailure,
+        DeliveryEvent,
         OrderFulfillmentInput,
         OrderFulfillmentResult,
         OrderSnapshot,
@@ -79,6 +91,9 @@ PATCH_WAREHOUSE = "warehouse-hand-over"
 #: The order enters the wave backlog before it is shown ``AWAITING_WAVE`` (before this,
 #: an operator planning a wave at once could miss an order already shown waiting).
 PATCH_BACKLOG_FIRST = "backlog-before-awaiting-wave"
+#: After ``SHIPPED`` the order follows its delivery to ``DELIVERED``, or to ``CANCELLED``
+#: (``DELIVERY_FAILED``: refund, restock) when an exception outlives its grace period.
+PATCH_DELIVERY = "delivery-tracking"
 #: Statuses from which the address can no longer change.
 ADDRESS_FINAL = frozenset({OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 
@@ -94,6 +109,15 @@ class _ChildShipped(Exception):
 
 
 Compensation = tuple[str, Callable[[], Awaitable[object]]]
+
+
+def _parse_time(value: str) -> datetime | None:
+    """An event's ISO 8601 time with its offset; None when it has none or is not a time."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _consume_outcome(task: asyncio.Future[Any]) -> None:
@@ -154,6 +178,12 @@ class OrderFulfillment:
         self._child: workflow.ChildWorkflowHandle[PickPackShip, PickPackShipResult] | None = None
         self._goods_issued = False
         self._enqueued = False
+        self._shipped: PickPackShipResult | None = None
+        self._inbox: list[DeliveryEvent] = []
+        self._seen_events: set[str] = set()
+        self._delivery_status: str | None = None
+        self._last_event_at: datetime | None = None
+        self._exception_deadline: datetime | None = None
 
     # -- the process -----------------------------------------------------------------
     @workflow.run
@@ -185,9 +215,23 @@ class OrderFulfillment:
             if self._goods_issued:
                 # The goods have left: nothing is undone; the order finishes shipping.
                 await self._finish_shipping_shielded()
+                temporal_cancel = True
             else:
                 temporal_cancel = await self._on_temporal_cancel()
+        stopped_following = False
+        if (
+            self._status == OrderStatus.SHIPPED
+            and self._shipped is not None
+            and not temporal_cancel
+            and self._hardened
+            and workflow.patched(PATCH_DELIVERY)
+        ):
+            temporal_cancel, stopped_following = await self._follow_delivery(self._shipped)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if stopped_following:
+            raise asyncio.CancelledError(
+                "cancelled through Temporal while following the delivery; the order is SHIPPED"
+            )
         if temporal_cancel and self._status == OrderStatus.CANCELLED:
             # The order is settled; the workflow itself ends as the operator asked: cancelled.
             raise asyncio.CancelledError("cancelled through Temporal; compensation completed")
@@ -308,7 +352,7 @@ class OrderFulfillment:
         )
         if not child.done():
             raise _CancelRequested  # the child is cancelled first: its undo is the newest
-        child.result()  # raises ChildWorkflowError when it failed
+        self._shipped = child.result()  # raises ChildWorkflowError when it failed
         self._compensations.clear()
         self._status = OrderStatus.SHIPPED
 
@@ -321,6 +365,163 @@ class OrderFulfillment:
         self._compensations.clear()
         if child is not None and child.exception() is None:
             self._status = OrderStatus.SHIPPED
+
+    # -- after the dock ----------------------------------------------------------------------
+    async def _follow_delivery(self, shipped: PickPackShipResult) -> tuple[bool, bool]:
+        """Follow the carrier's events to ``DELIVERED``, or fail the delivery after an exception.
+
+        The customer is subscribed to the tracking code; every status change is told
+        to each subscriber. An ``EXCEPTION`` starts a durable timer
+        (``delivery_grace_seconds``): progress first keeps the delivery going, the
+        timer firing ends it ``DELIVERY_FAILED`` (refund, stock back, cancelled).
+
+        Returns:
+            (a Temporal cancel arrived, it stopped the following while the order is ``SHIPPED``).
+        """
+        params = self._params
+        try:
+            if shipped.tracking_code:
+                subscribe = Subscribe(
+                    tracking_code=shipped.tracking_code,
+                    username=params.customer_id,
+                    email=params.customer_email,
+                    title=f"Order {params.order_id}",
+                )
+                await self._best_effort(
+                    "tracking.subscribe",
+                    workflow.start_activity_method(
+                        TrackingActivities.subscribe,
+                        subscribe,
+                        start_to_close_timeout=STEP_TIMEOUT,
+                        retry_policy=NOTIFY_RETRY,
+                    ),
+                )
+            while True:
+                event = await self._next_delivery_event()
+                if event is None:
+                    return await self._fail_delivery(shipped), False
+                await self._apply_delivery_event(event, shipped)
+                if self._status == OrderStatus.DELIVERED:
+                    return False, False
+        except asyncio.CancelledError:
+            workflow.logger.warning("cancelled through Temporal while following the delivery; the order stays SHIPPED")
+            return True, True
+
+    async def _next_delivery_event(self) -> DeliveryEvent | None:
+        """The next event that moves the delivery on; None when an exception outlived its grace period."""
+        while True:
+            deadline = self._exception_deadline
+            if deadline is None:
+                await workflow.wait_condition(lambda: bool(self._inbox))
+            else:
+                remaining = (deadline - workflow.now()).total_seconds()
+                if remaining <= 0:
+                    return None
+                try:
+                    await workflow.wait_condition(lambda: bool(self._inbox), timeout=timedelta(seconds=remaining))
+                except TimeoutError:
+                    return None
+            event = self._inbox.pop(0)
+            occurred = _parse_time(event.occurred_at)
+            if event.status not in DELIVERY_STATUSES or occurred is None:
+                continue
+            if self._last_event_at is not None and occurred < self._last_event_at:
+                continue  # older than what the order already knows
+            if event.status == self._delivery_status:
+                self._last_event_at = occurred
+                continue  # no change (a new position, a second exception)
+            self._last_event_at = occurred
+            return event
+
+    async def _apply_delivery_event(self, event: DeliveryEvent, shipped: PickPackShipResult) -> None:
+        self._delivery_status = event.status
+        if event.status == "EXCEPTION":
+            self._exception_deadline = workflow.now() + timedelta(seconds=self._params.delivery_grace_seconds)
+        else:
+            self._exception_deadline = None
+        if event.status == "DELIVERED":
+            try:
+                await workflow.execute_activity_method(
+                    OrdersActivities.transition,
+                    TransitionOrder(order_id=self._params.order_id, status=OrderStatus.DELIVERED.value),
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=COMPENSATION_RETRY,
+                )
+            except ActivityError as err:
+                if is_cancelled_exception(err):
+                    raise asyncio.CancelledError("orders.transition") from err
+                self._failures.append(self._failure("orders.transition:DELIVERED", err))
+                await self._raise_alert()
+            self._status = OrderStatus.DELIVERED
+        notice = TrackingNotice(
+            tracking_code=event.tracking_code,
+            event_id=event.event_id,
+            status=event.status,
+            occurred_at=event.occurred_at,
+            carrier=event.carrier or shipped.carrier,
+            reason=event.reason,
+            location=event.location,
+        )
+        await self._best_effort(
+            "tracking.notify_subscribers",
+            workflow.start_activity_method(
+                TrackingActivities.notify_subscribers,
+                notice,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=NOTIFY_RETRY,
+            ),
+        )
+
+    async def _fail_delivery(self, shipped: PickPackShipResult) -> bool:
+        """The parcel never arrived: refund what was captured, put the goods back, cancel the order.
+
+        Returns:
+            True when a Temporal cancel arrived while these undos ran (they ran to the end anyway).
+        """
+        workflow.logger.warning("delivery failed: no progress after the exception", extra={"order": shipped.order_id})
+        self._cancel_request = CancelRequest(reason=CancelReason.DELIVERY_FAILED.value, requested_by=CARRIER_REQUESTER)
+        order = OrderRef(order_id=self._params.order_id)
+        lines = [PickLine(sku=line.sku, quantity=line.quantity) for line in shipped.shipped_lines if line.quantity > 0]
+
+        async def refund() -> None:
+            state = await workflow.execute_activity_method(
+                ReturnActivities.refund,
+                RefundPayment(order_id=order.order_id, amount_cents=shipped.captured_cents),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=COMPENSATION_RETRY,
+            )
+            self._payment_status = state.status or self._payment_status
+
+        async def return_stock() -> None:
+            await workflow.execute_activity_method(
+                ReturnActivities.return_stock,
+                ReturnStock(order_id=order.order_id, lines=lines),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=COMPENSATION_RETRY,
+            )
+
+        async def restock() -> None:
+            await workflow.execute_activity_method(
+                ReturnActivities.restock, order, start_to_close_timeout=STEP_TIMEOUT, retry_policy=COMPENSATION_RETRY
+            )
+
+        # Registered oldest-first; they run newest-first: refund, inventory, bins, then the order.
+        self._register("orders.cancel", self._cancel_order)
+        self._register("warehouse.restock", restock)
+        if lines:
+            self._register("inventory.return", return_stock)
+        if shipped.captured_cents > 0:
+            self._register("payments.refund", refund)
+        return await self._compensate_shielded(CancelReason.DELIVERY_FAILED)
+
+    async def _best_effort(self, name: str, handle: workflow.ActivityHandle[Any]) -> None:
+        """A subscription or a notice that fails for good is logged; the delivery goes on."""
+        try:
+            await handle
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise asyncio.CancelledError(name) from err
+            workflow.logger.warning("tracking step failed", extra={"step": name})
 
     async def _withdraw_from_warehouse(self) -> None:
         state = await workflow.execute_activity_method(
@@ -344,7 +545,7 @@ class OrderFulfillment:
             return
         child.cancel()
         try:
-            await child
+            self._shipped = await child
         except (ChildWorkflowError, asyncio.CancelledError):
             return  # cancelled, after undoing its own steps
         raise _ChildShipped
@@ -537,6 +738,8 @@ class OrderFulfillment:
             compensations=list(self._compensated),
             cancel_requested_by=request.requested_by if request is not None else None,
             compensation_failures=list(self._failures),
+            delivery_status=self._delivery_status,
+            tracking_code=self._shipped.tracking_code if self._shipped is not None else None,
         )
 
     @workflow.query
@@ -586,6 +789,17 @@ class OrderFulfillment:
         if self._wave_id is None:
             self._wave_id = released.wave_id
             self._wave_workflow_id = released.workflow_id
+
+    @workflow.signal
+    def delivery_event(self, event: DeliveryEvent) -> None:
+        """From the gateway's carrier webhook: the shipment's status changed.
+
+        Kept until the order has shipped (an early event waits), handled once per event id.
+        """
+        if event.event_id in self._seen_events:
+            return
+        self._seen_events.add(event.event_id)
+        self._inbox.append(event)
 
     @workflow.signal
     def progress(self, progress: OrderProgress) -> None:

@@ -26,6 +26,12 @@ def workflow_id(order_id: str) -> str:
 NOT_CANCELLABLE = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 #: Who a Temporal cancel (Web UI, ``temporal workflow cancel``, a parent) is recorded as.
 TEMPORAL_CANCEL_REQUESTER = "temporal-cancel"
+#: Who a ``DELIVERY_FAILED`` cancel is recorded as.
+CARRIER_REQUESTER = "carrier"
+#: How long an ``EXCEPTION`` may stand without progress before the delivery fails (the default: 2 days).
+DEFAULT_DELIVERY_GRACE_SECONDS = 172_800
+#: Shipment statuses the carrier reports; the order follows them after ``SHIPPED``.
+DELIVERY_STATUSES = frozenset({"IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED", "EXCEPTION"})
 
 # Business rejections: retrying cannot change the answer.
 REJECTIONS = [
@@ -56,6 +62,13 @@ UNDO_IMPOSSIBLE = [
     "IllegalTransition",
     "ValidationError",
     "IdempotencyKeyReused",
+    # A failed delivery's undo (refund, return, restock) that the services refuse for good.
+    "RefundExceedsCapture",
+    "PaymentNotFound",
+    "ReservationNotCommitted",
+    "ReturnExceedsIssued",
+    "NotIssued",
+    "OrderNotFound",
 ]
 
 STEP_TIMEOUT = timedelta(seconds=10)
@@ -99,6 +112,8 @@ class OrderFulfillmentInput:
     #: Carrier service level (``STANDARD`` or ``EXPRESS``) and wave priority (0..9, higher first).
     service_level: str = "STANDARD"
     priority: int = 0
+    #: An ``EXCEPTION`` without progress for this long cancels the shipped order ``DELIVERY_FAILED``.
+    delivery_grace_seconds: int = DEFAULT_DELIVERY_GRACE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,25 @@ class OrderSnapshot:
     compensations: list[str] = field(default_factory=list)
     cancel_requested_by: str | None = None
     compensation_failures: list[CompensationFailure] = field(default_factory=list)
+    #: After ``SHIPPED``: the shipment's last status the order learned, and its tracking code.
+    delivery_status: str | None = None
+    tracking_code: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    """Signal ``delivery_event``: the shipment's status changed (forwarded by the gateway's carrier webhook).
+
+    A repeated ``event_id``, or an event older than the last one handled, is ignored.
+    """
+
+    event_id: str
+    tracking_code: str
+    status: str
+    occurred_at: str
+    carrier: str | None = None
+    reason: str | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,13 @@ async def place_order(
     """
     settings = request.app.state.settings
     accepted, repeated = await orders.place_order(
-        request.app.state.temporal, _clients(request), settings.task_queue, principal, body, key
+        request.app.state.temporal,
+        _clients(request),
+        settings.task_queue,
+        principal,
+        body,
+        key,
+        delivery_grace_seconds=settings.delivery_grace_seconds,
     )
     if repeated:
         response.headers["Idempotent-Replayed"] = "true"

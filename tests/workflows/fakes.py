@@ -19,6 +19,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.delivery import (
+    NoticesSent,
+    RefundPayment,
+    ReturnState,
+    ReturnStock,
+    Subscribe,
+    TrackingNotice,
+)
 from activities.inventory import (
     AdjustReservation,
     CommitStock,
@@ -67,6 +75,7 @@ from workflows.order_fulfillment import (
     ShippingAddress,
     workflow_id,
 )
+from workflows.order_types import DeliveryEvent
 from workflows.pick_pack_ship import PickPackShip
 from workflows.warehouse_types import pps_workflow_id
 from workflows.wave_release import WaveRelease
@@ -100,6 +109,11 @@ class Fakes:
     attempts: dict[str, int] = field(default_factory=dict)
     #: The warehouse floor, in memory: see :class:`FakeFloor`.
     floor: FakeFloor = field(default_factory=lambda: FakeFloor())
+    #: The carrier delivers at once: subscribing the customer (right after ``SHIPPED``)
+    #: signals a ``DELIVERED`` event to the order. Off, a test sends the events itself.
+    auto_deliver: bool = True
+    #: Tracking notices sent: (status, event id) per subscriber notice activity.
+    notices: list[tuple[str, str]] = field(default_factory=list)
 
     async def _behave(self, name: str, *, undo: bool = False) -> None:
         """Apply the scripted behaviour of ``name`` for this attempt."""
@@ -393,7 +407,53 @@ class Fakes:
             record("orders.change_address")
             return OrderState(order_id=params.order_id, status="AWAITING_WAVE")
 
+        @activity.defn(name="tracking.subscribe")
+        async def subscribe(params: Subscribe) -> None:
+            record("tracking.subscribe")
+            await self._behave("tracking.subscribe")
+            if self.auto_deliver:
+                order_workflow_id = activity.info().workflow_id
+                assert order_workflow_id is not None
+                handle = activity.client().get_workflow_handle(order_workflow_id)
+                event = DeliveryEvent(
+                    event_id=f"auto-{params.tracking_code}",
+                    tracking_code=params.tracking_code,
+                    status="DELIVERED",
+                    occurred_at="2026-01-01T12:00:00+00:00",
+                )
+                await handle.signal("delivery_event", event)
+
+        @activity.defn(name="tracking.notify_subscribers")
+        async def notify_subscribers(params: TrackingNotice) -> NoticesSent:
+            record(f"tracking.notify:{params.status}")
+            await self._behave("tracking.notify_subscribers")
+            self.notices.append((params.status, params.event_id))
+            return NoticesSent(tracking_code=params.tracking_code, event_id=params.event_id, recipients=1)
+
+        @activity.defn(name="payments.refund")
+        async def refund(params: RefundPayment) -> PaymentState:
+            record(f"payments.refund:{params.amount_cents}")
+            await self._behave("payments.refund", undo=True)
+            return PaymentState(order_id=params.order_id, status="REFUNDED", payment_id="p1")
+
+        @activity.defn(name="inventory.return")
+        async def return_stock(params: ReturnStock) -> ReturnState:
+            record("inventory.return:" + ",".join(f"{line.sku}={line.quantity}" for line in params.lines))
+            await self._behave("inventory.return", undo=True)
+            return ReturnState(order_id=params.order_id, status="RETURNED")
+
+        @activity.defn(name="warehouse.restock")
+        async def restock(params: OrderRef) -> ReturnState:
+            record("warehouse.restock")
+            await self._behave("warehouse.restock", undo=True)
+            return ReturnState(order_id=params.order_id, status="RESTOCKED")
+
         return [
+            subscribe,
+            notify_subscribers,
+            refund,
+            return_stock,
+            restock,
             enqueue,
             withdraw,
             plan_wave,

@@ -9,8 +9,10 @@ without a version came from the code before ``PATCH_SAGA_ENDINGS`` and stay
 as they are, so its old paths keep being replayed; the ``v2_`` set came from
 the code before ``PATCH_WAREHOUSE`` (the order waited in ``AWAITING_WAVE``).
 The ``v3_`` set came from the code before ``PATCH_BACKLOG_FIRST`` (the order was
-shown ``AWAITING_WAVE`` before it entered the backlog). This writes the newest set,
-recorded with today's code: ``order_fulfillment_v4_*`` (through the warehouse);
+shown ``AWAITING_WAVE`` before it entered the backlog), the ``v4_`` set from the code
+before ``PATCH_DELIVERY`` (the workflow ended at ``SHIPPED``). This writes the newest
+set, recorded with today's code: ``order_fulfillment_v5_*`` (through the warehouse to
+``DELIVERED``, or ``DELIVERY_FAILED``);
 ``pick_pack_ship_v1_*`` and ``wave_release_v1_*`` are written only when missing
 (those workflows have not changed since).
 """
@@ -33,6 +35,7 @@ from tests.workflows.fakes import (
     until_settled,
 )
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment
+from workflows.order_types import DeliveryEvent
 from workflows.pick_pack_ship import PickPackShip
 from workflows.warehouse_types import (
     PackItem,
@@ -45,7 +48,7 @@ from workflows.warehouse_types import (
 from workflows.wave_release import WaveRelease
 
 HISTORIES = Path(__file__).parent / "histories"
-ORDER_VERSION = "v4"
+ORDER_VERSION = "v5"
 
 
 async def _until_called(fakes: Fakes, name: str) -> None:
@@ -106,42 +109,65 @@ async def record_warehouse() -> dict[str, WorkflowHistory]:
         fakes = Fakes()
         fakes.floor.elsewhere["MUG-RED"] = 1
         async with running_worker(env.client, fakes) as tq:
-            order = await start_order(env.client, tq, order_input(order_id="v4-shipped"))
+            order = await start_order(env.client, tq, order_input(order_id="v5-shipped"))
             await until_settled(env, order, fakes)
             empty = await env.client.start_workflow(
                 WaveRelease.run, WaveReleaseInput(wave_id="v1-empty-probe"), id="wave-v1-busy", task_queue=tq
             )
             await empty.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
             await empty.execute_update(WaveRelease.release, ReleaseWave(requested_by="olivia"))
-            pps = await until_picking(env.client, "v4-shipped")
-            first = fakes.floor.tasks_of("v4-shipped")[0]
+            pps = await until_picking(env.client, "v5-shipped")
+            first = fakes.floor.tasks_of("v5-shipped")[0]
             # A short pick found in another bin, then a pack that misses one unit and goes back to picking.
             await pps.execute_update(
                 PickPackShip.confirm_pick, PickScan(first.task_id, first.location, first.sku, first.lot, 1, "pat")
             )
-            await _pick_open(fakes, pps, "v4-shipped")
+            await _pick_open(fakes, pps, "v5-shipped")
             await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 1)], "pia"))
-            await _pick_open(fakes, pps, "v4-shipped")
+            await _pick_open(fakes, pps, "v5-shipped")
             await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)], "pia"))
             await order.result()
             await empty.result()
-            recorded[f"order_fulfillment_{ORDER_VERSION}_shipped"] = await order.fetch_history()
+            recorded[f"order_fulfillment_{ORDER_VERSION}_delivered"] = await order.fetch_history()
             recorded["pick_pack_ship_v1_shipped"] = await pps.fetch_history()
             recorded["wave_release_v1_done"] = await empty.fetch_history()
 
-            order = await start_order(env.client, tq, order_input(order_id="v4-cancel-picking"))
+            order = await start_order(env.client, tq, order_input(order_id="v5-cancel-picking"))
             await until_settled(env, order, fakes)
             wave = await env.client.start_workflow(
                 WaveRelease.run, WaveReleaseInput(wave_id="v1-cancel"), id="wave-v1-cancel", task_queue=tq
             )
             await wave.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
             await wave.execute_update(WaveRelease.release, ReleaseWave())
-            pps = await until_picking(env.client, "v4-cancel-picking")
+            pps = await until_picking(env.client, "v5-cancel-picking")
             await order.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
             await order.result()
             await wave.result()
             recorded[f"order_fulfillment_{ORDER_VERSION}_cancelled_while_picking"] = await order.fetch_history()
             recorded["pick_pack_ship_v1_cancelled"] = await pps.fetch_history()
+
+            fakes.auto_deliver = False
+            order = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-delivery-failed"))
+            await until_settled(env, order, fakes)
+            wave = await env.client.start_workflow(
+                WaveRelease.run, WaveReleaseInput(wave_id="v1-delivery"), id="wave-v1-delivery", task_queue=tq
+            )
+            await wave.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
+            await wave.execute_update(WaveRelease.release, ReleaseWave())
+            pps = await until_picking(env.client, f"{ORDER_VERSION}-delivery-failed")
+            await _pick_open(fakes, pps, f"{ORDER_VERSION}-delivery-failed")
+            await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)], "pia"))
+            await order.signal(
+                OrderFulfillment.delivery_event,
+                DeliveryEvent("e1", "SW123", "IN_TRANSIT", "2026-11-24T10:00:00+00:00", "SWIFT"),
+            )
+            await order.signal(
+                OrderFulfillment.delivery_event,
+                DeliveryEvent("e2", "SW123", "EXCEPTION", "2026-11-24T11:00:00+00:00", "SWIFT", "DAMAGED"),
+            )
+            await order.result()
+            await wave.result()
+            recorded[f"order_fulfillment_{ORDER_VERSION}_delivery_failed"] = await order.fetch_history()
 
             nothing = await env.client.start_workflow(
                 WaveRelease.run, WaveReleaseInput(wave_id="v1-empty"), id="wave-v1-empty", task_queue=tq

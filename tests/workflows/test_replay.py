@@ -15,6 +15,7 @@ from temporalio.workflow import NondeterminismError
 
 from workflows.order_fulfillment import (
     PATCH_BACKLOG_FIRST,
+    PATCH_DELIVERY,
     PATCH_SAGA_ENDINGS,
     PATCH_WAREHOUSE,
     OrderFulfillment,
@@ -52,6 +53,8 @@ def test_histories_are_recorded() -> None:
     assert names >= {"v3_shipped", "v3_cancelled_while_picking"}
     # The backlog before AWAITING_WAVE (PATCH_BACKLOG_FIRST).
     assert names >= {"v4_shipped", "v4_cancelled_while_picking"}
+    # After the dock (PATCH_DELIVERY): delivered, or the delivery failed and was undone.
+    assert names >= {"v5_delivered", "v5_delivery_failed", "v5_cancelled_while_picking"}
     assert {path.stem for path in WAREHOUSE_HISTORIES} >= {
         "pick_pack_ship_v1_shipped",
         "pick_pack_ship_v1_cancelled",
@@ -73,9 +76,12 @@ def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
     for path in HISTORIES:
         patches = _patches(load(path))
         version = path.stem.removeprefix("order_fulfillment_")[:3]
-        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_")), path.name
-        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_")), path.name
-        assert (PATCH_BACKLOG_FIRST in patches) == (version == "v4_"), path.name
+        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_", "v5_")), path.name
+        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_", "v5_")), path.name
+        assert (PATCH_BACKLOG_FIRST in patches) == (version in ("v4_", "v5_")), path.name
+        # A history that never shipped never reached the delivery patch.
+        shipped = version == "v5_" and "cancelled" not in path.name
+        assert (PATCH_DELIVERY in patches) == shipped, path.name
 
 
 @pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES, ids=lambda p: p.stem)

@@ -106,7 +106,7 @@ async def test_an_order_is_waved_picked_packed_and_shipped(env: WorkflowEnvironm
         assert (packed.status, packed.carton) == ("PACKED", "S")
         result = await order.result()
         wave_result = await wave.result()
-    assert result.status == "SHIPPED"
+    assert result.status == "DELIVERED"
     assert wave_result.status == "DONE"
     floor_calls = [c for c in fakes.calls if c.split(":")[0] in SHIP_STEPS]
     assert floor_calls[floor_calls.index("orders.transition:AWAITING_WAVE") + 1 :] == [
@@ -117,6 +117,7 @@ async def test_an_order_is_waved_picked_packed_and_shipped(env: WorkflowEnvironm
         "warehouse.issue",
         "payments.capture:2400",
         "orders.ship",
+        "orders.transition:DELIVERED",  # the (fake) carrier delivered at once
     ]
     assert "payments.capture:2400" in fakes.calls
     assert fakes.floor.shipped[order_id] == {"MUG-RED": 2}
@@ -214,7 +215,7 @@ async def test_a_short_pick_is_found_in_another_bin(env: WorkflowEnvironment) ->
         await pick_all(fakes, pps, order_id)
         await pps.execute_update(PickPackShip.pack, PackScan("PACK-2", [PackItem("MUG-RED", 2)]))
         result = await order.result()
-    assert result.status == "SHIPPED"
+    assert result.status == "DELIVERED"
     assert fakes.calls.index("inventory.write_off:MUG-RED:1") < fakes.calls.index("inventory.top_up:MUG-RED:1")
     assert "warehouse.reallocate:MUG-RED:1" in fakes.calls
     assert fakes.floor.shipped[order_id] == {"MUG-RED": 2}
@@ -232,7 +233,7 @@ async def test_a_short_pick_nobody_can_cover_is_short_shipped(env: WorkflowEnvir
         await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)]))
         result = await order.result()
         status = await pps.query(PickPackShip.status)
-    assert result.status == "SHIPPED"
+    assert result.status == "DELIVERED"
     assert fakes.floor.shipped[order_id] == {"MUG-RED": 2}
     assert status.shipped_lines == [PackItem("MUG-RED", 2)]
     assert "payments.capture:2400" in fakes.calls  # 2 of 3 at 12.00
@@ -249,7 +250,7 @@ async def test_units_no_bin_had_at_allocation_are_short_shipped(env: WorkflowEnv
         pps = await release(env, await plan(env, tq), order_id)
         await pick_all(fakes, pps, order_id)
         await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 1)]))
-        assert (await order.result()).status == "SHIPPED"
+        assert (await order.result()).status == "DELIVERED"
     assert "inventory.release_units:MUG-RED:1" in fakes.calls
     assert "payments.capture:1200" in fakes.calls
 
@@ -274,7 +275,7 @@ async def test_a_pack_mismatch_goes_back_to_picking(env: WorkflowEnvironment) ->
         await pick_all(fakes, pps, order_id)
         packed = await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)]))
         assert packed.status == "PACKED"
-        assert (await order.result()).status == "SHIPPED"
+        assert (await order.result()).status == "DELIVERED"
 
 
 async def test_cancel_during_picking_undoes_the_floor_then_the_order(env: WorkflowEnvironment) -> None:
@@ -361,7 +362,7 @@ async def test_the_address_changes_until_packed(env: WorkflowEnvironment) -> Non
             await order.execute_update(OrderFulfillment.change_address, ChangeAddressRequest(new_address, "alice"))
         assert isinstance(locked.value.cause, ApplicationError)
         assert locked.value.cause.type == "AddressLocked"
-        assert (await order.result()).status == "SHIPPED"
+        assert (await order.result()).status == "DELIVERED"
     assert fakes.floor.label_addresses == ["2 New Road"]
     assert fakes.calls.count("orders.change_address") == 1
 
@@ -383,7 +384,7 @@ async def test_the_worker_restarted_mid_wave_loses_no_confirmation(env: Workflow
         status = await pps.query(PickPackShip.status)
         assert (status.tasks_open, status.tasks_picked) == (0, 1)
         await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)]))
-        assert (await order.result()).status == "SHIPPED"
+        assert (await order.result()).status == "DELIVERED"
         assert (await wave.result()).status == "DONE"
     assert fakes.calls.count(f"warehouse.confirm_task:{task.task_id}") == 1
     assert fakes.calls.count("orders.ship") == 1
@@ -406,7 +407,9 @@ async def test_a_cancel_that_arrives_during_goods_issue_ships_the_order(env: Wor
         await asyncio.sleep(0.5)
         fakes.release.set()
         result = await order.result()
+    # It ships, undoes nothing, and (cancelled through Temporal) does not stay to follow the delivery.
     assert result.status == "SHIPPED"
+    assert "tracking.subscribe" not in fakes.calls
     assert result.cancel_reason is None
     assert not [c for c in fakes.calls if c in UNDO_NAMES]
     assert "order_cancelled" not in fakes.messages
@@ -436,7 +439,7 @@ async def test_a_rejected_capture_after_goods_issue_waits_for_an_operator(env: W
         assert retried.needs_operator is None
         with pytest.raises(WorkflowUpdateFailedError):
             await pps.execute_update(PickPackShip.retry, OperatorRetry())
-        assert (await order.result()).status == "SHIPPED"
+        assert (await order.result()).status == "DELIVERED"
     assert not [c for c in fakes.calls if c in UNDO_NAMES]
     assert fakes.calls.count("orders.ship") == 1
 
@@ -482,7 +485,7 @@ async def test_the_label_is_retried_while_no_carrier_answers(env: WorkflowEnviro
         await pick_all(fakes, pps, order_id)
         await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)]))
         result = await order.result()
-    assert result.status == "SHIPPED"
+    assert result.status == "DELIVERED"
     assert fakes.attempts["shipping.buy_label"] == 4
     assert not [c for c in fakes.calls if c in UNDO_NAMES]
 
