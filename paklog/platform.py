@@ -225,6 +225,8 @@ class LocalPlatform:
         for name in SERVICE_NAMES:
             env[f"PAKLOG_{name.upper()}_URL"] = self.service_url(name)
         env["PAKLOG_CARRIERS_URL"] = self.carriers_url
+        # A demo sees a failed delivery within a minute (the gateway's own default is two days).
+        env.setdefault("PAKLOG_DELIVERY_GRACE_SECONDS", "60")
         env.update(self.config.extra_env)
         return env
 
