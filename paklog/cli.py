@@ -223,7 +223,7 @@ def simulate(
 ) -> None:
     """Drive the running platform through its gateway: customers, waves, picks, packs, carriers; then sum up.
 
-    Exit 0 when every order placed ended DELIVERED or CANCELLED, 1 otherwise, 2 when it could not start.
+    Exit 0 when every order placed ended DELIVERED or CANCELLED, 1 otherwise, 2 when it could not start or go on.
     """
     from paklog.settings import simulate_settings
     from paklog.simulate import SimulationConfig

@@ -23,7 +23,7 @@ def simulate_command(config: SimulationConfig, *, report: Path | None, console: 
     """Run the simulation, show it, write ``report`` (JSON, and the PNG beside it); the exit code.
 
     0: every order placed ended ``DELIVERED`` or ``CANCELLED``; 1: some did not
-    (or could not be placed); 2: the run could not start.
+    (or could not be placed); 2: the run could not start or go on (:class:`SimulationError`).
     """
     columns = (TextColumn("orders ended"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -41,7 +41,7 @@ def simulate_command(config: SimulationConfig, *, report: Path | None, console: 
             result = asyncio.run(run_simulation(config, on_progress=on_progress))
         except SimulationError as exc:
             progress.stop()
-            console.print(f"[red]simulation not started[/red]: {exc}")
+            console.print(f"[red]simulation stopped[/red]: {exc}")
             return 2
     _show(result, console)
     if report is not None:
