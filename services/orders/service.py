@@ -3,8 +3,9 @@
 ``PENDING → RESERVED → PAYMENT_AUTHORIZED → AWAITING_WAVE → PICKING → PACKED
 → SHIPPED → DELIVERED``; ``CANCELLED`` (with a reason) from any state before
 ``SHIPPED``, and from ``SHIPPED`` only as ``DELIVERY_FAILED`` (the carrier gave
-up: the money and the stock come back). ``DELIVERED`` is final. Every change is written to the order's history in the same
-transaction, under ``SELECT ... FOR UPDATE``.
+up: the money and the stock come back). ``DELIVERED`` is final. Every change
+is written to the order's history in the same transaction, under ``SELECT ...
+FOR UPDATE``.
 """
 
 from __future__ import annotations
