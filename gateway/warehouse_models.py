@@ -21,7 +21,7 @@ LOT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$"
 STATION_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,31}$"
 #: Wave, task and order ids in paths: what the gateway and the services give out.
 ID_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
-TRACKING_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+TRACKING_PATTERN = r"^[A-Za-z0-9]{1,32}$"  # as the shipping service takes them
 MAX_UNITS = 1000
 
 

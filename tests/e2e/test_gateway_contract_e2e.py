@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import jsonschema_rs
 import pytest
 
 from common.settings import SERVICE_NAMES
+from common.webhooks import SIGNATURE_HEADER, carrier_secret, sign
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from paklog.platform import LocalPlatform, _bin, _port_open, free_port
@@ -184,8 +186,36 @@ async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.Asy
         c.check(await olivia.get("/api/shipments/NOSUCHCODE"), "/api/shipments/{tracking_code}", 404)
         c.check(await olivia.get("/api/shipments/NOSUCHCODE/label"), "/api/shipments/{tracking_code}/label", 404)
         c.check(await olivia.get("/api/carriers"), "/api/carriers", 200)
+        await check_tracking(platform, c, alice)
     finally:
         await olivia.aclose()
+
+
+async def check_tracking(platform: LocalPlatform, c: Contract, alice: httpx.AsyncClient) -> None:
+    """The tracking routes and the carrier webhook (its success paths are in ``test_tracking_e2e``)."""
+    c.check(await alice.get("/api/tracking"), "/api/tracking", 200)
+    c.check(await alice.get("/api/tracking", params={"limit": 0}), "/api/tracking", 422)
+    c.check(await alice.get("/api/tracking/NOSUCHCODE"), "/api/tracking/{tracking_code}", 404)
+    c.check(await alice.post("/api/tracking/NOSUCHCODE", json={"title": "t"}), "/api/tracking/{tracking_code}", 404)
+    c.check(await alice.post("/api/tracking/NOSUCHCODE", json={"title": 5}), "/api/tracking/{tracking_code}", 422)
+    c.check(await alice.delete("/api/tracking/NOSUCHCODE"), "/api/tracking/{tracking_code}", 404)
+    hook = "/api/webhooks/carriers/{carrier}"
+    event = {
+        "event_id": f"contract-{uuid.uuid4().hex}",
+        "tracking_code": "NOSUCHCODE",
+        "carrier": "SWIFT",
+        "status": "IN_TRANSIT",
+        "occurred_at": "2026-11-24T10:00:00+00:00",
+    }
+    body = json.dumps(event).encode()
+    secret = carrier_secret(platform.service_token, "SWIFT", None)
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as carrier:
+        c.check(await carrier.post("/api/webhooks/carriers/SWIFT", content=body), hook, 401)
+        signed = {SIGNATURE_HEADER: sign(secret, body), "Content-Type": "application/json"}
+        c.check(await carrier.post("/api/webhooks/carriers/SWIFT", content=body, headers=signed), hook, 404)
+        broken = b'{"event_id": 1}'
+        bad = {SIGNATURE_HEADER: sign(secret, broken), "Content-Type": "application/json"}
+        c.check(await carrier.post("/api/webhooks/carriers/SWIFT", content=broken, headers=bad), hook, 422)
 
 
 @pytest.mark.parametrize(
