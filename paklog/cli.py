@@ -183,6 +183,88 @@ def bench(
     _exit_after_temporal(code)
 
 
+@app.command()
+def simulate(
+    orders: Annotated[int | None, typer.Option(min=1, help="Place this many orders, then drive all to the end")] = None,
+    rate: Annotated[float | None, typer.Option(min=0.001, help="Or place this many orders per minute ...")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, help="... for this many seconds")] = None,
+    short_pick_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of picks confirmed short")] = 0.0,
+    pack_mismatch_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of orders first packed one unit short")
+    ] = 0.0,
+    carrier_failure_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of label purchases each carrier fails")
+    ] = 0.0,
+    exception_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of journeys ending in a delivery exception")
+    ] = 0.0,
+    recovery_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of exceptions that are delivered after all")
+    ] = 0.5,
+    carrier_step: Annotated[
+        float, typer.Option(min=0.05, max=3600, help="Seconds between a parcel's tracking events")
+    ] = 0.5,
+    ship_sla: Annotated[float, typer.Option(min=1, help="On time: shipped within this many seconds of placing")] = 300,
+    timeout: Annotated[float, typer.Option(min=1, help="Give up after this many seconds in all")] = 900,
+    gateway_url: Annotated[
+        str | None,
+        typer.Option("--gateway", help="Gateway base URL (else PAKLOG_GATEWAY_URL, else http://127.0.0.1:8000)"),
+    ] = None,
+    carriers_url: Annotated[
+        str | None,
+        typer.Option(help="Carrier stand-in base URL (else PAKLOG_CARRIERS_URL, else http://127.0.0.1:8190)"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random choices")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write the run as JSON here, and its chart as .png beside it")
+    ] = None,
+    pickers: Annotated[int, typer.Option(min=1, help="Waves picked at once")] = 2,
+    packers: Annotated[int, typer.Option(min=1, help="Orders packed at once")] = 2,
+) -> None:
+    """Drive the running platform through its gateway: customers, waves, picks, packs, carriers; then sum up.
+
+    Exit 0 when every order placed ended DELIVERED or CANCELLED, 1 otherwise, 2 when it could not start or go on.
+    """
+    from paklog.settings import simulate_settings
+    from paklog.simulate import SimulationConfig
+    from paklog.simulate.command import simulate_command
+
+    if (orders is None) == (rate is None):
+        if rate is None:
+            orders = 20
+        else:
+            raise typer.BadParameter("give --orders N or --rate R with --duration S, not both")
+    if rate is not None and duration is None:
+        raise typer.BadParameter("--rate needs --duration")
+    if report is not None and report.suffix.lower() == ".png":
+        raise typer.BadParameter("--report names the JSON file; the chart goes beside it with .png")
+    _logging()
+    settings = simulate_settings()
+    config = SimulationConfig(
+        gateway_url=gateway_url or settings.gateway_url,
+        carriers_url=carriers_url or settings.carriers_url,
+        service_token=settings.service_token.get_secret_value(),
+        orders=orders,
+        rate_per_minute=rate,
+        duration_seconds=duration,
+        short_pick_rate=short_pick_rate,
+        pack_mismatch_rate=pack_mismatch_rate,
+        carrier_failure_rate=carrier_failure_rate,
+        exception_rate=exception_rate,
+        recovery_rate=recovery_rate,
+        carrier_step_seconds=carrier_step,
+        ship_sla_seconds=ship_sla,
+        timeout_seconds=timeout,
+        seed=seed,
+        pickers=pickers,
+        packers=packers,
+    )
+    code = simulate_command(config, report=report, console=console)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
 # -- order commands (through the gateway, as a user would) -----------------------------
 
 GatewayOpt = Annotated[str, typer.Option(envvar="PAKLOG_GATEWAY_URL", help="Gateway base URL")]

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import httpx
 import typer
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from common.service_auth import service_headers
 from common.settings import PaklogSettings, ServiceUrls
+from paklog.settings import saved_service_token
 from paklog.stock_check import BinTotal, InventoryTotal, compare
 
 console = Console()
@@ -232,10 +231,8 @@ def pack(
 
 def _service_urls() -> ServiceUrls:
     """The services' URLs and token: ``PAKLOG_SERVICE_TOKEN``, else the one ``paklog dev`` keeps in the state folder."""
-    saved = PaklogSettings().state_dir / "service.token"
-    if not os.environ.get("PAKLOG_SERVICE_TOKEN") and saved.is_file():
-        return ServiceUrls(service_token=SecretStr(saved.read_text().strip()))
-    return ServiceUrls()
+    saved = saved_service_token(PaklogSettings().state_dir)
+    return ServiceUrls(service_token=saved) if saved is not None else ServiceUrls()
 
 
 @check_app.command("stock")

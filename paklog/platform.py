@@ -184,6 +184,11 @@ class LocalPlatform:
         return f"http://127.0.0.1:{self.config.carriers_port}"
 
     @property
+    def carrier_webhook_url(self) -> str:
+        """Where the carrier stand-in posts its delivery events (+ ``/<CARRIER>``): the gateway's webhook."""
+        return f"{self.gateway_url}/api/webhooks/carriers"
+
+    @property
     def web_ui_url(self) -> str | None:
         return None if self.config.temporal_address else f"http://127.0.0.1:{self.config.temporal_ui_port}"
 
@@ -220,6 +225,8 @@ class LocalPlatform:
         for name in SERVICE_NAMES:
             env[f"PAKLOG_{name.upper()}_URL"] = self.service_url(name)
         env["PAKLOG_CARRIERS_URL"] = self.carriers_url
+        # A demo sees a failed delivery within a minute (the gateway's own default is two days).
+        env.setdefault("PAKLOG_DELIVERY_GRACE_SECONDS", "60")
         env.update(self.config.extra_env)
         return env
 
@@ -244,6 +251,9 @@ class LocalPlatform:
                     str(self.config.carriers_port),
                     "--state-dir",
                     str(self.state_dir),
+                    # The gateway starts last: until it answers, the stand-in's outbox keeps retrying.
+                    "--webhook-url",
+                    self.carrier_webhook_url,
                 ],
             )
             for name in SERVICE_NAMES:

@@ -6,11 +6,20 @@ Like every PakLog process, each is one pydantic-settings class read from
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from common.settings import CARRIERS_PORT, SERVICE_PORTS, PaklogSettings, ServiceUrls, TemporalSettings
+from common.settings import (
+    CARRIERS_PORT,
+    SERVICE_PORTS,
+    PaklogSettings,
+    ServiceCredential,
+    ServiceUrls,
+    TemporalSettings,
+)
 
 
 class WorkerSettings(TemporalSettings, ServiceUrls):
@@ -70,3 +79,31 @@ class DevSettings(PaklogSettings):
 def get_dev_settings() -> DevSettings:
     """``paklog dev``'s settings, built once on first use."""
     return DevSettings()
+
+
+def saved_service_token(state_dir: Path) -> SecretStr | None:
+    """The service token ``paklog dev`` generated into its state folder, unless ``PAKLOG_SERVICE_TOKEN`` is set.
+
+    Commands run beside the platform (``paklog check stock``, ``paklog simulate``)
+    use it in place of the settings' own.
+    """
+    saved = state_dir / "service.token"
+    if not os.environ.get("PAKLOG_SERVICE_TOKEN") and saved.is_file():
+        return SecretStr(saved.read_text().strip())
+    return None
+
+
+class SimulateSettings(ServiceCredential):
+    """``paklog simulate``: where the gateway and the carrier stand-in are (``--gateway``/``--carriers-url`` win).
+
+    Build it with :func:`simulate_settings`, which takes the saved service token into account.
+    """
+
+    gateway_url: str = "http://127.0.0.1:8000"
+    carriers_url: str = f"http://127.0.0.1:{CARRIERS_PORT}"
+
+
+def simulate_settings() -> SimulateSettings:
+    """``paklog simulate``'s settings, with ``paklog dev``'s saved service token when no other is given."""
+    saved = saved_service_token(PaklogSettings().state_dir)
+    return SimulateSettings(service_token=saved) if saved is not None else SimulateSettings()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -64,13 +66,29 @@ class Fault(BaseModel):
     latency_ms: int = PydanticField(default=0, ge=0, le=60_000)
 
 
-class ControlIn(_Strict):
-    """Change one carrier's faults; fields left out keep their value."""
+class TrackingKnobs(BaseModel):
+    """How one carrier's journeys go: the pace of their steps and the share of exceptions and duplicates."""
 
-    carrier: Carrier = PydanticField(strict=False)
+    step_seconds: float = PydanticField(default=2.0, ge=0.05, le=3600)
+    exception_rate: float = PydanticField(default=0.0, ge=0.0, le=1.0)
+    recovery_rate: float = PydanticField(default=0.5, ge=0.0, le=1.0)
+    duplicate_rate: float = PydanticField(default=0.0, ge=0.0, le=1.0)
+
+
+class ControlIn(_Strict):
+    """Change one carrier's faults and journeys (every carrier's when ``carrier`` is left out).
+
+    Fields left out keep their value.
+    """
+
+    carrier: Carrier | None = PydanticField(default=None, strict=False)
     outage: bool | None = None
     fail_rate: float | None = PydanticField(default=None, ge=0.0, le=1.0, strict=False)
     latency_ms: int | None = PydanticField(default=None, ge=0, le=60_000)
+    step_seconds: float | None = PydanticField(default=None, ge=0.05, le=3600)
+    exception_rate: float | None = PydanticField(default=None, ge=0.0, le=1.0)
+    recovery_rate: float | None = PydanticField(default=None, ge=0.0, le=1.0)
+    duplicate_rate: float | None = PydanticField(default=None, ge=0.0, le=1.0)
 
 
 class Calls(BaseModel):
@@ -79,11 +97,58 @@ class Calls(BaseModel):
     voids: int = 0
 
 
+class OutboxCounts(BaseModel):
+    """A carrier's webhook events by state."""
+
+    pending: int = 0
+    delivered: int = 0
+    rejected: int = 0
+
+
 class CarrierControl(BaseModel):
-    """One carrier's injected faults and the calls it received since start."""
+    """One carrier's injected faults, its journeys' settings, the calls it received and its outbox."""
 
     carrier: Carrier
     outage: bool
     fail_rate: float
     latency_ms: int
+    step_seconds: float
+    exception_rate: float
+    recovery_rate: float
+    duplicate_rate: float
     calls: Calls
+    #: Where its events are posted (None: nowhere, they stay pending).
+    webhook_url: str | None
+    outbox: OutboxCounts
+
+
+class EventState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+
+
+class OutboxEvent(BaseModel):
+    """One delivery event in the outbox: what was (or will be) posted and how the webhook answered.
+
+    ``answer_status``/``answer`` are the last answer's HTTP status and text (truncated), or the
+    connection error's text (status None); ``next_attempt_at`` is set while the event is pending.
+    """
+
+    id: int
+    event_id: str
+    carrier: Carrier
+    tracking_code: str
+    status: str
+    occurred_at: datetime
+    state: EventState
+    attempts: int
+    #: Posted twice, the same bytes (``duplicate_rate``).
+    duplicated: bool
+    answer_status: int | None
+    answer: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+    #: The event exactly as posted (the body the signature covers), parsed.
+    body: dict[str, Any]

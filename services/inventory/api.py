@@ -17,6 +17,7 @@ from services.inventory.models import (
     ProductUpsert,
     ReservationCreate,
     ReservationPublic,
+    ReturnIn,
     StockTotal,
     WriteOffIn,
 )
@@ -101,6 +102,23 @@ async def release(order_id: OrderIdPath, repo: RepoDep, once: IdempotentDep) -> 
 )
 async def commit(order_id: OrderIdPath, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
     return await once.run(fingerprint("commit", order_id), lambda: service.commit(repo, order_id))
+
+
+@router.post(
+    "/reservations/{order_id}/return",
+    response_model=ReservationPublic,
+    responses=IDEMPOTENT_RESPONSES,
+    tags=["reservations"],
+)
+async def return_issued(order_id: OrderIdPath, body: ReturnIn, repo: RepoDep, once: IdempotentDep) -> ReservationPublic:
+    """Issued units came back (failed delivery): ``on_hand`` and ``available`` rise; the reservation ends ``RETURNED``.
+
+    Only a ``COMMITTED`` reservation (else 409 ``ReservationNotCommitted``); never more than was
+    issued of a SKU (409 ``ReturnExceedsIssued``); a repeat answers the ``RETURNED`` reservation unchanged.
+    """
+    return await once.run(
+        fingerprint("return", order_id, body.model_dump()), lambda: service.return_issued(repo, order_id, body)
+    )
 
 
 @router.post(

@@ -81,9 +81,12 @@ class StockTotal(BaseModel):
 
 
 class ReservationStatus(StrEnum):
+    """``ACTIVE → COMMITTED`` (goods issue) ``→ RETURNED`` (a failed delivery came back), or ``RELEASED``."""
+
     ACTIVE = "ACTIVE"
     COMMITTED = "COMMITTED"
     RELEASED = "RELEASED"
+    RETURNED = "RETURNED"
 
 
 class Reservation(SQLModel, table=True):
@@ -108,6 +111,8 @@ class ReservationLine(SQLModel, table=True):
     )
     sku: str = Field(sa_column=Column(String(64), ForeignKey("products.sku"), primary_key=True))
     quantity: int = Field(gt=0)
+    #: Units of ``quantity`` that came back after goods issue (``0 ≤ returned ≤ quantity``).
+    returned: int = 0
 
 
 class LineIn(BaseModel):
@@ -132,7 +137,10 @@ class ReservationLinePublic(BaseModel):
 
 
 class ReservationPublic(BaseModel):
-    """A reservation; ``status`` is null when a release found nothing held (a tombstone now stands)."""
+    """A reservation; ``status`` is null when a release found nothing held (a tombstone now stands).
+
+    ``lines`` are the units held; once ``COMMITTED`` (or ``RETURNED``) the units issued.
+    """
 
     order_id: str
     status: ReservationStatus | None
@@ -146,6 +154,14 @@ class AdjustIn(BaseModel):
 
     sku: str = PydanticField(pattern=SKU_PATTERN)
     quantity: int = PydanticField(gt=0, le=MAX_ADJUST_QUANTITY)
+
+
+class ReturnIn(BaseModel):
+    """Units of a committed reservation that came back (a failed delivery); lines of one SKU add up."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    lines: list[AdjustIn] = PydanticField(min_length=1, max_length=100)
 
 
 class WriteOffIn(AdjustIn):

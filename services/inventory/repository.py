@@ -67,6 +67,18 @@ class InventoryRepository:
             )
         )
 
+    async def restock(self, sku: str, quantity: int) -> None:
+        """Units issued before came back: ``on_hand`` and ``available`` rise together (``reserved`` stays)."""
+        await self.session.exec(
+            update(Product)
+            .where(col(Product.sku) == sku)
+            .values(
+                on_hand=col(Product.on_hand) + quantity,
+                available=col(Product.available) + quantity,
+                updated_at=datetime.now(UTC),
+            )
+        )
+
     async def claim_reservation(self, order_id: str, status: ReservationStatus) -> bool:
         """Insert a reservation header (ACTIVE, or a RELEASED tombstone); False when the order already has one."""
         now = datetime.now(UTC)
@@ -95,6 +107,15 @@ class InventoryRepository:
             select(ReservationLine).where(ReservationLine.order_id == order_id).order_by(col(ReservationLine.sku))
         )
         return {line.sku: line.quantity for line in result.all()}
+
+    async def mark_returned(self, order_id: str, returned: dict[str, int]) -> None:
+        """Record the units of each line that came back (the table's check keeps them within the line)."""
+        for sku, quantity in returned.items():
+            await self.session.exec(
+                update(ReservationLine)
+                .where(col(ReservationLine.order_id) == order_id, col(ReservationLine.sku) == sku)
+                .values(returned=col(ReservationLine.returned) + quantity)
+            )
 
     async def set_reservation_status(self, reservation: Reservation, status: ReservationStatus) -> None:
         reservation.status = status

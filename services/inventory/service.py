@@ -9,6 +9,7 @@ reservations cannot deadlock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from common.errors import Conflict, NotFound, RuleViolation
@@ -21,6 +22,7 @@ from services.inventory.models import (
     ReservationLinePublic,
     ReservationPublic,
     ReservationStatus,
+    ReturnIn,
     StockTotal,
     WriteOffIn,
 )
@@ -31,7 +33,7 @@ def product_public(product: Product) -> ProductPublic:
     return ProductPublic.model_validate(product, from_attributes=True)
 
 
-def merge_lines(lines: list[LineIn]) -> dict[str, int]:
+def merge_lines(lines: Iterable[LineIn | AdjustIn]) -> dict[str, int]:
     """Sum quantities per SKU, in SKU order (the lock order)."""
     merged: dict[str, int] = {}
     for line in lines:
@@ -160,6 +162,50 @@ async def commit(repo: InventoryRepository, order_id: str) -> ReservationPublic:
             await repo.ship_reserved(sku, quantity)
         await repo.set_reservation_status(reservation, ReservationStatus.COMMITTED)
     return await _public(repo, order_id, reservation.status)
+
+
+async def return_issued(repo: InventoryRepository, order_id: str, body: ReturnIn) -> ReservationPublic:
+    """Issued units came back (a failed delivery): ``on_hand`` and ``available`` rise by each line.
+
+    Only a ``COMMITTED`` reservation takes a return, once: it ends ``RETURNED``
+    and a repeat answers it unchanged, whatever its lines. Lines of one SKU add
+    up; none may pass what was issued of its SKU. The reservation's row lock
+    makes two returns at once count once; products are touched in SKU order.
+
+    Raises:
+        NotFound: ``ReservationNotFound``.
+        RuleViolation: ``UnknownSku`` (``skus``) for a SKU the catalogue does not have.
+        Conflict: ``ReservationNotCommitted`` (``status``) unless committed or returned;
+            ``ReturnExceedsIssued`` (``sku``, ``requested``, ``issued``).
+    """
+    reservation = await repo.get_reservation(order_id, for_update=True)
+    if reservation is None:
+        raise NotFound(f"order {order_id} has no reservation", type="ReservationNotFound")
+    if reservation.status == ReservationStatus.RETURNED:
+        return await _public(repo, order_id, reservation.status)
+    if reservation.status != ReservationStatus.COMMITTED:
+        raise Conflict(
+            f"reservation of order {order_id} is {reservation.status}: only issued goods can come back",
+            type="ReservationNotCommitted",
+            extra={"status": reservation.status},
+        )
+    returned = merge_lines(body.lines)
+    unknown = sorted(set(returned) - await repo.existing_skus(list(returned)))
+    if unknown:
+        raise RuleViolation(f"unknown SKU: {', '.join(unknown)}", type="UnknownSku", extra={"skus": unknown})
+    issued = await repo.reservation_lines(order_id)
+    for sku, quantity in returned.items():
+        if quantity > issued.get(sku, 0):
+            raise Conflict(
+                f"order {order_id} was issued {issued.get(sku, 0)} of {sku}, {quantity} cannot come back",
+                type="ReturnExceedsIssued",
+                extra={"sku": sku, "requested": quantity, "issued": issued.get(sku, 0)},
+            )
+    for sku, quantity in returned.items():
+        await repo.restock(sku, quantity)
+    await repo.mark_returned(order_id, returned)
+    await repo.set_reservation_status(reservation, ReservationStatus.RETURNED)
+    return await _public(repo, order_id, ReservationStatus.RETURNED)
 
 
 async def get_reservation(repo: InventoryRepository, order_id: str) -> ReservationPublic:

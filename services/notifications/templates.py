@@ -4,13 +4,16 @@ Rendering never fails on an incomplete context: a missing key is left in
 the text as ``{key}`` (and logged), because losing a customer message is
 worse than sending one with a visible gap. Derived values are added before
 rendering: ``total`` from ``total_cents`` and ``currency``, ``reason_text``
-from ``reason``.
+from ``reason``; a template may derive more of its own (``tracking_update``:
+``status_text``, ``occurred_text``, ``where``). A value the caller gives wins
+over a derived one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from common.errors import RuleViolation
@@ -21,6 +24,53 @@ from common.logging import get_logger
 class Template:
     subject: str
     body: str
+    #: Values of this template's own, derived from the context (the context's own keys win).
+    derive: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+
+
+#: Carrier statuses in the words a customer reads.
+TRACKING_STATUSES: dict[str, str] = {
+    "IN_TRANSIT": "in transit",
+    "OUT_FOR_DELIVERY": "out for delivery",
+    "DELIVERED": "delivered",
+    "EXCEPTION": "delivery problem",
+}
+#: The carrier's reasons for a delivery problem (``EXCEPTION``).
+DELIVERY_PROBLEMS: dict[str, str] = {
+    "RECIPIENT_ABSENT": "nobody was there to take the parcel",
+    "ADDRESS_NOT_FOUND": "the address could not be found",
+    "DAMAGED": "the parcel was damaged",
+    "REFUSED": "the parcel was refused",
+}
+
+
+def _words(code: str) -> str:
+    return code.replace("_", " ").lower()
+
+
+def _tracking_values(context: Mapping[str, Any]) -> dict[str, Any]:
+    """``status_text`` ("out for delivery", "delivery problem: <reason>"), ``occurred_text`` (UTC), ``where``."""
+    derived: dict[str, Any] = {}
+    status, reason = context.get("status"), context.get("reason")
+    if isinstance(status, str):
+        text = TRACKING_STATUSES.get(status, _words(status))
+        if status == "EXCEPTION" and isinstance(reason, str) and reason:
+            text = f"{text}: {DELIVERY_PROBLEMS.get(reason, _words(reason))}"
+        derived["status_text"] = text
+    occurred_at = context.get("occurred_at")
+    if isinstance(occurred_at, str):
+        derived["occurred_text"] = occurred_at
+        try:
+            at = datetime.fromisoformat(occurred_at)
+        except ValueError:
+            pass
+        else:
+            if at.tzinfo is not None:
+                derived["occurred_text"] = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    location = context.get("location")
+    # Optional: no location leaves no gap in the sentence.
+    derived["where"] = f", {location}" if isinstance(location, str) and location else ""
+    return derived
 
 
 TEMPLATES: dict[str, Template] = {
@@ -59,6 +109,17 @@ TEMPLATES: dict[str, Template] = {
             "You are charged only for what was shipped; anything else reserved on your card is released.\n\n"
             "PakLog"
         ),
+    ),
+    "tracking_update": Template(
+        subject="{title}: {status_text}",
+        body=(
+            "Dear {name},\n\n"
+            "news about {title}: {status_text}.\n"
+            "Last update: {occurred_text}{where}.\n"
+            "Tracking code {tracking_code} ({carrier}).\n\n"
+            "PakLog"
+        ),
+        derive=_tracking_values,
     ),
 }
 
@@ -128,7 +189,10 @@ def render(template_name: str, context: Mapping[str, Any]) -> Rendered:
             f"unknown template {template_name!r}; known: {', '.join(sorted(TEMPLATES))}",
             type="UnknownTemplate",
         )
-    values = _SafeContext(_with_derived(context))
+    derived = _with_derived(context)
+    if template.derive is not None:
+        derived = {**template.derive(context), **derived}
+    values = _SafeContext(derived)
     # A subject is a mail header: a line break in a context value must not start a new header.
     subject = " ".join(template.subject.format_map(values).split())
     body = template.body.format_map(values)

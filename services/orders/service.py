@@ -2,8 +2,10 @@
 
 ``PENDING → RESERVED → PAYMENT_AUTHORIZED → AWAITING_WAVE → PICKING → PACKED
 → SHIPPED → DELIVERED``; ``CANCELLED`` (with a reason) from any state before
-``SHIPPED``. Every change is written to the order's history in the same
-transaction, under ``SELECT ... FOR UPDATE``.
+``SHIPPED``, and from ``SHIPPED`` only as ``DELIVERY_FAILED`` (the carrier gave
+up: the money and the stock come back). ``DELIVERED`` is final. Every change
+is written to the order's history in the same transaction, under ``SELECT ...
+FOR UPDATE``.
 """
 
 from __future__ import annotations
@@ -56,18 +58,23 @@ CANCELLABLE = frozenset(
         OrderStatus.PACKED,
     }
 )
+#: Statuses a cancel may come from only with one of these reasons: a shipped parcel the carrier could not deliver.
+CANCELLABLE_WITH: dict[OrderStatus, frozenset[CancelReason]] = {
+    OrderStatus.SHIPPED: frozenset({CancelReason.DELIVERY_FAILED}),
+}
 
 
-def can_move(current: OrderStatus, target: OrderStatus) -> bool:
-    """Whether the state machine allows ``current → target``."""
+def can_move(current: OrderStatus, target: OrderStatus, reason: CancelReason | None = None) -> bool:
+    """Whether the state machine allows ``current → target`` (for ``CANCELLED``: with ``reason``)."""
     if target == OrderStatus.CANCELLED:
-        return current in CANCELLABLE
+        return current in CANCELLABLE or reason in CANCELLABLE_WITH.get(current, frozenset())
     return FORWARD.get(current) == target
 
 
-def _illegal(order_id: str, status: OrderStatus, target: OrderStatus) -> Conflict:
+def _illegal(order_id: str, status: OrderStatus, target: OrderStatus, reason: CancelReason | None = None) -> Conflict:
+    because = f" ({reason})" if reason is not None else ""
     return Conflict(
-        f"order {order_id} cannot go from {status} to {target}",
+        f"order {order_id} cannot go from {status} to {target}{because}",
         type="IllegalTransition",
         extra={"status": status, "requested": target},
     )
@@ -270,17 +277,20 @@ async def cancel(
 ) -> OrderPublic:
     """Cancel with ``reason``, recording who asked; an already cancelled order is left as it is.
 
+    A ``SHIPPED`` order is cancelled only for ``DELIVERY_FAILED``; it keeps
+    what shipped (tracking code, carrier, shipped lines).
+
     Raises:
         NotFound: ``OrderNotFound``.
-        Conflict: ``IllegalTransition`` once shipped.
+        Conflict: ``IllegalTransition`` once shipped (for any other reason) or delivered.
     """
     row = await repo.read(order_id, for_update=True)
     if row is None:
         raise NotFound(f"no order {order_id}", type="OrderNotFound")
     status = OrderStatus(row["status"])
     if status != OrderStatus.CANCELLED:
-        if not can_move(status, OrderStatus.CANCELLED):
-            raise _illegal(order_id, status, OrderStatus.CANCELLED)
+        if not can_move(status, OrderStatus.CANCELLED, reason):
+            raise _illegal(order_id, status, OrderStatus.CANCELLED, reason)
         # The row is locked: the move cannot miss.
         moved = await repo.move(
             order_id, status, OrderStatus.CANCELLED, datetime.now(UTC), cancel_reason=reason, actor=requested_by

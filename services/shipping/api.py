@@ -1,4 +1,8 @@
-"""Shipping routes. Mutating routes run through the idempotency helper; shipments and voids call carriers outside any transaction."""
+"""Shipping routes. Mutating routes run through the idempotency helper; shipments and voids call carriers outside any transaction.
+
+Tracking routes (events, the trail, subscriptions) are the gateway's: it forwards the carriers' signed
+webhooks here and serves the customers' tracking pages from here.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,27 @@ from common.db import SessionDep
 from common.errors import ErrorBody
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from common.paging import MAX_CURSOR_LENGTH
-from services.shipping import service
+from services.shipping import service, tracking
 from services.shipping.models import (
+    EVENT_ID_PATTERN,
     ORDER_ID_PATTERN,
+    TRACKING_CODE_PATTERN,
+    USERNAME_PATTERN,
     BreakerPublic,
     CartonPublic,
     ChooseCartonIn,
+    EventForwarded,
     ShipmentCreate,
     ShipmentPage,
     ShipmentPublic,
     ShipmentState,
     ShipmentStatus,
+    SubscribedShipment,
+    SubscriptionIn,
+    SubscriptionPublic,
+    TrackingEventIn,
+    TrackingEventResult,
+    TrackingPublic,
 )
 from services.shipping.repository import ShippingRepository
 from services.shipping.settings import ShippingSettings
@@ -51,8 +65,10 @@ def get_sender(request: Request) -> dict[str, str]:
 RepoDep = Annotated[ShippingRepository, Depends(get_repo)]
 GatewayDep = Annotated[CarrierGateway, Depends(get_gateway)]
 SenderDep = Annotated[dict[str, str], Depends(get_sender)]
-TrackingPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,32}$")]
+TrackingPath = Annotated[str, Path(pattern=TRACKING_CODE_PATTERN, examples=["SW0000000001"])]
 OrderIdPath = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
+EventIdPath = Annotated[str, Path(pattern=EVENT_ID_PATTERN, examples=["SWIFT-SW0000000001-1"])]
+UsernamePath = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 MAX_OFFSET = 1_000_000
 
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
@@ -62,6 +78,12 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 cartons = APIRouter(prefix="/cartons", tags=["cartons"])
 shipments = APIRouter(prefix="/shipments", tags=["shipments"])
 carriers = APIRouter(prefix="/carriers", tags=["carriers"])
+tracking_router = APIRouter(prefix="/tracking", tags=["tracking"])
+subscriptions = APIRouter(prefix="/subscriptions", tags=["tracking"])
+
+_SHIPMENT_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "``ShipmentNotFound``"}
+}
 
 
 @cartons.get("", response_model=list[CartonPublic])
@@ -155,4 +177,93 @@ async def carrier_breakers(gateway: GatewayDep) -> list[BreakerPublic]:
     return await gateway.states()
 
 
-routers = [cartons, shipments, carriers]
+@tracking_router.post(
+    "/events",
+    response_model=TrackingEventResult,
+    responses={
+        404: {"model": ErrorBody, "description": "``ShipmentNotFound`` (unknown, or another carrier's)"},
+        409: {
+            "model": ErrorBody,
+            "description": "``ShipmentNotLabelled`` (with ``status``), ``EventMismatch``, or the key's conflicts",
+        },
+    },
+)
+async def record_event(body: TrackingEventIn, repo: RepoDep, once: IdempotentDep) -> TrackingEventResult:
+    """A carrier's event: ``applied``, ``stale`` (kept in the trail only) or ``duplicate`` (by ``event_id``).
+
+    Events of one shipment are serialised on its row; ``DELIVERED`` is final.
+    """
+    return await once.run(
+        fingerprint("tracking-event", body.model_dump(mode="json")), lambda: tracking.record_event(repo, body)
+    )
+
+
+@tracking_router.post(
+    "/events/{event_id}/forwarded",
+    response_model=EventForwarded,
+    responses={404: {"model": ErrorBody, "description": "``EventNotFound``"}, **IDEMPOTENT_RESPONSES},
+)
+async def event_forwarded(event_id: EventIdPath, repo: RepoDep, once: IdempotentDep) -> EventForwarded:
+    """Record that the event reached the order's workflow; a repeat answers the same."""
+    return await once.run(fingerprint("forwarded", event_id), lambda: tracking.mark_forwarded(repo, event_id))
+
+
+@tracking_router.get("/{tracking_code}", response_model=TrackingPublic, responses=_SHIPMENT_NOT_FOUND)
+async def get_tracking(tracking_code: TrackingPath, repo: RepoDep) -> TrackingPublic:
+    """The shipment's status, last event and position, and its trail oldest first (stale events included)."""
+    return await tracking.tracking(repo, tracking_code)
+
+
+@tracking_router.post(
+    "/{tracking_code}/subscriptions",
+    status_code=201,
+    response_model=SubscriptionPublic,
+    responses={
+        200: {"model": SubscriptionPublic, "description": "Already subscribed: the title and e-mail are updated"},
+        **_SHIPMENT_NOT_FOUND,
+        **IDEMPOTENT_RESPONSES,
+    },
+)
+async def subscribe(
+    tracking_code: TrackingPath, body: SubscriptionIn, repo: RepoDep, once: IdempotentDep
+) -> SubscriptionPublic:
+    """Follow the shipment (one subscription per user and tracking code)."""
+    return await once.run(
+        fingerprint("subscribe", tracking_code, body.model_dump(mode="json")),
+        lambda: tracking.subscribe(repo, tracking_code, body),
+    )
+
+
+@tracking_router.delete(
+    "/{tracking_code}/subscriptions/{username}",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"model": ErrorBody, "description": "``SubscriptionNotFound``"}, **IDEMPOTENT_RESPONSES},
+)
+async def unsubscribe(tracking_code: TrackingPath, username: UsernamePath, repo: RepoDep, once: IdempotentDep) -> None:
+    """Stop following the shipment."""
+    await once.run(
+        fingerprint("unsubscribe", tracking_code, username), lambda: tracking.unsubscribe(repo, tracking_code, username)
+    )
+
+
+@tracking_router.get(
+    "/{tracking_code}/subscriptions", response_model=list[SubscriptionPublic], responses=_SHIPMENT_NOT_FOUND
+)
+async def list_subscribers(tracking_code: TrackingPath, repo: RepoDep) -> list[SubscriptionPublic]:
+    """Who follows the shipment, first subscriber first."""
+    return await tracking.subscribers(repo, tracking_code)
+
+
+@subscriptions.get("", response_model=list[SubscribedShipment])
+async def list_subscriptions(
+    repo: RepoDep,
+    username: Annotated[str, Query(pattern=USERNAME_PATTERN)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[SubscribedShipment]:
+    """The user's subscriptions newest first, with each shipment's live status."""
+    return await tracking.subscriptions_of(repo, username, limit=limit, offset=offset)
+
+
+routers = [cartons, shipments, carriers, tracking_router, subscriptions]

@@ -13,7 +13,11 @@ the payments service's authorize:
    fails falls over to the next cheapest; the carrier's reference is the order
    id, so a retry at the same carrier answers the label sold first;
 3. a second transaction records ``LABELLED`` with the tracking code, carrier
-   and rate.
+   and rate (unless a request that took the lease over recorded it first).
+
+Once labelled, the carrier's tracking events move the shipment on
+(``IN_TRANSIT`` … ``DELIVERED``; see ``tracking.py``); a repeat of the
+shipment answers it as it is then, never a second label.
 
 A void between 1 and 3 wins: it marks the shipment ``VOIDED`` and leaves a
 tombstone; the late label is then voided at its carrier and the request
@@ -34,8 +38,10 @@ from common.paging import decode_cursor, encode_cursor
 from services.shipping.labels import render_label
 from services.shipping.models import (
     FILL_FACTOR,
+    LABELLED_STATUSES,
     CartonPublic,
     ChooseCartonIn,
+    Position,
     Shipment,
     ShipmentCreate,
     ShipmentPage,
@@ -75,6 +81,8 @@ def to_public(s: Shipment) -> ShipmentPublic:
         rate_cents=s.rate_cents,
         currency=s.currency,
         status=s.status,
+        last_event_at=s.last_event_at,
+        position=Position.of(s.position_lat, s.position_lon),
         created_at=s.created_at,
         updated_at=s.updated_at,
     )
@@ -163,7 +171,7 @@ async def _start(repo: ShippingRepository, data: ShipmentCreate) -> Answer[Shipm
         raise RuleViolation(f"no carton {data.carton!r}", type="UnknownCarton")
     now = datetime.now(UTC)
     shipment = await repo.by_order(data.order_id)
-    if shipment is not None and shipment.status == ShipmentStatus.LABELLED:
+    if shipment is not None and shipment.status in LABELLED_STATUSES:
         if not _same_request(shipment, data):
             raise Conflict(f"order {data.order_id} already shipped with other parcel data", type="ShipmentExists")
         return Answer(200, to_public(shipment))
@@ -206,6 +214,10 @@ async def _finish(repo: ShippingRepository, shipment_id: str, label: PurchasedLa
     """Transaction 2: record the label; None when a void won meanwhile (the label is kept on record)."""
     shipment = await repo.by_id_for_update(shipment_id)
     assert shipment is not None  # shipments are never deleted
+    if shipment.status in LABELLED_STATUSES:
+        # A request that took the lease over recorded the label first (the carrier sold it once, by order id);
+        # the carrier's events may have moved the shipment since, so it is left as it is.
+        return Answer(201, to_public(shipment))
     shipment.tracking_code, shipment.carrier = label.tracking_code, label.carrier
     shipment.rate_cents, shipment.currency, shipment.label = label.rate_cents, label.currency, label.fields
     shipment.attempt_started_at = None

@@ -24,6 +24,7 @@ from services.warehouse.models import (
     LockIn,
     OrderRefIn,
     Reallocated,
+    RestockState,
     SkuQuantityIn,
     StationPublic,
     StockTotalPublic,
@@ -273,3 +274,12 @@ async def return_picks(order_id: IdPath, repo: RepoDep, once: IdempotentDep) -> 
 async def issue(order_id: IdPath, repo: RepoDep, once: IdempotentDep) -> IssueState:
     """Goods issue: picked units leave their bins."""
     return await once.run(fingerprint("issue", order_id), lambda: picking.issue(repo, order_id))
+
+
+@router.post("/orders/{order_id}/restock", response_model=RestockState, responses=IDEMPOTENT_RESPONSES, tags=["orders"])
+async def restock(order_id: IdPath, repo: RepoDep, once: IdempotentDep) -> RestockState:
+    """A failed delivery came back: the issued units return to the bins they were picked from (once).
+
+    Before goods issue → 409 ``NotIssued``; unknown order → 404 ``OrderNotFound``; a repeat answers the same.
+    """
+    return await once.run(fingerprint("restock", order_id), lambda: picking.restock(repo, order_id))

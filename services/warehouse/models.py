@@ -122,6 +122,8 @@ class BacklogOrder(SQLModel, table=True):
     line_count: int = 0
     wave_id: str | None = Field(default=None, max_length=64)
     issued_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    #: When the issued units came back into their bins (a failed delivery); set once.
+    restocked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     picks_returned_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -361,3 +363,20 @@ class IssueState(BaseModel):
     order_id: str
     status: str
     lines: list[LinePublic]
+
+
+class RestockLine(BaseModel):
+    """Units put back into one bin (location and lot) they were picked from."""
+
+    sku: str
+    location: str
+    lot: str | None
+    quantity: int
+
+
+class RestockState(BaseModel):
+    """``status`` is always ``RESTOCKED``; ``lines`` by SKU, then pick path."""
+
+    order_id: str
+    status: str
+    lines: list[RestockLine]

@@ -1,5 +1,5 @@
 """Pick tasks: handing them to pickers, confirmations (short picks), re-allocation, re-picks,
-returning picks (compensation) and goods issue.
+returning picks (compensation), goods issue and the restock after a failed delivery.
 
 ``OPEN → ASSIGNED → PICKED | SHORT``, or ``CANCELLED``. Picked units stay
 counted (``allocated``) in their bin until goods issue, so for every SKU the
@@ -24,6 +24,8 @@ from services.warehouse.models import (
     NextTask,
     PickTask,
     Reallocated,
+    RestockLine,
+    RestockState,
     SkuQuantityIn,
     TaskConfirmed,
     TaskPublic,
@@ -248,3 +250,46 @@ async def _take_picked(repo: WarehouseRepository, tasks: Sequence[PickTask]) -> 
     await repo.lock_bins(t.bin_id for t in picked)
     for task in sorted(picked, key=lambda t: t.bin_id):
         await repo.change_bin(task.bin_id, quantity=-task.picked_quantity, allocated=-task.picked_quantity)
+
+
+async def restock(repo: WarehouseRepository, order_id: str) -> RestockState:
+    """A failed delivery came back: the issued units go back into the bins (location and lot) they were picked from.
+
+    What was issued is what the order's PICKED/SHORT tasks hold (their
+    ``picked_quantity``; tasks do not change after issue). The units come back
+    free (not allocated), also into a locked bin; a bin row that is gone is made
+    again. Done once (``restocked_at``): a repeat answers the same lines.
+
+    Raises:
+        NotFound: ``OrderNotFound``.
+        Conflict: ``NotIssued`` before goods issue (also after ``return-picks``).
+    """
+    now = datetime.now(UTC)
+    order = await repo.get_backlog(order_id, for_update=True)
+    if order is None or order.placed_at is None:
+        raise NotFound(f"order {order_id} is not in the warehouse", type="OrderNotFound")
+    if order.issued_at is None:
+        raise Conflict(f"goods of order {order_id} were not issued; nothing to restock", type="NotIssued")
+    by_bin = _issued_by_bin(await repo.tasks_of_order(order_id))
+    if order.restocked_at is None:
+        await repo.lock_bins(by_bin)
+        for bin_id in sorted(by_bin):
+            task, quantity = by_bin[bin_id]
+            await repo.put_back(task, quantity, now)
+        order.restocked_at, order.updated_at = now, now
+        await repo.save(order)
+    lines = [
+        RestockLine(sku=task.sku, location=task.location, lot=task.lot, quantity=quantity)
+        for task, quantity in sorted(by_bin.values(), key=lambda item: (item[0].sku, item[0].pick_seq, item[0].bin_id))
+    ]
+    return RestockState(order_id=order_id, status="RESTOCKED", lines=lines)
+
+
+def _issued_by_bin(tasks: Sequence[PickTask]) -> dict[int, tuple[PickTask, int]]:
+    """Units issued from each bin row (several tasks may have picked from one), with one of its tasks."""
+    issued: dict[int, tuple[PickTask, int]] = {}
+    for task in tasks:
+        if task.status in PICKED_TASKS and task.picked_quantity > 0:
+            first, quantity = issued.get(task.bin_id, (task, 0))
+            issued[task.bin_id] = (first, quantity + task.picked_quantity)
+    return issued

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, tuple_
+from sqlalchemy import func, literal_column, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -111,6 +111,30 @@ class WarehouseRepository:
             update(BinStock)
             .where(col(BinStock.id) == bin_id)
             .values(quantity=col(BinStock.quantity) + quantity, allocated=col(BinStock.allocated) + allocated)
+        )
+
+    async def put_back(self, task: PickTask, quantity: int, now: datetime) -> None:
+        """Add ``quantity`` free units to the bin row of ``task``'s location, SKU and lot.
+
+        A row that is gone is made again (received ``now``, the task's expiry date);
+        the unique index on location, SKU and lot settles a concurrent insert.
+        """
+        table = BinStock.__table__  # type: ignore[attr-defined]
+        stmt = insert(table).values(
+            location=task.location,
+            sku=task.sku,
+            lot=task.lot,
+            expiry_date=task.expiry_date,
+            received_at=now,
+            quantity=quantity,
+            allocated=0,
+        )
+        await self.session.exec(
+            stmt.on_conflict_do_update(
+                # The index's own expression (no lot counts as one lot), so Postgres infers it.
+                index_elements=[table.c.location, table.c.sku, literal_column("coalesce(lot, '')")],
+                set_={"quantity": table.c.quantity + stmt.excluded.quantity},
+            )
         )
 
     # --- backlog -------------------------------------------------------------------------------------------------

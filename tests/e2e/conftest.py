@@ -24,6 +24,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
         # Waves are planned by the tests themselves (POST /api/waves), never behind their backs.
         "PAKLOG_WAVE_INTERVAL_SECONDS": "0",
         "PAKLOG_LOGIN_ATTEMPTS_PER_ADDRESS": "100000/minute",
+        # A delivery exception fails the order after 4 s without progress (two days in production).
+        "PAKLOG_DELIVERY_GRACE_SECONDS": "4",
     }
     running = LocalPlatform(free_ports_config(state, task_queue="e2e", extra_env=extra_env))
     running.start()

@@ -33,6 +33,10 @@ def test_every_template_renders_with_a_full_context() -> None:
         "sku": "MUG-RED",
         "ordered": 3,
         "shipped": 1,
+        "title": "Order o-1",
+        "status": "OUT_FOR_DELIVERY",
+        "occurred_at": "2026-12-10T14:03:00+00:00",
+        "location": "Hamburg hub",
     }
     for name in TEMPLATES:
         rendered = render(name, context)

@@ -5,112 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from common.db import create_engine, create_sessionmaker
-from common.settings import ServiceSettings
-from services.carriers.app import create_app as create_carriers_app
-from services.carriers.settings import CarriersSettings
-from services.shipping.app import create_app
-from services.shipping.seed import seed
-from services.shipping.settings import ShippingSettings
-from tests.conftest import FreshDatabase, ServiceDatabases
-from tests.support import committing_client, rolled_back_client, service_credential
-
-THRESHOLD = 2
-FAST: dict[str, Any] = {"carrier_attempts": 1, "carrier_backoff_seconds": 0.01, "carrier_breaker_threshold": THRESHOLD}
-
-
-async def seeded(url: str) -> str:
-    engine = create_engine(url, pool_size=1)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            await seed(session)
-    finally:
-        await engine.dispose()
-    return url
-
-
-@pytest.fixture
-def unseeded_url(service_databases: ServiceDatabases) -> str:
-    # Resolved outside the event loop: the session's databases are made with asyncio.run.
-    return service_databases["shipping"]
-
-
-@pytest.fixture
-async def database_url(unseeded_url: str) -> str:
-    return await seeded(unseeded_url)
-
-
-@pytest.fixture
-def carrier_app(tmp_path: Path) -> FastAPI:
-    return create_carriers_app(CarriersSettings(environment="test", state_dir=tmp_path))
-
-
-@pytest.fixture
-async def tms(carrier_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The stand-in's own door, to inject faults and count the calls it received."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=carrier_app), base_url="http://carriers", headers=service_credential()
-    ) as client:
-        yield client
-
-
-def shipping_app(carrier_app: FastAPI, **settings: Any) -> Callable[[ServiceSettings], FastAPI]:
-    """``create_app`` talking to the in-process stand-in, with extra shipping settings."""
-
-    def make(base: ServiceSettings) -> FastAPI:
-        return create_app(
-            ShippingSettings(**{**base.model_dump(), **FAST, **settings}),
-            carrier_transport=httpx.ASGITransport(app=carrier_app),
-        )
-
-    return make
-
-
-@pytest.fixture
-async def client(database_url: str, carrier_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with rolled_back_client(shipping_app(carrier_app), "shipping", database_url) as (client, _):
-        yield client
-
-
-def oid() -> str:
-    return uuid.uuid4().hex[:16]
-
-
-def shipment(order_id: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "order_id": order_id,
-        "carton": "S",
-        "weight_grams": 1000,
-        "volume_cm3": 3000,
-        "service_level": "STANDARD",
-        "destination": {
-            "name": "Alice",
-            "line1": "1 Street",
-            "city": "Berlin",
-            "postal_code": "10115",
-            "country": "DE",
-        },
-    }
-    return body | overrides
-
-
-async def ship(client: httpx.AsyncClient, order_id: str, key: str | None = None, **overrides: Any) -> httpx.Response:
-    headers = {"Idempotency-Key": key} if key else {}
-    return await client.post("/shipments", json=shipment(order_id, **overrides), headers=headers)
-
-
-async def fault(tms: httpx.AsyncClient, carrier: str, **faults: Any) -> None:
-    resp = await tms.post("/control", json={"carrier": carrier, **faults})
-    assert resp.status_code == 200, resp.text
+from tests.conftest import FreshDatabase
+from tests.services.shipping.factories import THRESHOLD, fault, oid, seeded, ship, shipping_app
+from tests.support import committing_client, rolled_back_client
 
 
 async def calls(tms: httpx.AsyncClient, carrier: str) -> dict[str, int]:
