@@ -254,7 +254,7 @@ class _Carrier:
     """The bench as the carrier: signed events to the gateway's webhook, one parcel at a time, in order."""
 
     http: httpx.AsyncClient
-    gateway_url: str
+    webhook_url: str
     orders_url: str
     service_token: str
     #: ``PAKLOG_CARRIER_SECRETS`` as the gateway sees it (carrier → secret); empty: derived from the token.
@@ -264,7 +264,11 @@ class _Carrier:
     def for_platform(cls, http: httpx.AsyncClient, platform: LocalPlatform) -> _Carrier:
         configured = platform.child_env().get("PAKLOG_CARRIER_SECRETS") or "{}"
         return cls(
-            http, platform.gateway_url, platform.service_url("orders"), platform.service_token, json.loads(configured)
+            http,
+            platform.carrier_webhook_url,
+            platform.service_url("orders"),
+            platform.service_token,
+            json.loads(configured),
         )
 
     async def deliver(self, order_id: str) -> None:
@@ -292,7 +296,7 @@ class _Carrier:
             }
             body = json.dumps(event).encode()
             resp = await self.http.post(
-                f"{self.gateway_url}/api/webhooks/carriers/{carrier}",
+                f"{self.webhook_url}/{carrier}",
                 content=body,
                 headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)},
             )
