@@ -8,11 +8,17 @@ workflows with the same number of activities, in alternating rounds (so
 outside load hits both alike). It prints throughput and p50/p99 latency for
 both; the last line is ``ratio <saga ÷ no-op>`` (throughput).
 
-Before that, the order-to-ship flow: ``floor_orders`` orders placed, waved
-(WaveRelease), picked and packed by the bench through the PickPackShip
-updates (as scanners do through the gateway), and shipped, against the
-no-op flow of the same shape (:mod:`workflows.noop_floor`), in alternating
-rounds; it prints ``floor ratio <real ÷ no-op>`` (orders per second).
+Before that, the order-to-delivery flow: ``floor_orders`` orders placed,
+waved (WaveRelease), picked and packed by the bench through the PickPackShip
+updates (as scanners do through the gateway) and shipped; then the bench
+plays the carrier: four signed events per parcel to the gateway's webhook
+(``IN_TRANSIT``, ``IN_TRANSIT`` again with a new position, ``OUT_FOR_DELIVERY``,
+``DELIVERED``), and each order's time ends when its workflow ends
+``DELIVERED``. The carrier stand-in's own journeys are held for the run
+(``step_seconds`` 3600). Against it, the no-op flow of the same shape
+(:mod:`workflows.noop_floor`) gets the same four events as signals; the two
+alternate in rounds. It prints ``floor ratio <real ÷ no-op>`` (orders per
+second, placement to ``DELIVERED``).
 
 Beside it, a micro-benchmark prices one service call: ``POST
 /orders/{id}/transition`` with an ``Idempotency-Key`` through HTTP against
@@ -34,7 +40,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +56,10 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.idempotency import CLAIM_SQL, STORE_SQL
+from common.logging import get_logger
 from common.service_auth import service_headers
 from common.settings import ServiceSettings, TemporalSettings, database_url
+from common.webhooks import SIGNATURE_HEADER, carrier_secret, sign
 from gateway.temporal import connect_temporal
 from paklog.platform import LocalPlatform, free_ports_config
 from services.orders.models import OrderStatus
@@ -86,6 +94,7 @@ from workflows.warehouse_types import (
 )
 from workflows.wave_release import WaveRelease
 
+log = get_logger("paklog.bench")
 BENCH_SKU = "BENCH-UNIT"
 
 
@@ -207,9 +216,94 @@ async def _measure(
     return Measured("order saga (real services)", saga_lat, saga_s), Measured("no-op workflow", noop_lat, noop_s)
 
 
-# -- the order-to-ship flow ---------------------------------------------------------------
+# -- the order-to-delivery flow -----------------------------------------------------------
 #: A seeded SKU: bins hold stock only through the warehouse seed (there is no goods receipt yet).
 FLOOR_SKU = "PEN-BLK"
+#: What the bench, standing in for the carrier, reports for each parcel: (status, position). The second
+#: IN_TRANSIT only moves the parcel (no status change: the order tells nobody, as in the no-op twin).
+CARRIER_JOURNEY: tuple[tuple[str, tuple[float, float] | None], ...] = (
+    ("IN_TRANSIT", (52.3700, 9.7300)),
+    ("IN_TRANSIT", (52.4500, 13.2900)),
+    ("OUT_FOR_DELIVERY", None),
+    ("DELIVERED", None),
+)
+#: Parcels of the stand-in carrier take a step this often during the bench: never, in practice.
+HELD_STEP_SECONDS = 3600
+
+
+async def _hold_carriers(platform: LocalPlatform) -> None:
+    """Stop the carrier stand-in's own journeys: the bench posts every carrier event itself.
+
+    A stand-in without journey control (an older one) answers 422; it sends no
+    events of its own either, so the bench goes on.
+    """
+    async with httpx.AsyncClient(timeout=30) as http:
+        resp = await http.post(
+            f"{platform.carriers_url}/control",
+            json={"step_seconds": HELD_STEP_SECONDS},
+            headers=service_headers(platform.service_token),
+        )
+    if resp.status_code == 422:
+        log.warning("carrier stand-in has no journey control; not held", status=resp.status_code, body=resp.text[:300])
+        return
+    resp.raise_for_status()
+
+
+@dataclass(frozen=True)
+class _Carrier:
+    """The bench as the carrier: signed events to the gateway's webhook, one parcel at a time, in order."""
+
+    http: httpx.AsyncClient
+    webhook_url: str
+    orders_url: str
+    service_token: str
+    #: ``PAKLOG_CARRIER_SECRETS`` as the gateway sees it (carrier → secret); empty: derived from the token.
+    secrets: dict[str, str]
+
+    @classmethod
+    def for_platform(cls, http: httpx.AsyncClient, platform: LocalPlatform) -> _Carrier:
+        configured = platform.child_env().get("PAKLOG_CARRIER_SECRETS") or "{}"
+        return cls(
+            http,
+            platform.carrier_webhook_url,
+            platform.service_url("orders"),
+            platform.service_token,
+            json.loads(configured),
+        )
+
+    async def deliver(self, order_id: str) -> None:
+        """Post the parcel's :data:`CARRIER_JOURNEY`, each event applied before the next is sent."""
+        # The order record names the tracking code and the carrier once the order is SHIPPED.
+        resp = await self.http.get(f"{self.orders_url}/orders/{order_id}", headers=service_headers(self.service_token))
+        resp.raise_for_status()
+        order = resp.json()
+        tracking_code, carrier = order["tracking_code"], order["carrier"]
+        if not tracking_code or not carrier:
+            raise RuntimeError(f"bench order {order_id} is {order['status']} without a tracking code or carrier")
+        secret = carrier_secret(self.service_token, carrier, self.secrets)
+        # A minute apart, the last one now: increasing, and none in the future.
+        picked_up = datetime.now(UTC) - timedelta(minutes=len(CARRIER_JOURNEY))
+        for seq, (status, position) in enumerate(CARRIER_JOURNEY, start=1):
+            event = {
+                "event_id": f"bench-{tracking_code}-{seq}",
+                "tracking_code": tracking_code,
+                "carrier": carrier,
+                "status": status,
+                "occurred_at": (picked_up + timedelta(minutes=seq)).isoformat(),
+                "position": None if position is None else {"lat": position[0], "lon": position[1]},
+                "location": None,
+                "reason": None,
+            }
+            body = json.dumps(event).encode()
+            resp = await self.http.post(
+                f"{self.webhook_url}/{carrier}",
+                content=body,
+                headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)},
+            )
+            if resp.status_code != 200 or resp.json().get("result") != "applied":
+                raise RuntimeError(
+                    f"webhook for {tracking_code} {status} answered {resp.status_code}: {resp.text[:300]}"
+                )
 
 
 async def _retry_missing(call: Callable[[], Awaitable[Any]]) -> Any:
@@ -240,9 +334,15 @@ async def _until_in_backlog(http: httpx.AsyncClient, platform: LocalPlatform, or
 
 
 async def _floor_round(
-    client: Client, http: httpx.AsyncClient, platform: LocalPlatform, run: str, count: int, concurrency: int
+    client: Client,
+    http: httpx.AsyncClient,
+    carrier: _Carrier,
+    platform: LocalPlatform,
+    run: str,
+    count: int,
+    concurrency: int,
 ) -> tuple[list[float], float]:
-    """``count`` orders placed, waved, picked, packed and shipped; each order's time from start to SHIPPED."""
+    """``count`` orders placed, waved, picked, packed, shipped and delivered; each one's time to DELIVERED."""
     task_queue = platform.config.task_queue
     gate = asyncio.Semaphore(concurrency)
     order_ids = [f"fl{run}{i:05d}" for i in range(count)]
@@ -299,20 +399,26 @@ async def _floor_round(
     await asyncio.gather(*(pack(o) for o in order_ids))
     latencies: list[float] = []
 
-    async def shipped(order_id: str) -> None:
-        result = await client.get_workflow_handle_for(OrderFulfillment.run, workflow_id(order_id)).result()
-        if result.status != "SHIPPED":
-            raise RuntimeError(f"bench order {order_id} ended {result.status}")
+    async def delivered(order_id: str) -> None:
+        order = client.get_workflow_handle_for(OrderFulfillment.run, workflow_id(order_id))
+        snapshot = await order.execute_update(OrderFulfillment.wait_for_status, WaitForStatus(statuses=["SHIPPED"]))
+        if snapshot.status != "SHIPPED":
+            raise RuntimeError(f"bench order {order_id} is {snapshot.status} ({snapshot.cancel_reason}), not SHIPPED")
+        async with gate:
+            await carrier.deliver(order_id)
+        result = await order.result()
+        if result.status != "DELIVERED":
+            raise RuntimeError(f"bench order {order_id} ended {result.status} ({result.cancel_reason})")
         latencies.append(time.perf_counter() - starts[order_id])
 
-    await asyncio.gather(*(shipped(o) for o in order_ids))
+    await asyncio.gather(*(delivered(o) for o in order_ids))
     return latencies, time.perf_counter() - began
 
 
 async def _noop_floor_round(
     client: Client, platform: LocalPlatform, run: str, count: int, concurrency: int
 ) -> tuple[list[float], float]:
-    """The same steps against the no-op workflows of the same shape."""
+    """The same steps against the no-op workflows of the same shape; the carrier's events are signals."""
     task_queue = platform.config.task_queue
     gate = asyncio.Semaphore(concurrency)
     labels = [f"{run}{i:05d}" for i in range(count)]
@@ -357,36 +463,45 @@ async def _noop_floor_round(
     await asyncio.gather(*(pack(label) for label in labels))
     latencies: list[float] = []
 
-    async def shipped(label: str) -> None:
-        await client.get_workflow_handle(noop_order_id(label)).result()
+    async def delivered(label: str) -> None:
+        order = client.get_workflow_handle_for(NoopFloorOrder.run, noop_order_id(label))
+        await order.execute_update(NoopFloorOrder.wait_shipped)
+        async with gate:
+            # The carrier's events, told straight to the workflow (the real flow's go through the webhook).
+            for status, _ in CARRIER_JOURNEY:
+                await order.signal(NoopFloorOrder.delivery_event, status)
+        result = await order.result()
+        if result.status != "DELIVERED":
+            raise RuntimeError(f"no-op order {label} ended {result.status}")
         latencies.append(time.perf_counter() - starts[label])
 
-    await asyncio.gather(*(shipped(label) for label in labels))
+    await asyncio.gather(*(delivered(label) for label in labels))
     return latencies, time.perf_counter() - began
 
 
 async def _measure_floor(
     platform: LocalPlatform, orders: int, concurrency: int, rounds: int = 4
 ) -> tuple[Measured, Measured]:
-    """Alternating rounds of the real order-to-ship flow and its no-op twin (A B, B A, ...)."""
+    """Alternating rounds of the real order-to-delivery flow and its no-op twin (A B, B A, ...)."""
     client = await connect_temporal(TemporalSettings(temporal_address=platform.temporal_address))
     run = uuid.uuid4().hex[:6]
     real: tuple[list[float], float] = ([], 0.0)
     noop_: tuple[list[float], float] = ([], 0.0)
     size = max(1, orders // rounds)
     async with httpx.AsyncClient(timeout=30) as http:
-        await _floor_round(client, http, platform, f"{run}w", min(5, size), concurrency)  # warm-up
+        carrier = _Carrier.for_platform(http, platform)
+        await _floor_round(client, http, carrier, platform, f"{run}w", min(5, size), concurrency)  # warm-up
         await _noop_floor_round(client, platform, f"{run}w", min(5, size), concurrency)
         for r in range(rounds):
             sides = ["real", "noop"] if r % 2 == 0 else ["noop", "real"]
             for side in sides:
                 if side == "real":
-                    lat, secs = await _floor_round(client, http, platform, f"{run}{r}", size, concurrency)
+                    lat, secs = await _floor_round(client, http, carrier, platform, f"{run}{r}", size, concurrency)
                     real = (real[0] + lat, real[1] + secs)
                 else:
                     lat, secs = await _noop_floor_round(client, platform, f"{run}{r}", size, concurrency)
                     noop_ = (noop_[0] + lat, noop_[1] + secs)
-    return Measured("order to ship (real services)", *real), Measured("no-op flow, same shape", *noop_)
+    return Measured("order to delivery (real services)", *real), Measured("no-op flow, same shape", *noop_)
 
 
 MICRO_ENDPOINT = "POST /orders/{id}/transition"
@@ -569,6 +684,8 @@ def run_bench(
         console.print(f"starting a private platform in {tmp} ...")
         platform.start()
         try:
+            if not micro_only:
+                asyncio.run(_hold_carriers(platform))
             # The floor first: the saga phase leaves its orders in the wave backlog.
             floor = (
                 None
@@ -584,13 +701,13 @@ def run_bench(
         return 0
     if floor is not None:
         real, twin = floor
-        floor_table = Table(title=f"{len(real.latencies)} orders each, placement to SHIPPED, {concurrency} in flight")
+        floor_table = Table(title=f"{len(real.latencies)} orders each, placement to DELIVERED, {concurrency} in flight")
         for column in ("flow", "orders per second", "p50 ms", "p99 ms"):
             floor_table.add_column(column)
         for m in (real, twin):
             floor_table.add_row(m.name, f"{m.per_second:.2f}", f"{m.percentile(0.5):.0f}", f"{m.percentile(0.99):.0f}")
         console.print(floor_table)
-        print(f"shipped/s {real.per_second:.2f} noop flows/s {twin.per_second:.2f}")
+        print(f"delivered/s {real.per_second:.2f} noop flows/s {twin.per_second:.2f}")
         print(f"floor ratio {real.per_second / twin.per_second:.2f}", flush=True)
     saga, noop = workflows
     table = Table(title=f"{orders} workflows each, {concurrency} in flight, 8 activities each")

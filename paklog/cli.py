@@ -166,10 +166,10 @@ def bench(
     ] = 1000,
     micro_only: Annotated[bool, typer.Option(help="Run only the micro-benchmark (endpoint vs raw asyncpg)")] = False,
     floor_orders: Annotated[
-        int, typer.Option(help="Orders taken from placement to SHIPPED (and as many no-op flows); 0 skips it")
+        int, typer.Option(help="Orders taken from placement to DELIVERED (and as many no-op flows); 0 skips it")
     ] = 80,
 ) -> None:
-    """Order saga vs. a no-op workflow, order-to-ship vs. a no-op flow of the same shape, one call vs. asyncpg."""
+    """Order saga vs. a no-op workflow, order-to-delivery vs. a no-op flow of the same shape, one call vs. asyncpg."""
     from paklog.bench import run_bench
 
     code = run_bench(

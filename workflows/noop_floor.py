@@ -1,4 +1,4 @@
-"""The benchmark's baseline for the order-to-ship flow: the real flow's shape, doing nothing.
+"""The benchmark's baseline for the order-to-delivery flow: the real flow's shape, doing nothing.
 
 Three workflows mirror OrderFulfillment, WaveRelease and PickPackShip: the
 same number of activities (``bench.noop``), the same updates driven by the
@@ -6,6 +6,14 @@ bench (``confirm_pick`` per task, ``pack``), the same signals between them
 (``wave_released``, ``task_settled``, ``progress``) and the same parent →
 child structure, so ``paklog bench`` can price what the real services and the
 workflows' own logic add on top of Temporal itself.
+
+After its child has shipped, :class:`NoopFloorOrder` follows the delivery as
+OrderFulfillment does: one step to subscribe the customer, then one
+``delivery_event`` signal per carrier event (the bench sends them, standing in
+for the gateway's carrier webhook); each status change is one step (notify the
+subscribers), an event with the status it already has (a new position) none,
+and ``DELIVERED`` one more (the order's transition, before the notice) and
+ends the workflow.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ ORDER_STEPS = ("create", "reserve", "reserved", "authorize", "authorized", "awai
 SHIP_STEPS = ("label", "commit", "issue", "capture", "ship", "notify")
 # The pack update: dimensions, carton, packed.
 PACK_STEPS = ("dimensions", "carton", "packed")
+# After SHIPPED: subscribe once; per status change notify; DELIVERED also moves the order (before its notice).
+SUBSCRIBE_STEP = "subscribe"
+NOTIFY_STEP = "notify_subscribers"
+DELIVERED_STEP = "transition_delivered"
+DELIVERED = "DELIVERED"
 
 
 async def _steps(*steps: str) -> None:
@@ -64,15 +77,25 @@ class NoopFloorStatus:
     shipped: bool = False
     settled: int = 0
     order_labels: list[str] = field(default_factory=list)
+    delivery_status: str | None = None
 
 
 @workflow.defn(name="NoopFloorOrder")
 class NoopFloorOrder:
-    """OrderFulfillment's shape: eight steps, wait for the wave, then a child until shipped."""
+    """OrderFulfillment's shape: eight steps, wait for the wave, a child until shipped, then the delivery.
+
+    Steps: ``ORDER_STEPS`` (AWAITING_WAVE after the sixth); the wave's signal;
+    the :class:`NoopFloorPick` child (``SHIPPED`` when it ends); ``subscribe``;
+    then per ``delivery_event`` that changes the status ``notify_subscribers``
+    (``DELIVERED``: ``transition_delivered`` first, and the workflow ends).
+    No compensations: nothing fails here.
+    """
 
     def __init__(self) -> None:
         self._status = "PENDING"
         self._wave: str | None = None
+        self._inbox: list[str] = []
+        self._delivery_status: str | None = None
 
     @workflow.run
     async def run(self, params: NoopOrderInput) -> NoopFloorStatus:
@@ -84,7 +107,24 @@ class NoopFloorOrder:
             NoopFloorPick.run, NoopOrderInput(label=params.label), id=noop_pick_id(params.label)
         )
         self._status = "SHIPPED"
-        return NoopFloorStatus(label=params.label, status=self._status, shipped=True)
+        await self._follow_delivery()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return NoopFloorStatus(
+            label=params.label, status=self._status, shipped=True, delivery_status=self._delivery_status
+        )
+
+    async def _follow_delivery(self) -> None:
+        await _steps(SUBSCRIBE_STEP)
+        while self._status != DELIVERED:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            status = self._inbox.pop(0)
+            if status == self._delivery_status:
+                continue  # a new position, no change: nobody is told
+            self._delivery_status = status
+            if status == DELIVERED:
+                await _steps(DELIVERED_STEP)
+                self._status = DELIVERED
+            await _steps(NOTIFY_STEP)
 
     @workflow.signal
     def wave_released(self, wave: str) -> None:
@@ -94,10 +134,21 @@ class NoopFloorOrder:
     def progress(self, status: str) -> None:
         self._status = status
 
+    @workflow.signal
+    def delivery_event(self, status: str) -> None:
+        """The carrier's event (the bench stands in for the gateway's webhook); kept until it is handled."""
+        self._inbox.append(status)
+
     @workflow.update
     async def wait_awaiting_wave(self) -> NoopFloorStatus:
         await workflow.wait_condition(lambda: self._status != "PENDING")
         return NoopFloorStatus(label="", status=self._status)
+
+    @workflow.update
+    async def wait_shipped(self) -> NoopFloorStatus:
+        """Answers once the child has shipped (as ``wait_for_status(["SHIPPED"])`` does for the real order)."""
+        await workflow.wait_condition(lambda: self._status in ("SHIPPED", DELIVERED))
+        return NoopFloorStatus(label="", status=self._status, shipped=True)
 
 
 @workflow.defn(name="NoopFloorPick")

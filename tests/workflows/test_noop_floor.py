@@ -1,4 +1,4 @@
-"""The benchmark's no-op flow runs to the end with the same updates and signals as the real one."""
+"""The benchmark's no-op flow runs to delivery with the same updates and signals as the real one."""
 
 from __future__ import annotations
 
@@ -6,14 +6,18 @@ import asyncio
 from collections import Counter
 
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from activities.noop import NoopInput, NoopResult
 from tests.workflows.fakes import time_skipping_env
 from workflows.noop_floor import (
+    DELIVERED_STEP,
+    NOTIFY_STEP,
     ORDER_STEPS,
     PACK_STEPS,
     SHIP_STEPS,
+    SUBSCRIBE_STEP,
     NoopFloorOrder,
     NoopFloorPick,
     NoopOrderInput,
@@ -23,8 +27,11 @@ from workflows.noop_floor import (
     noop_pick_id,
 )
 
+#: What the bench sends each order after it has shipped: a position update (same status) notifies nobody.
+CARRIER_EVENTS = ("IN_TRANSIT", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED")
 
-async def test_the_noop_flow_ships_every_order() -> None:
+
+async def test_the_noop_flow_delivers_every_order() -> None:
     steps: Counter[str] = Counter()
 
     @activity.defn(name="bench.noop")
@@ -58,11 +65,23 @@ async def test_the_noop_flow_ships_every_order() -> None:
                     except Exception:  # the child is starting
                         await asyncio.sleep(0.05)
                 await pick.execute_update(NoopFloorPick.pack)
+            for order in orders:
+                shipped = await order.execute_update(NoopFloorOrder.wait_shipped)
+                assert shipped.status == "SHIPPED"
+                for status in CARRIER_EVENTS[:-1]:
+                    await order.signal(NoopFloorOrder.delivery_event, status)
+            # Shipped and out for delivery, but not delivered: both orders are still open.
+            assert [(await order.describe()).status for order in orders] == [WorkflowExecutionStatus.RUNNING] * 2
+            for order in orders:
+                await order.signal(NoopFloorOrder.delivery_event, CARRIER_EVENTS[-1])
             results = [await order.result() for order in orders]
             wave_result = await wave.result()
-    assert [r.status for r in results] == ["SHIPPED", "SHIPPED"]
+    assert [(r.status, r.delivery_status) for r in results] == [("DELIVERED", "DELIVERED")] * 2
     assert wave_result.settled == 2
+    # As OrderFulfillment after SHIPPED: subscribe once, notify per status change (three), DELIVERED moves the order.
+    assert (steps[SUBSCRIBE_STEP], steps[NOTIFY_STEP], steps[DELIVERED_STEP]) == (2, 6, 2)
     per_order = len(ORDER_STEPS) + 1 + 2 + len(PACK_STEPS) + len(SHIP_STEPS)  # + order_tasks, picking, confirm
+    per_order += 1 + 3 + 1  # subscribe, three notices, the transition to DELIVERED
     # The wave: plan, allocate, release, one progress read per batch of settled tasks, complete.
     assert 5 <= sum(steps.values()) - 2 * per_order <= 7
     assert steps["progress"] >= 1
