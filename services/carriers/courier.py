@@ -86,6 +86,7 @@ class Courier:
         self._outbox_due = asyncio.Event()
         self._posting: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     async def start(self) -> None:
         """Start the journeys task and, with a webhook URL, the sender; pending work from before resumes."""
@@ -96,6 +97,7 @@ class Courier:
 
     async def stop(self) -> None:
         """Stop both tasks and every post in flight (an interrupted post is pending again: it is retried)."""
+        self._stopping = True  # a loop that missed its cancel still ends at its next turn
         tasks = [*self._tasks, *self._posting.values()]
         for task in tasks:
             task.cancel()
@@ -114,7 +116,7 @@ class Courier:
         return advance(journey, self.knobs[journey.carrier], self._rng, datetime.now(UTC))
 
     async def _run_journeys(self) -> None:
-        while True:
+        while not self._stopping:
             self._journeys_due.clear()
             try:
                 stepped, upcoming = await asyncio.to_thread(self.store.advance_due, time.time(), self._step, STEP_BATCH)
@@ -130,7 +132,7 @@ class Courier:
 
     # -- sender ---------------------------------------------------------------------
     async def _run_sender(self) -> None:
-        while True:
+        while not self._stopping:
             self._outbox_due.clear()
             upcoming: float | None = None
             free = self.concurrency - len(self._posting)
@@ -202,7 +204,13 @@ class Courier:
 
 
 async def _wait(wake: asyncio.Event, until: float | None) -> None:
-    """Until ``wake`` is set or the epoch time ``until`` (at most :data:`IDLE_SECONDS` from now)."""
+    """Until ``wake`` is set or the epoch time ``until`` (at most :data:`IDLE_SECONDS` from now).
+
+    ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 ``wait_for`` can swallow a
+    cancel that lands as the event is set, and :meth:`Courier.stop` then waits forever for a
+    task that goes on (seen once in CI: the app's shutdown hung while the sender kept posting).
+    """
     timeout = IDLE_SECONDS if until is None else min(max(until - time.time(), 0.0), IDLE_SECONDS)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await wake.wait()
