@@ -12,8 +12,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.noop import NoopInput, noop
 
 # The order saga's happy path up to the wave backlog: create, reserve, transition,
-# authorize, transition, transition, notify, enqueue (the warehouse hand-over's first step).
-STEPS = ("create", "reserve", "reserved", "authorize", "authorized", "awaiting_wave", "notify", "enqueue")
+# authorize, transition, enqueue (the warehouse hand-over's first step), transition, notify.
+STEPS = ("create", "reserve", "reserved", "authorize", "authorized", "enqueue", "awaiting_wave", "notify")
 NOOP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=10)
 
 
