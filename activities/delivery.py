@@ -30,11 +30,15 @@ class Subscribe:
 
 
 @dataclass(frozen=True)
-class TrackingNotice:
-    """One status change of a shipment, told to each of its subscribers once."""
+class DeliveryEvent:
+    """A shipment's status changed: OrderFulfillment's signal ``delivery_event`` (from the gateway's
+    carrier webhook), and what ``tracking.notify_subscribers`` tells each subscriber once.
 
-    tracking_code: str
+    The workflow ignores a repeated ``event_id``, or an event older than the last one it handled.
+    """
+
     event_id: str
+    tracking_code: str
     status: str
     occurred_at: str
     carrier: str | None = None
@@ -84,7 +88,7 @@ class TrackingActivities:
         raise_for_rejection(resp)
 
     @activity.defn(name="tracking.notify_subscribers")
-    async def notify_subscribers(self, params: TrackingNotice) -> NoticesSent:
+    async def notify_subscribers(self, params: DeliveryEvent) -> NoticesSent:
         """One ``tracking_update`` message per subscriber and event.
 
         Each message's key is ``track:<event id>:<username>``, so a retry (or the
@@ -153,6 +157,7 @@ class ReturnActivities:
 
 
 __all__ = [
+    "DeliveryEvent",
     "NoticesSent",
     "RefundPayment",
     "ReturnActivities",
@@ -160,5 +165,4 @@ __all__ = [
     "ReturnStock",
     "Subscribe",
     "TrackingActivities",
-    "TrackingNotice",
 ]

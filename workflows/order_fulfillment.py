@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -17,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
         ReturnStock,
         Subscribe,
         TrackingActivities,
-        TrackingNotice,
     )
     from activities.inventory import InventoryActivities, ReleaseStock, ReserveLine, ReserveStock
     from activities.notifications import MessageSent, NotificationsActivities, SendMessage
@@ -453,15 +453,7 @@ class OrderFulfillment:
                 self._failures.append(self._failure("orders.transition:DELIVERED", err))
                 await self._raise_alert()
             self._status = OrderStatus.DELIVERED
-        notice = TrackingNotice(
-            tracking_code=event.tracking_code,
-            event_id=event.event_id,
-            status=event.status,
-            occurred_at=event.occurred_at,
-            carrier=event.carrier or shipped.carrier,
-            reason=event.reason,
-            location=event.location,
-        )
+        notice = dataclasses.replace(event, carrier=event.carrier or shipped.carrier)
         await self._best_effort(
             "tracking.notify_subscribers",
             workflow.start_activity_method(

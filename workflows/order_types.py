@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from activities.delivery import DeliveryEvent as DeliveryEvent  # the signal ``delivery_event``
 from activities.orders import OrderLine, ShippingAddress
 from common.vocabulary import CancelReason, OrderStatus
 
@@ -142,22 +143,6 @@ class OrderSnapshot:
     #: After ``SHIPPED``: the shipment's last status the order learned, and its tracking code.
     delivery_status: str | None = None
     tracking_code: str | None = None
-
-
-@dataclass(frozen=True)
-class DeliveryEvent:
-    """Signal ``delivery_event``: the shipment's status changed (forwarded by the gateway's carrier webhook).
-
-    A repeated ``event_id``, or an event older than the last one handled, is ignored.
-    """
-
-    event_id: str
-    tracking_code: str
-    status: str
-    occurred_at: str
-    carrier: str | None = None
-    reason: str | None = None
-    location: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ from activities.delivery import (
     ReturnState,
     ReturnStock,
     Subscribe,
-    TrackingNotice,
 )
 from activities.inventory import (
     AdjustReservation,
@@ -424,7 +423,7 @@ class Fakes:
                 await handle.signal("delivery_event", event)
 
         @activity.defn(name="tracking.notify_subscribers")
-        async def notify_subscribers(params: TrackingNotice) -> NoticesSent:
+        async def notify_subscribers(params: DeliveryEvent) -> NoticesSent:
             record(f"tracking.notify:{params.status}")
             await self._behave("tracking.notify_subscribers")
             self.notices.append((params.status, params.event_id))
