@@ -27,7 +27,7 @@ from services.notifications.app import create_app as notifications_app
 from services.orders.app import create_app as orders_app
 from services.payments.app import create_app as payments_app
 from tests.conftest import ServiceDatabases
-from tests.fuzz import UNSTORABLE, operations, requests_for
+from tests.fuzz import UNSTORABLE, FuzzRequest, operations, requests_for
 from tests.support import rolled_back_client
 
 APPS: dict[str, Callable[[ServiceSettings], FastAPI]] = {
@@ -55,6 +55,47 @@ async def snapshot(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]
     return digests
 
 
+async def fuzz(
+    http: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    service: str,
+    budget_seconds: float,
+    on_answer: Callable[[str, FuzzRequest, httpx.Response], None] | None = None,
+) -> int:
+    """Send every hostile request the app's OpenAPI document yields; the number sent.
+
+    Never a 5xx; text the database cannot store is a 422 ``ValidationError``; a
+    refused request changes no row. Each request has an ``Idempotency-Key`` of
+    its own: one key for all would answer ``IdempotencyKeyReused`` from the
+    second request on, before the work (and the database) saw the hostile value.
+    ``on_answer(template, request, response)`` may check more.
+    """
+    document = (await http.get("/openapi.json")).json()
+    deadline = time.monotonic() + budget_seconds
+    state = await snapshot(sessions)
+    sent = 0
+    for method, template, operation in operations(document):
+        for request in requests_for(document, method, template, operation):
+            if request.headers.get("Idempotency-Key") == "fuzz-value":
+                request.headers["Idempotency-Key"] = f"fuzz-{sent}"
+            assert time.monotonic() < deadline, f"fuzzing {service} took over {budget_seconds} s ({sent} sent)"
+            resp: httpx.Response = await request.send(http)
+            sent += 1
+            assert resp.status_code < 500, f"{request.describe()}: {resp.status_code} {resp.text[:300]}"
+            if request.kind in UNSTORABLE:
+                assert resp.status_code == 422, f"{request.describe()}: {resp.status_code} {resp.text[:300]}"
+                assert resp.json()["type"] == "ValidationError"
+            if on_answer is not None:
+                on_answer(template, request, resp)
+            if method == "GET":
+                continue
+            after = await snapshot(sessions)
+            if resp.status_code >= 400:
+                assert after == state, f"{request.describe()} was refused ({resp.status_code}) but changed rows"
+            state = after
+    return sent
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, service_databases: ServiceDatabases) -> str:
     service: str = request.param
@@ -74,23 +115,5 @@ async def test_hostile_input_never_5xx_and_changes_nothing(service: str, databas
             login = await http.post("/token", data={"username": "admin", "password": "admin-pass"})
             assert login.status_code == 200, login.text
             http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        document = (await http.get("/openapi.json")).json()
-        deadline = time.monotonic() + BUDGET_SECONDS
-        state = await snapshot(sessions)
-        sent = 0
-        for method, template, operation in operations(document):
-            for request in requests_for(document, method, template, operation):
-                assert time.monotonic() < deadline, f"fuzzing {service} took over {BUDGET_SECONDS} s ({sent} sent)"
-                resp: httpx.Response = await request.send(http)
-                sent += 1
-                assert resp.status_code < 500, f"{request.describe()}: {resp.status_code} {resp.text[:300]}"
-                if request.kind in UNSTORABLE:
-                    assert resp.status_code == 422, f"{request.describe()}: {resp.status_code} {resp.text[:300]}"
-                    assert resp.json()["type"] == "ValidationError"
-                if method == "GET":
-                    continue
-                after = await snapshot(sessions)
-                if resp.status_code >= 400:
-                    assert after == state, f"{request.describe()} was refused ({resp.status_code}) but changed rows"
-                state = after
+        sent = await fuzz(http, sessions, service, BUDGET_SECONDS)
         assert sent > 50
