@@ -305,7 +305,7 @@ class IdempotentCall:
         return _adapter(model).validate_python(outcome.body) if model is not None else outcome.body
 
 
-def idempotent_call(
+async def idempotent_call(
     session: SessionDep, request: Request, response: Response, key: IdempotencyKeyDep = None
 ) -> IdempotentCall:
     """The dependency behind :data:`IdempotentDep`."""

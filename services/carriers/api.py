@@ -118,7 +118,7 @@ class CarrierDesk:
         self.nudge()
 
 
-def get_desk(request: Request) -> CarrierDesk:
+async def get_desk(request: Request) -> CarrierDesk:
     desk: CarrierDesk = request.app.state.desk
     return desk
 

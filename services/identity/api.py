@@ -16,11 +16,11 @@ from services.identity.models import TokenResponse, UserCreate, UserPublic
 from services.identity.repository import IdentityRepository
 
 
-def get_repo(session: SessionDep) -> IdentityRepository:
+async def get_repo(session: SessionDep) -> IdentityRepository:
     return IdentityRepository(session)
 
 
-def get_issuer(request: Request) -> TokenIssuer:
+async def get_issuer(request: Request) -> TokenIssuer:
     issuer: TokenIssuer = request.app.state.issuer
     return issuer
 

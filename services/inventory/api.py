@@ -24,7 +24,7 @@ from services.inventory.models import (
 from services.inventory.repository import InventoryRepository
 
 
-def get_repo(session: SessionDep) -> InventoryRepository:
+async def get_repo(session: SessionDep) -> InventoryRepository:
     return InventoryRepository(session)
 
 

@@ -16,11 +16,11 @@ from services.notifications.repository import NotificationsRepository
 from services.notifications.senders import Sender
 
 
-def get_repo(session: SessionDep) -> NotificationsRepository:
+async def get_repo(session: SessionDep) -> NotificationsRepository:
     return NotificationsRepository(session)
 
 
-def get_senders(request: Request) -> Mapping[Channel, Sender]:
+async def get_senders(request: Request) -> Mapping[Channel, Sender]:
     senders: Mapping[Channel, Sender] = request.app.state.senders
     return senders
 

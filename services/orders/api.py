@@ -25,7 +25,7 @@ from services.orders.models import (
 from services.orders.repository import OrdersRepository
 
 
-def get_repo(session: SessionDep) -> OrdersRepository:
+async def get_repo(session: SessionDep) -> OrdersRepository:
     return OrdersRepository(session)
 
 

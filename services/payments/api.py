@@ -23,11 +23,11 @@ from services.payments.processor import CardProcessor
 from services.payments.repository import PaymentsRepository
 
 
-def get_repo(session: SessionDep) -> PaymentsRepository:
+async def get_repo(session: SessionDep) -> PaymentsRepository:
     return PaymentsRepository(session)
 
 
-def get_processor(request: Request) -> CardProcessor:
+async def get_processor(request: Request) -> CardProcessor:
     processor: CardProcessor = request.app.state.processor
     return processor
 

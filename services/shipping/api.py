@@ -42,16 +42,16 @@ from services.shipping.settings import ShippingSettings
 from services.shipping.tms import CarrierGateway
 
 
-def get_repo(session: SessionDep) -> ShippingRepository:
+async def get_repo(session: SessionDep) -> ShippingRepository:
     return ShippingRepository(session)
 
 
-def get_gateway(request: Request) -> CarrierGateway:
+async def get_gateway(request: Request) -> CarrierGateway:
     gateway: CarrierGateway = request.app.state.carriers
     return gateway
 
 
-def get_sender(request: Request) -> dict[str, str]:
+async def get_sender(request: Request) -> dict[str, str]:
     settings: ShippingSettings = request.app.state.settings
     return {
         "name": settings.label_sender_name,

@@ -39,11 +39,11 @@ from services.warehouse.repository import WarehouseRepository
 from services.warehouse.settings import WarehouseSettings
 
 
-def get_repo(session: SessionDep) -> WarehouseRepository:
+async def get_repo(session: SessionDep) -> WarehouseRepository:
     return WarehouseRepository(session)
 
 
-def get_warehouse_settings(request: Request) -> WarehouseSettings:
+async def get_warehouse_settings(request: Request) -> WarehouseSettings:
     settings: WarehouseSettings = request.app.state.settings
     return settings
 
