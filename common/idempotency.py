@@ -42,13 +42,14 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar, cast
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Column, DateTime, bindparam, delete
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlmodel import Field, SQLModel, col, select
+from sqlalchemy import Column, DateTime
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import SessionDep
 from common.errors import Conflict, DomainError, ErrorBody
+from common.sql import Sql, driver_connection
 
 #: How long a phased claim stays exclusive; longer than any outside call it guards.
 IDEMPOTENCY_LEASE = timedelta(seconds=30)
@@ -78,23 +79,29 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-_KEYS = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-# The two statements of every keyed call, built once as Core statements and run on the
-# session's connection: no statement construction or ORM execution per request, which was
-# about 40% of the CPU of a keyed orders call (docs/performance.md). Same SQL as before.
+# The statements of every keyed call, compiled once and sent straight through asyncpg on the
+# session's connection, in its transaction (common/sql.py): no statement construction and no
+# SQLAlchemy execution layer per request (docs/performance.md).
 #: Own the key; a row back means this request claimed it.
-CLAIM_SQL = (
-    insert(_KEYS)
-    .values(key=bindparam("claim_key"), fingerprint=bindparam("claim_fingerprint"), created_at=bindparam("claimed_at"))
-    .on_conflict_do_nothing(index_elements=["key"])
-    .returning(_KEYS.c.key)
+CLAIM_SQL = Sql(
+    "INSERT INTO idempotency_keys (key, fingerprint, created_at) VALUES (:claim_key, :claim_fingerprint, :claimed_at)"
+    " ON CONFLICT (key) DO NOTHING RETURNING key"
 )
+#: The key's first use, locked until this transaction ends (a concurrent owner commits or rolls back first).
+LOOKUP_SQL = Sql(
+    "SELECT fingerprint, status_code, response, created_at FROM idempotency_keys WHERE key = :claim_key FOR UPDATE"
+)
+#: Take over a claim whose owner's lease ran out.
+TAKEOVER_SQL = Sql("UPDATE idempotency_keys SET created_at = :claimed_at WHERE key = :claim_key")
 #: Store the answer on our own claim (one lost to a takeover is left alone).
-STORE_SQL = (
-    _KEYS.update()
-    .where(_KEYS.c.key == bindparam("claim_key"), _KEYS.c.created_at == bindparam("claimed_at"))
-    .where(_KEYS.c.status_code.is_(None))
-    .values(status_code=bindparam("answer_status"), response=bindparam("answer", type_=_KEYS.c.response.type))
+STORE_SQL = Sql(
+    "UPDATE idempotency_keys SET status_code = :answer_status, response = :answer"
+    " WHERE key = :claim_key AND created_at = :claimed_at AND status_code IS NULL",
+    json=("answer",),
+)
+#: Give up our own unanswered claim, so a retry runs the work again.
+RELEASE_SQL = Sql(
+    "DELETE FROM idempotency_keys WHERE key = :claim_key AND created_at = :claimed_at AND status_code IS NULL"
 )
 
 
@@ -236,56 +243,38 @@ class IdempotentCall:
     async def _claim(self, request_fingerprint: str) -> _Outcome | None:
         """Own the key (None) or answer the stored outcome of its first use."""
         now = datetime.now(UTC)
-        connection = await self.session.connection()
-        claimed = await connection.execute(
-            CLAIM_SQL, {"claim_key": self.key, "claim_fingerprint": request_fingerprint, "claimed_at": now}
-        )
-        if claimed.first() is not None:
+        db = await driver_connection(self.session)
+        if await CLAIM_SQL.fetchrow(db, claim_key=self.key, claim_fingerprint=request_fingerprint, claimed_at=now):
             self._claimed_at = now
             return None
-        existing = (
-            await self.session.exec(
-                select(IdempotencyRecord)
-                .where(IdempotencyRecord.key == self.key)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        existing = await LOOKUP_SQL.fetchrow(db, claim_key=self.key)
         if existing is None:  # released by its owner in between: the caller may simply retry
             raise Conflict("request with this Idempotency-Key is still in progress", type="IdempotencyKeyInProgress")
-        if existing.fingerprint != request_fingerprint:
+        if existing["fingerprint"] != request_fingerprint:
             raise Conflict("Idempotency-Key was already used for a different request", type="IdempotencyKeyReused")
-        if existing.status_code is not None:
-            return _Outcome(existing.status_code, existing.response, replayed=True)
-        if existing.created_at > now - self.lease:
+        if existing["status_code"] is not None:
+            return _Outcome(existing["status_code"], existing["response"], replayed=True)
+        if existing["created_at"] > now - self.lease:
             raise Conflict("request with this Idempotency-Key is still in progress", type="IdempotencyKeyInProgress")
         # The owner's lease ran out (it crashed between phases): take the claim over.
-        existing.created_at = now
-        self.session.add(existing)
-        await self.session.flush()
+        await TAKEOVER_SQL.execute(db, claim_key=self.key, claimed_at=now)
         self._claimed_at = now
         return None
 
-    def _mine(self) -> Any:
-        return (col(IdempotencyRecord.key) == self.key) & (col(IdempotencyRecord.created_at) == self._claimed_at)
-
     async def _store(self, outcome: _Outcome) -> None:
         # A claim lost to a takeover is not overwritten; the caller still gets its answer.
-        connection = await self.session.connection()
-        await connection.execute(
-            STORE_SQL,
-            {
-                "claim_key": self.key,
-                "claimed_at": self._claimed_at,
-                "answer_status": outcome.status_code,
-                "answer": outcome.json(),
-            },
+        db = await driver_connection(self.session)
+        await STORE_SQL.execute(
+            db,
+            claim_key=self.key,
+            claimed_at=self._claimed_at,
+            answer_status=outcome.status_code,
+            answer=outcome.json(),
         )
 
     async def _release(self) -> None:
-        await self.session.exec(
-            delete(IdempotencyRecord).where(self._mine(), col(IdempotencyRecord.status_code).is_(None))
-        )
+        db = await driver_connection(self.session)
+        await RELEASE_SQL.execute(db, claim_key=self.key, claimed_at=self._claimed_at)
 
     def _default_status(self) -> int:
         return int(getattr(self._route, "status_code", None) or 200)

@@ -48,9 +48,6 @@ import asyncpg
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import ClauseElement
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.sql.compiler import SQLCompiler
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -492,35 +489,20 @@ async def _measure_floor(
 MICRO_ENDPOINT = "POST /orders/{id}/transition"
 
 
-def _asyncpg_sql(statement: ClauseElement) -> tuple[str, list[str]]:
-    """The SQL text and parameter order that SQLAlchemy's asyncpg dialect sends for ``statement``."""
-    compiled = statement.compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
-    assert isinstance(compiled, SQLCompiler)
-    return compiled.string, list(compiled.positiontup or [])
-
-
-def _args(sql: tuple[str, list[str]], values: dict[str, Any]) -> list[Any]:
-    return [values[name] for name in sql[1]]
-
-
 class _RawOrders:
     """The orders service's keyed transition on a bare asyncpg pool: the same statements, one transaction."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         # The statements common.idempotency runs around every keyed request.
-        self.claim = _asyncpg_sql(CLAIM_SQL)
-        self.store = _asyncpg_sql(STORE_SQL)
-        self.move = _asyncpg_sql(MOVE_SQL)
-        self.create = _asyncpg_sql(CREATE_SQL)
+        self.claim, self.store, self.move, self.create = CLAIM_SQL, STORE_SQL, MOVE_SQL, CREATE_SQL
 
     async def seed(self, order_ids: Sequence[str]) -> None:
         """Untimed set-up: PENDING orders, written by the service's own create statement."""
         now = datetime.now(UTC)
-        address = json.dumps({"name": "Bench", "line1": "1 Road", "city": "Berlin", "postal_code": "10115"})
+        address = {"name": "Bench", "line1": "1 Road", "city": "Berlin", "postal_code": "10115"}
         rows = [
-            _args(
-                self.create,
+            self.create.args(
                 {
                     "order_id": order_id,
                     "customer_id": "bench",
@@ -538,39 +520,29 @@ class _RawOrders:
             for order_id in order_ids
         ]
         async with self.pool.acquire() as conn:
-            await conn.executemany(self.create[0], rows)
+            await conn.executemany(self.create.sql, rows)
 
     async def transition(self, order_id: str, key: str) -> None:
         """Claim the key, move PENDING → RESERVED with its history row, store the answer; one transaction."""
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
-            claimed = await conn.fetchval(
-                self.claim[0],
-                *_args(self.claim, {"claim_key": key, "claim_fingerprint": "0" * 64, "claimed_at": now}),
-            )
+            claimed = await self.claim.fetchval(conn, claim_key=key, claim_fingerprint="0" * 64, claimed_at=now)
             if claimed is None:
                 raise RuntimeError(f"key {key} was taken")
-            row = await conn.fetchrow(
-                self.move[0],
-                *_args(
-                    self.move,
-                    {
-                        "order_id": order_id,
-                        "from_status": OrderStatus.PENDING.value,
-                        "to_status": OrderStatus.RESERVED.value,
-                        "cancel_reason": None,
-                        "actor": None,
-                        "at": now,
-                    },
-                ),
+            row = await self.move.fetchrow(
+                conn,
+                order_id=order_id,
+                from_status=OrderStatus.PENDING.value,
+                to_status=OrderStatus.RESERVED.value,
+                cancel_reason=None,
+                actor=None,
+                at=now,
             )
             if row is None:
                 raise RuntimeError(f"order {order_id} did not move")
-            body = json.dumps(dict(row), default=str)
-            await conn.execute(
-                self.store[0],
-                *_args(self.store, {"answer_status": 200, "answer": body, "claim_key": key, "claimed_at": now}),
-            )
+            # The service stores the answer's JSON; the raw side stores the row's (a similar size).
+            answer = json.loads(json.dumps(dict(row), default=str))
+            await self.store.execute(conn, answer_status=200, answer=answer, claim_key=key, claimed_at=now)
 
 
 def _cpu_seconds(pid: int | None) -> float | None:

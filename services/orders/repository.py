@@ -1,8 +1,9 @@
 """Every orders query. Repositories never commit.
 
 The hot path (create, transition, cancel: every saga step) runs plain SQL
-through the session's connection, one statement per piece of work: the
-order, its lines and its history row are written by one data-modifying CTE,
+straight through asyncpg on the session's connection (:mod:`common.sql`),
+one statement per piece of work: the order, its lines and its history row
+are written by one data-modifying CTE,
 and the answer comes back with it, so a call costs one round trip and no ORM
 object is loaded or flushed (docs/performance.md). Reads for people (get,
 list) use the ORM models.
@@ -14,12 +15,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, RowMapping, TextClause, and_, bindparam, func, or_, text
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from asyncpg import Record
+from sqlalchemy import and_, func, or_
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.paging import Cursor
+from common.sql import Sql, driver_connection
 from services.orders.models import Order, OrderAlert, OrderCreate, OrderLine, OrderStatus, StatusChange
 
 ORDER_COLUMNS = (
@@ -36,7 +39,7 @@ _LINES_JSON = (
 )
 
 #: Insert the order, its lines and its first history row at once; no row back when the id is taken.
-CREATE_SQL = text(
+CREATE_SQL = Sql(
     f"""
     WITH head AS (
         INSERT INTO orders ({ORDER_COLUMNS})
@@ -54,13 +57,14 @@ CREATE_SQL = text(
         SELECT order_id, NULL, :status, NULL, :at FROM head
     )
     SELECT order_id FROM head
-    """
-).bindparams(bindparam("shipping_address", type_=JSONB))
+    """,
+    json=("shipping_address",),
+)
 
 #: Move the order from ``from_status`` to ``to_status`` and log it; no row back when it was not in ``from_status``.
 #: The conditional UPDATE settles races in the database: a concurrent mover waits on the row
 #: lock, then finds the status changed and updates nothing.
-MOVE_SQL = text(
+MOVE_SQL = Sql(
     f"""
     WITH moved AS (
         UPDATE orders SET status = :to_status, cancel_reason = :cancel_reason, updated_at = :at
@@ -78,7 +82,7 @@ MOVE_SQL = text(
 
 #: Ship the order: move it from ``from_status`` to ``to_status`` with what shipped, and log it.
 #: ``shipped_lines`` null means everything ordered shipped (one line per SKU, in order-line order).
-SHIP_SQL = text(
+SHIP_SQL = Sql(
     f"""
     WITH moved AS (
         UPDATE orders SET status = :to_status, updated_at = :at, tracking_code = :tracking_code,
@@ -94,13 +98,14 @@ SHIP_SQL = text(
         SELECT order_id, CAST(:from_status AS varchar), status, NULL, NULL, updated_at FROM moved
     )
     SELECT moved.*, {_LINES_JSON.format(alias="moved")} FROM moved
-    """
-    # none_as_null: a missing list is SQL NULL (so coalesce fills it), not the JSON value null.
-).bindparams(bindparam("shipped_lines", type_=JSONB(none_as_null=True)))
+    """,
+    # A missing list is SQL NULL (so coalesce fills it), not the JSON value null.
+    json=("shipped_lines",),
+)
 
 #: Change the shipping address unless the order is packed (or later, or cancelled); no row back then.
 #: The same address again changes nothing (``updated_at`` stays).
-ADDRESS_SQL = text(
+ADDRESS_SQL = Sql(
     f"""
     WITH changed AS (
         UPDATE orders SET shipping_address = :shipping_address,
@@ -109,12 +114,13 @@ ADDRESS_SQL = text(
         RETURNING {VIEW_COLUMNS}
     )
     SELECT changed.*, {_LINES_JSON.format(alias="changed")} FROM changed
-    """
-).bindparams(bindparam("shipping_address", type_=JSONB))
+    """,
+    json=("shipping_address",),
+)
 
 #: The order row and its lines, optionally locked for the rest of the transaction.
-READ_SQL = text(f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id")
-READ_FOR_UPDATE_SQL = text(
+READ_SQL = Sql(f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id")
+READ_FOR_UPDATE_SQL = Sql(
     f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id FOR UPDATE OF o"
 )
 
@@ -123,10 +129,9 @@ class OrdersRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _execute(self, statement: TextClause, params: dict[str, Any]) -> CursorResult[Any]:
-        # Core on the session's connection (same transaction): no ORM execution layer.
-        connection = await self.session.connection()
-        return await connection.execute(statement, params)
+    async def _row(self, statement: Sql, params: dict[str, Any]) -> Record | None:
+        # Straight through asyncpg on the session's connection, in its transaction (common/sql.py).
+        return await statement.fetchrow(await driver_connection(self.session), **params)
 
     async def create(self, data: OrderCreate, total_cents: int, status: OrderStatus, at: datetime) -> bool:
         """Write the order, its lines and its first history row.
@@ -134,7 +139,7 @@ class OrdersRepository:
         Returns:
             False when the id is taken (a repeat); nothing was written then.
         """
-        result = await self._execute(
+        created = await self._row(
             CREATE_SQL,
             {
                 "order_id": data.order_id,
@@ -150,7 +155,7 @@ class OrdersRepository:
                 "prices": [line.unit_price_cents for line in data.lines],
             },
         )
-        return result.first() is not None
+        return created is not None
 
     async def move(
         self,
@@ -160,14 +165,14 @@ class OrdersRepository:
         at: datetime,
         cancel_reason: str | None = None,
         actor: str | None = None,
-    ) -> RowMapping | None:
+    ) -> Record | None:
         """Conditionally move the order and record the change.
 
         Returns:
             The order row after the move with its ``lines``; None when the order
             does not exist or is not in ``from_status`` (nothing was written).
         """
-        result = await self._execute(
+        return await self._row(
             MOVE_SQL,
             {
                 "order_id": order_id,
@@ -178,7 +183,6 @@ class OrdersRepository:
                 "at": at,
             },
         )
-        return result.mappings().first()
 
     async def ship(
         self,
@@ -189,9 +193,9 @@ class OrdersRepository:
         tracking_code: str | None,
         carrier: str | None,
         shipped_lines: list[dict[str, Any]] | None,
-    ) -> RowMapping | None:
+    ) -> Record | None:
         """Move the order to ``SHIPPED`` with what shipped; None when it was not in ``from_status``."""
-        result = await self._execute(
+        return await self._row(
             SHIP_SQL,
             {
                 "order_id": order_id,
@@ -203,17 +207,14 @@ class OrdersRepository:
                 "at": at,
             },
         )
-        return result.mappings().first()
 
-    async def change_address(self, order_id: str, address: dict[str, Any], at: datetime) -> RowMapping | None:
+    async def change_address(self, order_id: str, address: dict[str, Any], at: datetime) -> Record | None:
         """The order with its new address; None when it does not exist or its address is locked."""
-        result = await self._execute(ADDRESS_SQL, {"order_id": order_id, "shipping_address": address, "at": at})
-        return result.mappings().first()
+        return await self._row(ADDRESS_SQL, {"order_id": order_id, "shipping_address": address, "at": at})
 
-    async def read(self, order_id: str, *, for_update: bool = False) -> RowMapping | None:
+    async def read(self, order_id: str, *, for_update: bool = False) -> Record | None:
         """The order row with its ``lines`` (a list of dicts), or None."""
-        result = await self._execute(READ_FOR_UPDATE_SQL if for_update else READ_SQL, {"order_id": order_id})
-        return result.mappings().first()
+        return await self._row(READ_FOR_UPDATE_SQL if for_update else READ_SQL, {"order_id": order_id})
 
     async def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
         stmt = select(Order).where(Order.order_id == order_id)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping
+from asyncpg import Record
 
 from common.errors import Conflict, NotFound, RuleViolation
 from common.paging import decode_cursor, encode_cursor
@@ -126,7 +126,7 @@ def _public(
     )
 
 
-def _public_row(row: RowMapping) -> OrderPublic:
+def _public_row(row: Record) -> OrderPublic:
     """An order row from the repository's plain-SQL reads (lines as JSON, no history)."""
     return OrderPublic(
         order_id=row["order_id"],
