@@ -289,7 +289,8 @@ class OutboxEvent(BaseModel):
     """One event of the outbox: what was (or will be) posted, and how the webhook answered.
 
     ``answer_status``/``answer`` are the last answer's HTTP status and text (truncated), or a
-    connection error's text (status None); ``next_attempt_at`` is set while it is pending.
+    connection error's text (status None); ``next_attempt_at`` is when a pending event that
+    failed is tried again (None: not tried yet, or settled).
     """
 
     id: int

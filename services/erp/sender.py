@@ -121,8 +121,9 @@ class Sender:
             if not batch:
                 await wait_for_wake(self._due, IDLE_SECONDS)
                 continue
-            # Only an event that failed has a next attempt in the future; the batch waits for it.
-            blocked_for = (max(event.next_attempt_at for event in batch) - datetime.now(UTC)).total_seconds()
+            # Only an event that failed has a next attempt set; the batch waits for it (the order holds).
+            backoff = [event.next_attempt_at for event in batch if event.next_attempt_at is not None]
+            blocked_for = (max(backoff) - datetime.now(UTC)).total_seconds() if backoff else 0.0
             if blocked_for > 0:
                 await wait_for_wake(self._due, blocked_for)
                 continue

@@ -93,13 +93,13 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A pending event: its bytes, how often it was tried, when it may be tried next."""
+    """A pending event: its bytes, how often it was tried, when it may be tried next (None: now)."""
 
     id: int
     event_id: str
     body: bytes
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: datetime | None
 
 
 def _digest(body: SalesOrderCreate) -> str:
@@ -183,7 +183,7 @@ class ErpStore:
                 body=event_body(event_id, entity_set.event_type, key, data),
                 status="pending",
                 attempts=0,
-                next_attempt_at=row.last_changed_at,
+                next_attempt_at=None,  # due now; set when an attempt fails
                 duplicated=False,
                 created_at=datetime.now(UTC),
             )

@@ -129,6 +129,7 @@ async def test_pending_events_are_posted_after_a_restart(database: str) -> None:
             assert pending[0]["answer_status"] is None
             assert "127.0.0.1:9" in pending[0]["answer"]
             assert pending[0]["next_attempt_at"] is not None
+            assert pending[1]["next_attempt_at"] is None
         async with stand_in(database, webhook_url=hook.url) as (client, _):
             recorded = await settled(client, 3)
     assert [e["status"] for e in recorded] == ["delivered"] * 3
