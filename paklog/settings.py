@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr
 
 from common.settings import (
     CARRIERS_PORT,
+    ERP_PORT,
     SERVICE_PORTS,
     PaklogSettings,
     ServiceCredential,
@@ -44,7 +45,8 @@ class DevSettings(PaklogSettings):
     ``PAKLOG_POSTGRES_URL`` / ``PAKLOG_TEMPORAL_ADDRESS`` use an existing
     server instead of starting one. Every port has its own variable
     (``PAKLOG_POSTGRES_PORT``, ``PAKLOG_TEMPORAL_PORT``,
-    ``PAKLOG_TEMPORAL_UI_PORT``, ``PAKLOG_GATEWAY_PORT``, ``PAKLOG_<SERVICE>_PORT``).
+    ``PAKLOG_TEMPORAL_UI_PORT``, ``PAKLOG_GATEWAY_PORT``, ``PAKLOG_<SERVICE>_PORT``, and the
+    stand-ins' ``PAKLOG_CARRIERS_PORT`` and ``PAKLOG_ERP_PORT``).
     A child that dies is restarted after ``restart_backoff_seconds``, doubling
     up to ``restart_backoff_max_seconds``; ``restart_max_crashes`` crashes of one
     child within ``restart_window_seconds`` stop the platform.
@@ -64,6 +66,7 @@ class DevSettings(PaklogSettings):
     warehouse_port: int = SERVICE_PORTS["warehouse"]
     shipping_port: int = SERVICE_PORTS["shipping"]
     carriers_port: int = CARRIERS_PORT
+    erp_port: int = ERP_PORT
     task_queue: str = "paklog"
     restart_backoff_seconds: float = Field(default=1.0, gt=0)
     restart_backoff_max_seconds: float = Field(default=30.0, gt=0)

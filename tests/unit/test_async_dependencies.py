@@ -31,7 +31,7 @@ def _apps() -> Iterator[tuple[str, Callable[[], FastAPI]]]:
     from gateway.app import create_app
 
     yield "gateway", create_app
-    for name in (*SERVICE_NAMES, "carriers"):
+    for name in (*SERVICE_NAMES, "carriers", "erp"):
         yield name, importlib.import_module(f"services.{name}.app").create_app
 
 

@@ -28,6 +28,7 @@ PAKLOG_COMMANDS = {
     "warehouse",
     "shipping",
     "carriers",
+    "erp",
     "worker",
     "gateway",
     "migrate",

@@ -1,13 +1,15 @@
-"""Carrier webhook signatures: the secret per carrier, signing and the constant-time check (common/webhooks.py)."""
+"""Webhook signatures: the secret per carrier and the ERP's, signing and the constant-time check (common/webhooks.py)."""
 
 from __future__ import annotations
 
+import doctest
 import hashlib
 import hmac
 
 import pytest
 
-from common.webhooks import SIGNATURE_HEADER, carrier_secret, sign, verify
+from common import webhooks
+from common.webhooks import SIGNATURE_HEADER, carrier_secret, erp_secret, sign, verify
 
 TOKEN = "a-service-token-of-at-least-thirty-two-characters"
 BODY = b'{"event_id":"SWIFT-SW123456789012-1","status":"IN_TRANSIT"}'
@@ -31,6 +33,20 @@ def test_a_configured_secret_wins_for_its_carrier_only() -> None:
     assert carrier_secret(TOKEN, "SWIFT", configured) == "swift-secret"
     # An empty entry is no secret: the derived one stands.
     assert carrier_secret(TOKEN, "PARCELNET", configured) == carrier_secret(TOKEN, "PARCELNET", None)
+
+
+def test_the_erps_derived_secret_is_the_documented_hmac_and_a_configured_one_wins() -> None:
+    expected = hmac.new(TOKEN.encode(), b"erp-webhook:ERP", hashlib.sha256).hexdigest()
+    assert erp_secret(TOKEN, None) == erp_secret(TOKEN, "") == expected
+    assert erp_secret(TOKEN + "x", None) != expected
+    # No carrier named "ERP" (or anything else) signs with the ERP's secret.
+    assert carrier_secret(TOKEN, "ERP", None) != expected
+    assert erp_secret(TOKEN, "the-configured-erp-secret") == "the-configured-erp-secret"
+
+
+def test_the_modules_examples_hold() -> None:
+    failed, attempted = doctest.testmod(webhooks)
+    assert (failed, attempted >= 2) == (0, True)
 
 
 def test_sign_is_sha256_hex_of_the_raw_body() -> None:
