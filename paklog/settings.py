@@ -30,6 +30,10 @@ class WorkerSettings(TemporalSettings, ServiceUrls):
     graceful_shutdown_seconds: float = 20.0
     #: The ``wave-planner`` Schedule's interval (0: no schedule is created; an existing one is left alone).
     wave_interval_seconds: float = Field(default=120.0, ge=0)
+    #: The ERP the master-data import reads (``PAKLOG_ERP_URL``; the stand-in ``services/erp`` by default).
+    erp_url: str = "http://127.0.0.1:8195"
+    #: The ``erp-sync`` Schedule's interval (0: no schedule is created; an existing one is left alone).
+    erp_sync_interval_seconds: float = Field(default=300.0, ge=0)
 
 
 @lru_cache
