@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import datetime
+from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
@@ -86,6 +87,30 @@ async def latest_run(client: Client) -> LastRunView | None:
     return None
 
 
+async def _erp_page(
+    clients: ServiceClients, erp_url: str, entity: str, after: WatermarkRecord | None, **params: str
+) -> dict[str, Any] | None:
+    """One OData read of ``entity``'s rows changed after ``after`` (all without); None when the ERP fails."""
+    collection, _ = ENTITY_SETS[entity]
+    query = dict(params)
+    if after is not None:
+        query["$filter"] = f"LastChangedAt gt {after.changed_at.isoformat()}"
+    headers = service_headers(clients.urls.service_token.get_secret_value())
+    try:
+        resp = await clients.http.get(f"{erp_url.rstrip('/')}/odata/{collection}", params=query, headers=headers)
+        body = resp.json() if resp.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def erp_count(clients: ServiceClients, erp_url: str, entity: str, after: WatermarkRecord | None) -> int | None:
+    """How many rows of ``entity`` changed after the watermark (all of them without one); None if unknown."""
+    body = await _erp_page(clients, erp_url, entity, after, **{"$top": "1", "$count": "true"})
+    count = body.get("@odata.count") if body else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
 async def erp_lag(clients: ServiceClients, erp_url: str, entity: str, watermark: WatermarkRecord) -> float | None:
     """Seconds from the watermark to the ERP's newest change of ``entity`` (0 when none is newer).
 
@@ -93,27 +118,18 @@ async def erp_lag(clients: ServiceClients, erp_url: str, entity: str, watermark:
     the last of them (the ERP orders by ``LastChangedAt``). None when the ERP
     does not answer as its contract says.
     """
-    collection, _ = ENTITY_SETS[entity]
-    url = f"{erp_url.rstrip('/')}/odata/{collection}"
-    newer = {"$filter": f"LastChangedAt gt {watermark.changed_at.isoformat()}"}
-    headers = service_headers(clients.urls.service_token.get_secret_value())
+    behind = await erp_count(clients, erp_url, entity, watermark)
+    if not behind:
+        return None if behind is None else 0.0
+    body = await _erp_page(clients, erp_url, entity, watermark, **{"$top": "1", "$skip": str(behind - 1)})
     try:
-        counted = await clients.http.get(url, params={**newer, "$top": "1", "$count": "true"}, headers=headers)
-        if counted.status_code != 200:
-            return None
-        behind = int(counted.json()["@odata.count"])
-        if behind == 0:
-            return 0.0
-        last = await clients.http.get(url, params={**newer, "$top": "1", "$skip": str(behind - 1)}, headers=headers)
-        if last.status_code != 200:
-            return None
-        rows = last.json()["value"]
-        newest = datetime.fromisoformat(rows[-1]["LastChangedAt"].replace("Z", "+00:00")) if rows else None
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        rows = body["value"] if body else None
+        if not rows:
+            return None if rows is None else 0.0
+        newest = datetime.fromisoformat(str(rows[-1]["LastChangedAt"]).replace("Z", "+00:00"))
+        return max(0.0, (newest - watermark.changed_at).total_seconds())
+    except (KeyError, TypeError, ValueError):
         return None
-    if newest is None:
-        return 0.0
-    return max(0.0, (newest - watermark.changed_at).total_seconds())
 
 
 async def entity_states(clients: ServiceClients, erp_url: str) -> list[EntitySyncView]:

@@ -42,6 +42,12 @@ def get_worker_settings() -> WorkerSettings:
     return WorkerSettings()
 
 
+def erp_cli_settings() -> WorkerSettings:
+    """``paklog erp``: the worker's view (Temporal, the services, the ERP), with ``paklog dev``'s saved token."""
+    saved = saved_service_token(PaklogSettings().state_dir)
+    return WorkerSettings(service_token=saved) if saved is not None else WorkerSettings()
+
+
 class DevSettings(PaklogSettings):
     """``paklog dev``: where each child listens, and how crashed children are restarted.
 

