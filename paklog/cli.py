@@ -162,6 +162,9 @@ def bench(
     floor_orders: Annotated[
         int, typer.Option(help="Orders taken from placement to DELIVERED (and as many no-op flows); 0 skips it")
     ] = 80,
+    backfill: Annotated[
+        bool, typer.Option(help="Import the ERP stand-in's materials from zero (ErpImport, full) and time it")
+    ] = True,
 ) -> None:
     """Order saga vs. a no-op workflow, order-to-delivery vs. a no-op flow of the same shape, one call vs. asyncpg."""
     from paklog.bench import run_bench
@@ -173,6 +176,7 @@ def bench(
         micro_requests=micro_requests,
         micro_only=micro_only,
         floor_orders=floor_orders,
+        backfill=backfill,
     )
     _exit_after_temporal(code)
 

@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from rich.console import Console
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from paklog import bench_erp
 from tests.workflows.erp_fakes import FakeErp
 from tests.workflows.fakes import time_skipping_env
 from workflows.erp_sync import ErpImport, ErpSync
@@ -215,3 +217,21 @@ async def test_an_unknown_entity_fails_at_once(env: WorkflowEnvironment) -> None
     assert isinstance(failed.value.cause, ApplicationError)
     assert failed.value.cause.type == "UnknownEntity"
     assert erp.calls == []
+
+
+async def test_the_bench_backfill_phase_imports_materials_from_zero(
+    env: WorkflowEnvironment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    erp = FakeErp(rows=9)
+    async with worker(env.client, erp) as tq:
+        await start_import(env.client, tq, ErpImportInput(entity=MATERIALS))  # a watermark the backfill ignores
+        await env.client.get_workflow_handle(import_workflow_id(MATERIALS)).result()
+        backfill = await bench_erp._backfill(env.client, tq, page_size=4)
+    assert (backfill.result.rows, backfill.result.pages, backfill.page_size) == (9, 3, 4)
+    assert [wm for name, e, wm in erp.calls if name == "import_page"][1] is None  # from zero again
+    assert backfill.per_second > 0
+    bench_erp.print_backfill(backfill, Console(force_terminal=False))
+    bench_erp.print_backfill(None, Console(force_terminal=False))
+    out = capsys.readouterr().out
+    assert f"backfill materials/s {backfill.per_second:.0f}\n" in out
+    assert "backfill skipped" in out
