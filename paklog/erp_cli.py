@@ -284,11 +284,12 @@ async def _status(settings: WorkerSettings) -> int:
     for column in ("entity", "changed_at", "key", "rows", "lag"):
         table.add_column(column)
     for e in state.entities:
-        lag = "-" if e.lag_seconds is None else f"{e.lag_seconds:.0f} s"
+        lag = "-" if e.lag_seconds is None else f"{e.lag_seconds:.1f} s"
         if e.watermark is None:
             table.add_row(e.entity, "-", "-", str(e.rows), lag)
         else:
-            table.add_row(e.entity, _when(e.watermark.changed_at), e.watermark.key, str(e.rows), lag)
+            # In full: the watermark is a position, microseconds included.
+            table.add_row(e.entity, e.watermark.changed_at.isoformat(), e.watermark.key, str(e.rows), lag)
     console.print(table)
     run = state.last_run
     if run is None:
