@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 
+from activities.base import ServiceClient
 from activities.delivery import ReturnActivities, TrackingActivities
+from activities.erp_sync import ErpClient, ErpSyncActivities
 from activities.inventory import InventoryActivities, InventoryClient, StockActivities
 from activities.noop import noop
 from activities.notifications import NotificationsActivities, NotificationsClient
@@ -19,9 +21,16 @@ from common.settings import ServiceUrls
 
 
 def build_activities(
-    http: httpx.AsyncClient, urls: ServiceUrls, *, include_noop: bool = True
+    http: httpx.AsyncClient, urls: ServiceUrls, *, erp_url: str | None = None, include_noop: bool = True
 ) -> list[Callable[..., Any]]:
-    """Every activity bound to one shared pooled HTTP client, sending the deployment's service token."""
+    """Every activity bound to one shared pooled HTTP client, sending the deployment's service token.
+
+    Args:
+        http: The worker's pooled client.
+        urls: The services' addresses and the service token.
+        erp_url: The ERP's address; without one the import's activities are not registered.
+        include_noop: Register the bench's no-op activity too.
+    """
     token = urls.service_token.get_secret_value()
     orders = OrdersActivities(OrdersClient(http, urls.orders_url, token))
     inventory = InventoryActivities(InventoryClient(http, urls.inventory_url, token))
@@ -82,6 +91,13 @@ def build_activities(
         returns.return_stock,
         returns.restock,
     ]
+    if erp_url is not None:
+        erp = ErpSyncActivities(
+            ErpClient(http, erp_url, token),
+            ServiceClient(http, urls.inventory_url, token),
+            ServiceClient(http, urls.identity_url, token),
+        )
+        activities += [erp.load_watermark, erp.import_page]
     if include_noop:
         activities.append(noop)
     return activities

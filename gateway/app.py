@@ -18,7 +18,7 @@ from gateway.clients import ServiceClients
 from gateway.errors import install_gateway_error_handlers
 from gateway.models import Health
 from gateway.openapi import install_openapi
-from gateway.routes import auth, orders, products, shipments, tracking, warehouse
+from gateway.routes import auth, erp, orders, products, shipments, tracking, warehouse
 from gateway.settings import GatewaySettings, get_settings
 from gateway.temporal import connect_temporal
 
@@ -76,6 +76,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.include_router(shipments.carriers_router)
     app.include_router(tracking.webhooks_router)
     app.include_router(tracking.tracking_router)
+    app.include_router(erp.router)
 
     @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> Health:

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViolation, Unauthorized, Unavailable
 from common.service_auth import service_headers
 from common.settings import ServiceUrls
+from gateway.erp_models import WatermarkRecord
 from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductView, TokenResponse
 from gateway.tracking_models import EventApplied, SubscriptionView, TrackingRecord
 from gateway.warehouse_models import (
@@ -55,6 +56,7 @@ _CARRIERS = TypeAdapter(list[CarrierView])
 _EVENT_APPLIED = TypeAdapter(EventApplied)
 _TRACKING = TypeAdapter(TrackingRecord)
 _SUBSCRIPTIONS = TypeAdapter(list[SubscriptionView])
+_WATERMARKS = TypeAdapter(dict[str, WatermarkRecord | None])
 PDF = "application/pdf"
 
 
@@ -273,3 +275,10 @@ class ServiceClients:
         )
         _raise_for_status(resp)
         return _parse(_TOKEN, resp)
+
+    async def erp_watermarks(self, service_url: str) -> dict[str, WatermarkRecord | None]:
+        """The master-data import's watermarks a service (inventory, identity) committed, by entity.
+
+        A service without the import's endpoints yet (404) has none.
+        """
+        return await self._get(_WATERMARKS, f"{service_url}/erp/watermarks") or {}

@@ -39,6 +39,8 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     #: A delivery ``EXCEPTION`` without progress for this long cancels the shipped order ``DELIVERY_FAILED``
     #: (two days; ``make dev`` uses 60 s so a demo sees it).
     delivery_grace_seconds: int = Field(default=172_800, ge=1, le=90 * 86_400)
+    #: The ERP (``PAKLOG_ERP_URL``): ``GET /api/erp/sync`` reads its newest changes for the import's lag.
+    erp_url: str = "http://127.0.0.1:8195"
     login_failures_per_username: str = "10/minute"
     login_attempts_per_address: str = "60/minute"
 

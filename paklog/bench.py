@@ -27,6 +27,11 @@ service sends (compiled from the same SQLAlchemy objects) in the same
 transaction shape, at the same concurrency, on as many connections as the
 service's pool, each after a warm-up. It prints ``micro ratio <endpoint ÷
 raw asyncpg>``; ``--micro-only`` runs just that.
+
+Last, the backfill phase (:mod:`paklog.bench_erp`): the ERP stand-in's
+materials imported from zero by ``ErpImport(full)``; it prints ``backfill
+materials/s <n>`` (goal: 1000 or more), and is skipped on a platform without
+the stand-in or with ``--no-backfill``.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from common.service_auth import service_headers
 from common.settings import ServiceSettings, TemporalSettings, database_url
 from common.webhooks import SIGNATURE_HEADER, carrier_secret, sign
 from gateway.temporal import connect_temporal
+from paklog.bench_erp import Backfill, measure_backfill, platform_has_erp, print_backfill
 from paklog.platform import LocalPlatform, free_ports_config
 from services.orders.models import OrderStatus
 from services.orders.repository import CREATE_SQL, MOVE_SQL
@@ -632,12 +638,13 @@ def run_bench(
     micro_requests: int = 1000,
     micro_only: bool = False,
     floor_orders: int = 80,
+    backfill: bool = True,
 ) -> int:
     """Start a private platform, measure, print the tables, the micro ratio and (last) the ratio line."""
+    # No Schedule runs behind the bench's back: it plans its waves and imports the ERP itself.
+    quiet = {"PAKLOG_WAVE_INTERVAL_SECONDS": "0", "PAKLOG_ERP_SYNC_INTERVAL_SECONDS": "0"}
     with tempfile.TemporaryDirectory(prefix="paklog-bench-") as tmp:
-        platform = LocalPlatform(
-            free_ports_config(Path(tmp) / "state", task_queue="bench", extra_env={"PAKLOG_WAVE_INTERVAL_SECONDS": "0"})
-        )
+        platform = LocalPlatform(free_ports_config(Path(tmp) / "state", task_queue="bench", extra_env=quiet))
         console.print(f"starting a private platform in {tmp} ...")
         platform.start()
         try:
@@ -651,9 +658,14 @@ def run_bench(
             )
             workflows = None if micro_only else asyncio.run(_measure(platform, orders, concurrency))
             micro = asyncio.run(_micro(platform, micro_requests, concurrency))
+            imported: Backfill | None = None
+            if backfill and not micro_only and platform_has_erp(platform):
+                imported = asyncio.run(measure_backfill(platform))
         finally:
             platform.stop()
     _print_micro(micro, micro_requests, concurrency, console)
+    if backfill and not micro_only:
+        print_backfill(imported, console)
     if workflows is None:
         return 0
     if floor is not None:

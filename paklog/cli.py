@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -19,7 +18,8 @@ from rich.console import Console
 from common.http import SERVER_KEEPALIVE_SECONDS
 from common.logging import configure_logging
 from common.settings import SERVICE_NAMES, PaklogSettings, ServiceSettings, TemporalSettings
-from paklog import floor_cli
+from paklog import erp_cli, floor_cli
+from paklog.exits import exit_after_temporal as _exit_after_temporal
 
 app = typer.Typer(help="PakLog: order-to-delivery operations on Temporal.", no_args_is_help=True)
 order_app = typer.Typer(help="Place, inspect and cancel orders through the gateway.", no_args_is_help=True)
@@ -27,14 +27,8 @@ app.add_typer(order_app, name="order")
 app.add_typer(floor_cli.wave_app, name="wave")
 app.add_typer(floor_cli.pick_app, name="pick")
 app.add_typer(floor_cli.check_app, name="check")
+app.add_typer(erp_cli.erp_app, name="erp")
 console = Console()
-
-
-def _exit_after_temporal(code: int) -> None:
-    """Leave without interpreter shutdown: temporalio 1.35 can abort there (sdk-python #300)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def _logging() -> None:
@@ -168,6 +162,9 @@ def bench(
     floor_orders: Annotated[
         int, typer.Option(help="Orders taken from placement to DELIVERED (and as many no-op flows); 0 skips it")
     ] = 80,
+    backfill: Annotated[
+        bool, typer.Option(help="Import the ERP stand-in's materials from zero (ErpImport, full) and time it")
+    ] = True,
 ) -> None:
     """Order saga vs. a no-op workflow, order-to-delivery vs. a no-op flow of the same shape, one call vs. asyncpg."""
     from paklog.bench import run_bench
@@ -179,6 +176,7 @@ def bench(
         micro_requests=micro_requests,
         micro_only=micro_only,
         floor_orders=floor_orders,
+        backfill=backfill,
     )
     _exit_after_temporal(code)
 

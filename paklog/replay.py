@@ -10,12 +10,12 @@ from temporalio.worker import Replayer
 
 from common.settings import TemporalSettings
 from gateway.temporal import connect_temporal
-from workflows.noop_saga import NoopSaga
-from workflows.order_fulfillment import OrderFulfillment
+from paklog.worker import WORKFLOWS
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=[OrderFulfillment, NoopSaga])
+    """Every workflow the worker hosts (a history names its workflow type)."""
+    return Replayer(workflows=list(WORKFLOWS))
 
 
 async def replay_files(paths: list[Path], console: Console) -> int:

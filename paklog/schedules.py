@@ -1,4 +1,4 @@
-"""Temporal Schedules PakLog keeps: ``wave-planner`` starts a WaveRelease every interval."""
+"""Temporal Schedules PakLog keeps: ``wave-planner`` starts a WaveRelease, ``erp-sync`` an ErpSync, every interval."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from temporalio.client import (
 )
 
 from common.logging import get_logger
+from workflows.erp_types import ERP_SCHEDULE_ID, ERP_SYNC_RUN_ID, ERP_SYNC_WORKFLOW_NAME, ErpSyncInput
 from workflows.warehouse_types import WAVE_SCHEDULE_ID, WAVE_WORKFLOW_NAME, WaveReleaseInput
 
 log = get_logger("paklog.schedules")
@@ -42,14 +43,38 @@ def wave_schedule(task_queue: str, interval_seconds: float) -> Schedule:
     )
 
 
+def erp_schedule(task_queue: str, interval_seconds: float) -> Schedule:
+    """Every interval: an ErpSync that imports what changed in the ERP since each entity's watermark.
+
+    Each run's workflow id is ``erp-sync-run-<time>``. A run still going when
+    the next is due makes the Schedule skip that one (overlap ``SKIP``): the
+    imports would only wait for each other.
+    """
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ERP_SYNC_WORKFLOW_NAME, ErpSyncInput(), id=ERP_SYNC_RUN_ID, task_queue=task_queue
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=interval_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 async def ensure_wave_schedule(client: Client, task_queue: str, interval_seconds: float) -> None:
     """Create ``wave-planner``, or bring an existing one's interval and action up to date (paused stays paused)."""
-    if interval_seconds <= 0:
-        return
-    schedule = wave_schedule(task_queue, interval_seconds)
+    if interval_seconds > 0:
+        await _ensure(client, WAVE_SCHEDULE_ID, wave_schedule(task_queue, interval_seconds))
+
+
+async def ensure_erp_schedule(client: Client, task_queue: str, interval_seconds: float) -> None:
+    """Create ``erp-sync``, or bring an existing one's interval and action up to date (paused stays paused)."""
+    if interval_seconds > 0:
+        await _ensure(client, ERP_SCHEDULE_ID, erp_schedule(task_queue, interval_seconds))
+
+
+async def _ensure(client: Client, schedule_id: str, schedule: Schedule) -> None:
     try:
-        await client.create_schedule(WAVE_SCHEDULE_ID, schedule)
-        log.info("schedule created", schedule=WAVE_SCHEDULE_ID, every_seconds=interval_seconds)
+        await client.create_schedule(schedule_id, schedule)
+        log.info("schedule created", schedule=schedule_id)
         return
     except ScheduleAlreadyRunningError:
         pass
@@ -58,4 +83,4 @@ async def ensure_wave_schedule(client: Client, task_queue: str, interval_seconds
         schedule.state = current.description.schedule.state  # keep a pause an operator set
         return ScheduleUpdate(schedule=schedule)
 
-    await client.get_schedule_handle(WAVE_SCHEDULE_ID).update(update)
+    await client.get_schedule_handle(schedule_id).update(update)

@@ -31,12 +31,22 @@ class WorkerSettings(TemporalSettings, ServiceUrls):
     graceful_shutdown_seconds: float = 20.0
     #: The ``wave-planner`` Schedule's interval (0: no schedule is created; an existing one is left alone).
     wave_interval_seconds: float = Field(default=120.0, ge=0)
+    #: The ERP the master-data import reads (``PAKLOG_ERP_URL``; the stand-in ``services/erp`` by default).
+    erp_url: str = "http://127.0.0.1:8195"
+    #: The ``erp-sync`` Schedule's interval (0: no schedule is created; an existing one is left alone).
+    erp_sync_interval_seconds: float = Field(default=300.0, ge=0)
 
 
 @lru_cache
 def get_worker_settings() -> WorkerSettings:
     """The worker process's settings, built once on first use."""
     return WorkerSettings()
+
+
+def erp_cli_settings() -> WorkerSettings:
+    """``paklog erp``: the worker's view (Temporal, the services, the ERP), with ``paklog dev``'s saved token."""
+    saved = saved_service_token(PaklogSettings().state_dir)
+    return WorkerSettings(service_token=saved) if saved is not None else WorkerSettings()
 
 
 class DevSettings(PaklogSettings):

@@ -21,8 +21,9 @@ from common.http import create_http_client
 from common.logging import get_logger
 from common.settings import ServiceUrls
 from gateway.temporal import connect_temporal
-from paklog.schedules import ensure_wave_schedule
+from paklog.schedules import ensure_erp_schedule, ensure_wave_schedule
 from paklog.settings import WorkerSettings, get_worker_settings
+from workflows.erp_sync import ErpImport, ErpSync
 from workflows.noop_floor import NoopFloorOrder, NoopFloorPick, NoopWave
 from workflows.noop_saga import NoopSaga
 from workflows.order_fulfillment import OrderFulfillment
@@ -37,6 +38,8 @@ WORKFLOWS: tuple[type, ...] = (
     OrderFulfillment,
     PickPackShip,
     WaveRelease,
+    ErpImport,
+    ErpSync,
     NoopSaga,
     NoopFloorOrder,
     NoopFloorPick,
@@ -59,7 +62,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(http, urls),
+        activities=build_activities(http, urls, erp_url=settings.erp_url),
         workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
@@ -106,6 +109,7 @@ async def run_worker(settings: WorkerSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await ensure_wave_schedule(client, settings.task_queue, settings.wave_interval_seconds)
+    await ensure_erp_schedule(client, settings.task_queue, settings.erp_sync_interval_seconds)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     try:
         async with worker:

@@ -23,6 +23,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
         "PAKLOG_CANCEL_WAIT_SECONDS": "5",
         # Waves are planned by the tests themselves (POST /api/waves), never behind their backs.
         "PAKLOG_WAVE_INTERVAL_SECONDS": "0",
+        # Nor is the ERP's master data imported behind their backs (it would change the catalogue).
+        "PAKLOG_ERP_SYNC_INTERVAL_SECONDS": "0",
         "PAKLOG_LOGIN_ATTEMPTS_PER_ADDRESS": "100000/minute",
         # A delivery exception fails the order after 4 s without progress (two days in production).
         "PAKLOG_DELIVERY_GRACE_SECONDS": "4",

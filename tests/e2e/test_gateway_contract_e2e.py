@@ -186,6 +186,9 @@ async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.Asy
         c.check(await olivia.get("/api/shipments/NOSUCHCODE"), "/api/shipments/{tracking_code}", 404)
         c.check(await olivia.get("/api/shipments/NOSUCHCODE/label"), "/api/shipments/{tracking_code}/label", 404)
         c.check(await olivia.get("/api/carriers"), "/api/carriers", 200)
+        sync: Any = c.check(await olivia.get("/api/erp/sync"), "/api/erp/sync", 200)
+        assert [e["entity"] for e in sync["entities"]] == ["materials", "customers", "stock"]
+        c.check(await alice.get("/api/erp/sync"), "/api/erp/sync", 403)
         await check_tracking(platform, c, alice)
     finally:
         await olivia.aclose()

@@ -13,18 +13,21 @@ shown ``AWAITING_WAVE`` before it entered the backlog), the ``v4_`` set from the
 before ``PATCH_DELIVERY`` (the workflow ended at ``SHIPPED``). This writes the newest
 set, recorded with today's code: ``order_fulfillment_v5_*`` (through the warehouse to
 ``DELIVERED``, or ``DELIVERY_FAILED``);
-``pick_pack_ship_v1_*`` and ``wave_release_v1_*`` are written only when missing
-(those workflows have not changed since).
+``pick_pack_ship_v1_*``, ``wave_release_v1_*``, ``erp_import_v1_*`` and ``erp_sync_v1_*``
+are written only when missing (those workflows have not changed since).
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.worker import Worker
 
+from tests.workflows.erp_fakes import FakeErp
 from tests.workflows.fakes import (
     Fakes,
     order_input,
@@ -34,6 +37,8 @@ from tests.workflows.fakes import (
     until_picking,
     until_settled,
 )
+from workflows.erp_sync import ErpImport, ErpSync
+from workflows.erp_types import MATERIALS, STOCK, ErpImportInput, ErpSyncInput, import_workflow_id
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment
 from workflows.order_types import DeliveryEvent
 from workflows.pick_pack_ship import PickPackShip
@@ -185,9 +190,61 @@ async def _pick_open(fakes: Fakes, pps: WorkflowHandle[Any, Any], order_id: str)
             )
 
 
+async def record_erp() -> dict[str, WorkflowHistory]:
+    """The master-data import: a chain that continued as new, an outage, a full sync, a sync kept waiting."""
+    recorded: dict[str, WorkflowHistory] = {}
+    async with time_skipping_env() as env:
+        # Pages 1-4: the chain; 5-13: the full sync (3 per entity), the second stock page meeting an outage.
+        erp = FakeErp(rows=7, outage_at_call=12, outage_failures=3)
+        tq = f"tq-{uuid.uuid4().hex[:8]}"
+        async with Worker(env.client, task_queue=tq, workflows=[ErpImport, ErpSync], activities=erp.activities()):
+            chain = await env.client.start_workflow(
+                ErpImport.run,
+                ErpImportInput(entity=MATERIALS, page_size=2, pages_per_run=2),
+                id=import_workflow_id(MATERIALS),
+                task_queue=tq,
+            )
+            await chain.result()
+            first = env.client.get_workflow_handle(chain.id, run_id=chain.first_execution_run_id)
+            recorded["erp_import_v1_continued"] = await first.fetch_history()
+            recorded["erp_import_v1_done"] = await chain.fetch_history()
+
+            sync = await env.client.start_workflow(
+                ErpSync.run, ErpSyncInput(full=True, page_size=3), id="erp-backfill-v1", task_queue=tq
+            )
+            await sync.result()
+            recorded["erp_sync_v1_full"] = await sync.fetch_history()
+            recorded["erp_import_v1_outage"] = await env.client.get_workflow_handle(
+                import_workflow_id(STOCK)
+            ).fetch_history()
+
+            erp.outage_at_call, erp.outage_failures = erp.page_calls + 1, 10**6
+            busy = await env.client.start_workflow(
+                ErpImport.run,
+                ErpImportInput(entity=MATERIALS, full=True),
+                id=import_workflow_id(MATERIALS),
+                task_queue=tq,
+            )
+            for _ in range(400):
+                if erp.page_calls >= erp.outage_at_call:
+                    break
+                await asyncio.sleep(0.05)
+            waiting = await env.client.start_workflow(
+                ErpSync.run, ErpSyncInput(), id="erp-sync-run-v1-busy", task_queue=tq
+            )
+            await env.sleep(30)
+            erp.outage_failures = 0
+            await busy.result()
+            await waiting.result()
+            recorded["erp_sync_v1_busy"] = await waiting.fetch_history()
+    return recorded
+
+
 def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    for name, history in asyncio.run(record_warehouse()).items():
+    recorded = asyncio.run(record_warehouse())
+    recorded.update(asyncio.run(record_erp()))
+    for name, history in recorded.items():
         path = HISTORIES / f"{name}.json"
         if path.exists() and not name.startswith(f"order_fulfillment_{ORDER_VERSION}_"):
             continue  # an older workflow's history: kept as recorded

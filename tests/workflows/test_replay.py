@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from workflows.erp_sync import ErpImport, ErpSync
 from workflows.order_fulfillment import (
     PATCH_BACKLOG_FIRST,
     PATCH_DELIVERY,
@@ -29,6 +30,11 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("order_fulfillment
 WAREHOUSE_HISTORIES = sorted(
     path
     for pattern in ("pick_pack_ship_*.json", "wave_release_*.json")
+    for path in (Path(__file__).parent / "histories").glob(pattern)
+)
+ERP_HISTORIES = sorted(
+    path
+    for pattern in ("erp_import_*.json", "erp_sync_*.json")
     for path in (Path(__file__).parent / "histories").glob(pattern)
 )
 
@@ -61,6 +67,15 @@ def test_histories_are_recorded() -> None:
         "wave_release_v1_done",
         "wave_release_v1_empty",
     }
+    # The master-data import: a run that continued as new, the chain's last run, a page through an
+    # outage, a full sync, a sync kept waiting for an import another run held.
+    assert {path.stem for path in ERP_HISTORIES} >= {
+        "erp_import_v1_continued",
+        "erp_import_v1_done",
+        "erp_import_v1_outage",
+        "erp_sync_v1_full",
+        "erp_sync_v1_busy",
+    }
 
 
 def _patches(history: WorkflowHistory) -> set[str]:
@@ -84,9 +99,10 @@ def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
         assert (PATCH_DELIVERY in patches) == shipped, path.name
 
 
-@pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES + ERP_HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_deterministically(path: Path) -> None:
-    await Replayer(workflows=[OrderFulfillment, PickPackShip, WaveRelease]).replay_workflow(load(path))
+    workflows = [OrderFulfillment, PickPackShip, WaveRelease, ErpImport, ErpSync]
+    await Replayer(workflows=workflows).replay_workflow(load(path))
 
 
 @workflow.defn(name="OrderFulfillment")
