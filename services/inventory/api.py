@@ -11,11 +11,13 @@ from common.errors import NotFound
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.inventory import erp_import, service
 from services.inventory.models import (
+    MAX_QUERY_LENGTH,
     SKU_PATTERN,
     AdjustIn,
     InventoryWatermarks,
     MaterialsPage,
     MaterialsResult,
+    ProductPage,
     ProductPublic,
     ProductUpsert,
     ReservationCreate,
@@ -42,13 +44,19 @@ router = APIRouter()
 MAX_OFFSET = 1_000_000
 
 
-@router.get("/products", response_model=list[ProductPublic], tags=["products"])
+@router.get("/products", response_model=ProductPage, tags=["products"])
 async def list_products(
     repo: RepoDep,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="Case-insensitive substring of the SKU or name"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> list[ProductPublic]:
-    return [service.product_public(p) for p in await repo.list_products(limit=limit, offset=offset)]
+) -> ProductPage:
+    """A page of the catalogue in SKU order; ``%`` and ``_`` in ``q`` are plain characters."""
+    items, total = await repo.search_products(q=q, limit=limit, offset=offset)
+    return ProductPage(items=[service.product_public(p) for p in items], total=total, limit=limit, offset=offset)
 
 
 @router.get("/products/{sku}", response_model=ProductPublic, tags=["products"])

@@ -23,6 +23,8 @@ MAX_PRICE_CENTS = 100_000_000
 MAX_ON_HAND = 10_000_000
 #: A GTIN (EAN-8, UPC-A, EAN-13, GTIN-14): digits only; the check digit is the ERP's business.
 EAN_PATTERN = r"^[0-9]{8,14}$"
+#: Longest ``?q=`` of the product search: no name is longer, so a longer one matches nothing.
+MAX_QUERY_LENGTH = 200
 
 
 class ProductBase(SQLModel):
@@ -82,6 +84,15 @@ class ProductPublic(BaseModel):
     weight_grams: int
     volume_cm3: int
     ean: str | None = None
+
+
+class ProductPage(BaseModel):
+    """A page of the catalogue in SKU order; ``total``: products matching ``q`` on every page."""
+
+    items: list[ProductPublic]
+    total: int
+    limit: int
+    offset: int
 
 
 class StockTotal(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -57,9 +57,23 @@ class InventoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def list_products(self, *, limit: int, offset: int) -> Sequence[Product]:
-        result = await self.session.exec(select(Product).order_by(col(Product.sku)).limit(limit).offset(offset))
-        return result.all()
+    async def search_products(self, *, q: str | None, limit: int, offset: int) -> tuple[Sequence[Product], int]:
+        """A page of products in SKU order, and how many match.
+
+        ``q`` matches a case-insensitive substring of the SKU or the name; ``%``, ``_``
+        and the escape character in it are literal.
+        """
+        match = (
+            col(Product.sku).icontains(q, autoescape=True) | col(Product.name).icontains(q, autoescape=True)
+            if q
+            else None
+        )
+        rows = select(Product).order_by(col(Product.sku)).limit(limit).offset(offset)
+        count = select(func.count()).select_from(Product)
+        if match is not None:
+            rows, count = rows.where(match), count.where(match)
+        items = (await self.session.exec(rows)).all()
+        return items, (await self.session.exec(count)).one()
 
     async def get_product(self, sku: str, *, for_update: bool = False) -> Product | None:
         stmt = select(Product).where(Product.sku == sku)

@@ -319,6 +319,56 @@ async def test_a_text_the_database_cannot_store_is_refused(client: httpx.AsyncCl
     assert resp.json()["type"] == "ValidationError"
 
 
+# -- the catalogue page ------------------------------------------------------------------------------------
+async def test_products_page_searches_sku_and_name(client: httpx.AsyncClient) -> None:
+    token = uuid.uuid4().hex[:8].upper()
+    items = [
+        material(f"Q{token}-1", 1, name="Red mug"),
+        material(f"Q{token}-2", 2, name=f"Blue {token.lower()} tee"),
+        material(f"Q{token}-3", 3, name=f"Cotton {token} 100% organic"),
+        material(f"Q{token}-4", 4, name=f"Cotton {token} 1000 organic"),
+        material(f"Q{token}-5", 5, name=f"Tote {token}_A"),
+        material(f"Q{token}-6", 6, name=f"Tote {token}xA"),
+        material(f"Q{token}-7", 7, name=f"Path {token}\\x/y"),
+    ]
+    await post_materials(client, items)
+
+    async def search(**params: Any) -> dict[str, Any]:
+        resp = await client.get("/products", params=params)
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    everything = await search(q=token.lower())
+    assert [p["sku"] for p in everything["items"]] == [f"Q{token}-{n}" for n in range(1, 8)]
+    assert (everything["total"], everything["limit"], everything["offset"]) == (7, 100, 0)
+    second = await search(q=token, limit=2, offset=2)
+    assert [p["sku"] for p in second["items"]] == [f"Q{token}-3", f"Q{token}-4"]
+    assert (second["total"], second["limit"], second["offset"]) == (7, 2, 2)
+    assert [p["sku"] for p in (await search(q=f"blue {token}"))["items"]] == [f"Q{token}-2"]
+    assert [p["sku"] for p in (await search(q=f"q{token}-1"))["items"]] == [f"Q{token}-1"]
+    # LIKE's wildcards and its escape character are plain characters.
+    assert [p["sku"] for p in (await search(q=f"{token} 100%"))["items"]] == [f"Q{token}-3"]
+    assert [p["sku"] for p in (await search(q=f"{token}_A"))["items"]] == [f"Q{token}-5"]
+    assert [p["sku"] for p in (await search(q=f"{token}\\x/y"))["items"]] == [f"Q{token}-7"]
+    assert (await search(q=f"{token}%%"))["total"] == 0
+    past = await search(q=token, offset=50)
+    assert (past["items"], past["total"]) == ([], 7)
+
+    unfiltered = await search(limit=1)
+    assert unfiltered["total"] >= 7
+    assert len(unfiltered["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    "params", [{"q": ""}, {"q": "x" * 201}, {"limit": 0}, {"limit": 501}, {"offset": -1}, {"offset": 10**12}]
+)
+async def test_products_page_bounds(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
+    resp = await client.get("/products", params=params)
+    assert resp.status_code == 422
+    assert resp.json()["type"] == "ValidationError"
+
+
 # -- cost --------------------------------------------------------------------------------------------------
 async def test_a_page_of_500_costs_little_cpu(client: httpx.AsyncClient) -> None:
     """Set-based statements, no object per row: a 500-row page stays far below 50 ms of this process's CPU."""
