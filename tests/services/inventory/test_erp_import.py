@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from common import migrations
 from common.erp_import import store_watermark
 from common.errors import Conflict
+from common.settings import asyncpg_url
 from services.inventory import erp_import
 from services.inventory.app import create_app
 from tests.conftest import FreshDatabase, ServiceDatabases
@@ -386,3 +390,27 @@ async def test_a_page_of_500_costs_little_cpu(client: httpx.AsyncClient) -> None
             assert resp.json()["updated" if round_ or entity == "stock" else "inserted"] == 500
     for entity, seconds in costs.items():
         assert sorted(seconds)[1] < 0.05, (entity, seconds)
+
+
+async def test_migration_0004_goes_down_and_up(fresh_database: FreshDatabase) -> None:
+    url = await fresh_database("inventory")
+    code = sku()
+    async with committing_client(create_app, "inventory", url, pool_size=2) as client:
+        await post_materials(client, [material(code, 1)])
+        await post_stock(client, [{"sku": code, "on_hand": 4, "changed_at": at(2)}])
+    await asyncio.to_thread(migrations.downgrade, "inventory", url, "0003")
+    conn = await asyncpg.connect(asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        row = await conn.fetchrow("SELECT * FROM products WHERE sku = $1", code)
+        tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+    finally:
+        await conn.close()
+    assert row is not None
+    assert (row["on_hand"], row["available"]) == (4, 4)
+    assert not {"ean", "erp_changed_at", "stock_changed_at"} & set(row.keys())
+    assert "erp_watermarks" not in tables
+    await asyncio.to_thread(migrations.upgrade, "inventory", url)
+    async with committing_client(create_app, "inventory", url, pool_size=2) as client:
+        # The change times went with the columns: the next import applies whatever its time.
+        assert counts(await post_materials(client, [material(code, 0, name="Again")])) == (0, 1, 0)
+        assert (await post_stock(client, [{"sku": code, "on_hand": 6, "changed_at": at(0)}]))["updated"] == 1
