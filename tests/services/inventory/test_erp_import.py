@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -255,6 +256,55 @@ async def test_a_keyed_page_is_answered_once(client: httpx.AsyncClient) -> None:
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert first.json()["inserted"] == 1
+
+
+async def test_pages_racing_reservations_and_each_other_keep_stock_balanced(fresh_database: FreshDatabase) -> None:
+    """Stock and material pages (SKUs in any order) beside multi-SKU reservations: no deadlock, no 5xx, stock balances."""
+    url = await fresh_database("inventory")
+    rng = random.Random(8)
+    async with committing_client(create_app, "inventory", url, pool_size=8) as client:
+        codes = [f"RACE-{n:02d}" for n in range(12)]
+        await post_materials(client, [material(code, 0) for code in codes])
+        await post_stock(client, [{"sku": code, "on_hand": 30, "changed_at": at(1)} for code in codes])
+
+        def stock_page(n: int) -> dict[str, Any]:
+            items = [{"sku": code, "on_hand": rng.randrange(0, 31), "changed_at": at(10 + n)} for code in codes]
+            rng.shuffle(items)
+            return {"items": items, "watermark": {"changed_at": at(10 + n), "key": "RACE-99"}}
+
+        def materials_page(n: int) -> dict[str, Any]:
+            items = [material(code, 10 + n, name=f"Round {n}") for code in codes]
+            rng.shuffle(items)
+            return {"items": items, "watermark": {"changed_at": at(10 + n), "key": "RACE-99"}}
+
+        def reservation() -> dict[str, Any]:
+            lines = [{"sku": code, "quantity": rng.randrange(1, 4)} for code in rng.sample(codes, 4)]
+            return {"order_id": uuid.uuid4().hex[:16], "lines": lines}
+
+        calls = [client.post("/erp/stock", json=stock_page(n)) for n in range(6)]
+        calls += [client.post("/erp/materials", json=materials_page(n)) for n in range(4)]
+        calls += [client.post("/reservations", json=reservation()) for _ in range(16)]
+        rng.shuffle(calls)
+        answers = await asyncio.gather(*calls)
+
+        assert all(a.status_code in {200, 201, 409} for a in answers), [a.text for a in answers if a.status_code >= 500]
+        for answer in answers:
+            if answer.request.url.path == "/erp/stock":
+                body = answer.json()
+                assert body["updated"] + body["unchanged"] + len(body["rejected"]) == len(codes)
+            elif answer.status_code == 409:
+                assert answer.json()["type"] == "OutOfStock"
+        held: dict[str, int] = dict.fromkeys(codes, 0)
+        for answer in answers:
+            if answer.status_code == 201:
+                for line in answer.json()["lines"]:
+                    held[line["sku"]] += line["quantity"]
+        for code in codes:
+            row = await product(client, code)
+            assert row["reserved"] == held[code]
+        marks = (await client.get("/erp/watermarks")).json()
+        assert (marks["stock"]["changed_at"], marks["stock"]["rows"]) == (at(15), 12 + 6 * 12)
+        assert (marks["materials"]["changed_at"], marks["materials"]["rows"]) == (at(13), 12 + 4 * 12)
 
 
 # -- validation --------------------------------------------------------------------------------------------
