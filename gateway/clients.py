@@ -19,7 +19,7 @@ from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViol
 from common.service_auth import service_headers
 from common.settings import ServiceUrls
 from gateway.erp_models import WatermarkRecord
-from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductView, TokenResponse
+from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductPage, ProductView, TokenResponse
 from gateway.tracking_models import EventApplied, SubscriptionView, TrackingRecord
 from gateway.warehouse_models import (
     CarrierView,
@@ -42,7 +42,7 @@ _UPSTREAM_ERRORS: dict[int, type[DomainError]] = {
 _UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 
 _PRODUCT = TypeAdapter(ProductView)
-_PRODUCTS = TypeAdapter(list[ProductView])
+_PRODUCTS = TypeAdapter(ProductPage)
 _ORDER = TypeAdapter(OrderRecord)
 _ORDERS = TypeAdapter(OrderPageRecord)
 _PAYMENTS = TypeAdapter(list[PaymentRecord])
@@ -122,9 +122,12 @@ class ServiceClients:
     async def product(self, sku: str) -> ProductView | None:
         return await self._get(_PRODUCT, f"{self.urls.inventory_url}/products/{sku}")
 
-    async def products(self, limit: int, offset: int) -> list[ProductView]:
-        found = await self._get(_PRODUCTS, f"{self.urls.inventory_url}/products", {"limit": limit, "offset": offset})
-        return found or []
+    async def products(self, limit: int, offset: int, q: str | None = None) -> ProductPage:
+        """A page of the catalogue; ``q`` (a substring of the SKU or name) is inventory's to match."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if q is not None:
+            params["q"] = q
+        return await self._listing(_PRODUCTS, f"{self.urls.inventory_url}/products", params)
 
     async def order(self, order_id: str) -> OrderRecord | None:
         return await self._get(_ORDER, f"{self.urls.orders_url}/orders/{order_id}")

@@ -153,6 +153,15 @@ class ProductView(BaseModel):
     reserved: int
 
 
+class ProductPage(BaseModel):
+    """A page of the catalogue in SKU order (DESIGN.md's list shape; walked by ``offset``, no cursor)."""
+
+    items: list[ProductView]
+    total: int = Field(description="Products matching q, on every page")
+    limit: int
+    offset: int
+
+
 class Health(BaseModel):
     status: str
     temporal_namespace: str

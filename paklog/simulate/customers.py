@@ -78,7 +78,7 @@ class Customers:
             if time.monotonic() - self._read_at >= CATALOGUE_SECONDS:
                 resp = await self._http.get("/api/products", params={"limit": 500})
                 if resp.status_code == 200:
-                    self._available = {str(p["sku"]): int(p["available"]) for p in resp.json()}
+                    self._available = {str(p["sku"]): int(p["available"]) for p in resp.json()["items"]}
                     self._read_at = time.monotonic()
                 else:
                     self._state.note("catalogue_unreadable", status=resp.status_code, body=resp.text[:200])

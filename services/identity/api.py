@@ -1,18 +1,28 @@
-"""Identity routes: login, who-am-I, user administration and the public key set."""
+"""Identity routes: login, who-am-I, user administration, the public key set, and the ERP's customers."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from common.db import SessionDep
-from common.errors import Forbidden, Unauthorized
+from common.errors import Forbidden, NotFound, Unauthorized
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from common.security import Principal, TokenIssuer, TokenVerifier
-from services.identity import service
-from services.identity.models import TokenResponse, UserCreate, UserPublic
+from services.identity import erp_import, service
+from services.identity.models import (
+    CUSTOMER_NUMBER_PATTERN,
+    CustomerListPage,
+    CustomerPublic,
+    CustomersPage,
+    CustomersResult,
+    IdentityWatermarks,
+    TokenResponse,
+    UserCreate,
+    UserPublic,
+)
 from services.identity.repository import IdentityRepository
 
 
@@ -94,3 +104,50 @@ async def create_user(_: AdminDep, body: UserCreate, repo: RepoDep, once: Idempo
 async def jwks(issuer: IssuerDep) -> dict[str, Any]:
     """The RS256 public keys tokens are signed with; empty when tokens are HS256."""
     return issuer.jwks()
+
+
+@router.post("/erp/customers", response_model=CustomersResult, responses=IDEMPOTENT_RESPONSES, tags=["erp"])
+async def import_customers(body: CustomersPage, repo: RepoDep, once: IdempotentDep) -> CustomersResult:
+    """A page of the ERP's customers: new ones are created, older data is updated.
+
+    A row applies only when its ``changed_at`` is newer than the stored
+    customer's, so a repeated page or an older copy changes nothing. The rows
+    and the watermark (``customers``) commit together.
+    """
+    # The page's own JSON dump is the cheap fingerprint of a large body (json.dumps of its dicts costs 5x).
+    return await once.run(
+        fingerprint("erp-customers", body.model_dump_json()), lambda: erp_import.import_customers(repo, body)
+    )
+
+
+@router.get("/erp/watermarks", response_model=IdentityWatermarks, tags=["erp"])
+async def erp_watermarks(repo: RepoDep) -> IdentityWatermarks:
+    """Where the customers import stands: the last committed page's ``(changed_at, key)``."""
+    return await erp_import.watermarks(repo)
+
+
+@router.get("/customers", response_model=CustomerListPage, tags=["customers"])
+async def list_customers(
+    repo: RepoDep,
+    email: Annotated[str | None, Query(min_length=1, max_length=254, description="Whole address, any case")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> CustomerListPage:
+    """A page of the ERP's customers by number."""
+    items, total = await repo.list_customers(email=email, limit=limit, offset=offset)
+    return CustomerListPage(
+        items=[CustomerPublic.model_validate(c, from_attributes=True) for c in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/customers/{customer_number}", response_model=CustomerPublic, tags=["customers"])
+async def get_customer(
+    customer_number: Annotated[str, Path(pattern=CUSTOMER_NUMBER_PATTERN, examples=["0000100001"])], repo: RepoDep
+) -> CustomerPublic:
+    customer = await repo.get_customer(customer_number)
+    if customer is None:
+        raise NotFound(f"no customer {customer_number}", type="UnknownCustomer")
+    return CustomerPublic.model_validate(customer, from_attributes=True)

@@ -1,4 +1,4 @@
-"""Identity models: users with a role and an argon2 password hash."""
+"""Identity models: users with a role and an argon2 password hash; the ERP's customers (a read model)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, DateTime, String
 from sqlmodel import Field, SQLModel
 
+from common.erp_import import MAX_PAGE_ITEMS, ChangeTime, WatermarkIn, WatermarkPublic
+
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 # Deliberately loose: deliverability is the mail server's business, not ours.
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+#: The ERP's customer numbers: ten digits, ``0000100001``.
+CUSTOMER_NUMBER_PATTERN = r"^[0-9]{10}$"
 
 
 class Role(StrEnum):
@@ -66,3 +70,86 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+
+
+# -- ERP customers (docs/erp.md, part B) -----------------------------------------------------
+
+
+class Customer(SQLModel, table=True):
+    """A customer as the ERP last told it; ``changed_at`` is that data's ``LastChangedAt``."""
+
+    __tablename__ = "customers"
+
+    customer_number: str = Field(primary_key=True, max_length=10)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    street: str = Field(max_length=200)
+    city: str = Field(max_length=100)
+    postal_code: str = Field(max_length=20)
+    country: str = Field(max_length=2)
+    delivery_blocked: bool
+    credit_blocked: bool
+    changed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class CustomerIn(BaseModel):
+    """One customer as the importer sends it (the ERP's fields, renamed)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer_number: str = PydanticField(pattern=CUSTOMER_NUMBER_PATTERN, examples=["0000100001"])
+    name: str = PydanticField(min_length=1, max_length=200)
+    email: str | None = PydanticField(default=None, max_length=254, pattern=EMAIL_PATTERN)
+    street: str = PydanticField(max_length=200)
+    city: str = PydanticField(max_length=100)
+    postal_code: str = PydanticField(max_length=20)
+    country: str = PydanticField(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    delivery_blocked: bool
+    credit_blocked: bool
+    changed_at: ChangeTime = PydanticField(strict=False, examples=["2026-05-04T10:15:00.000001Z"])
+
+
+class CustomersPage(BaseModel):
+    """A page of customers and where the next page starts (stored with the rows, ``entity = "customers"``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: list[CustomerIn] = PydanticField(min_length=1, max_length=MAX_PAGE_ITEMS)
+    watermark: WatermarkIn
+
+
+class CustomersResult(BaseModel):
+    """What the page did: ``unchanged`` rows were not newer than what is stored (or repeated in the page)."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    watermark: WatermarkPublic
+
+
+class CustomerPublic(BaseModel):
+    customer_number: str
+    name: str
+    email: str | None
+    street: str
+    city: str
+    postal_code: str
+    country: str
+    delivery_blocked: bool
+    credit_blocked: bool
+    changed_at: datetime
+
+
+class CustomerListPage(BaseModel):
+    """A page of customers by number; ``total``: customers matching the filter, on every page."""
+
+    items: list[CustomerPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class IdentityWatermarks(BaseModel):
+    """Where the customers import stands (``null``: no page committed yet)."""
+
+    customers: WatermarkPublic | None

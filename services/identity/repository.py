@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.identity.models import User
+from services.identity.models import Customer, CustomerIn, User
+
+#: Insert new customers and update those whose data is older, a page in one statement (in number order,
+#: so two pages never deadlock); a row back per change, ``inserted`` telling which. Within a page the
+#: newest copy of a customer wins (ON CONFLICT may touch a row once).
+UPSERT_CUSTOMERS_SQL = text("""
+INSERT INTO customers AS c (customer_number, name, email, street, city, postal_code, country,
+                            delivery_blocked, credit_blocked, changed_at)
+SELECT DISTINCT ON (n.customer_number)
+       n.customer_number, n.name, n.email, n.street, n.city, n.postal_code, n.country,
+       n.delivery_blocked, n.credit_blocked, n.changed_at
+FROM unnest(CAST(:numbers AS text[]), CAST(:names AS text[]), CAST(:emails AS text[]), CAST(:streets AS text[]),
+            CAST(:cities AS text[]), CAST(:postal_codes AS text[]), CAST(:countries AS text[]),
+            CAST(:delivery_blocked AS boolean[]), CAST(:credit_blocked AS boolean[]), CAST(:changed AS timestamptz[]))
+     AS n(customer_number, name, email, street, city, postal_code, country, delivery_blocked, credit_blocked,
+          changed_at)
+ORDER BY n.customer_number, n.changed_at DESC
+ON CONFLICT (customer_number) DO UPDATE
+SET name = excluded.name, email = excluded.email, street = excluded.street, city = excluded.city,
+    postal_code = excluded.postal_code, country = excluded.country, delivery_blocked = excluded.delivery_blocked,
+    credit_blocked = excluded.credit_blocked, changed_at = excluded.changed_at
+WHERE c.changed_at < excluded.changed_at
+RETURNING c.xmax = 0 AS inserted
+""")
 
 
 class IdentityRepository:
@@ -44,3 +68,40 @@ class IdentityRepository:
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.session.exec(update(User).where(col(User.id) == user_id).values(password_hash=password_hash))
+
+    async def upsert_customers(self, items: Sequence[CustomerIn]) -> tuple[int, int]:
+        """Apply a page of customers, newest wins per number; ``(inserted, updated)``."""
+        connection = await self.session.connection()
+        result = await connection.execute(
+            UPSERT_CUSTOMERS_SQL,
+            {
+                "numbers": [c.customer_number for c in items],
+                "names": [c.name for c in items],
+                "emails": [c.email for c in items],
+                "streets": [c.street for c in items],
+                "cities": [c.city for c in items],
+                "postal_codes": [c.postal_code for c in items],
+                "countries": [c.country for c in items],
+                "delivery_blocked": [c.delivery_blocked for c in items],
+                "credit_blocked": [c.credit_blocked for c in items],
+                "changed": [c.changed_at for c in items],
+            },
+        )
+        flags = result.scalars().all()
+        inserted = sum(flags)
+        return inserted, len(flags) - inserted
+
+    async def get_customer(self, customer_number: str) -> Customer | None:
+        result = await self.session.exec(select(Customer).where(Customer.customer_number == customer_number))
+        return result.first()
+
+    async def list_customers(self, *, email: str | None, limit: int, offset: int) -> tuple[Sequence[Customer], int]:
+        """A page of customers by number, and how many match; ``email`` matches whole, ignoring case."""
+        rows = select(Customer).order_by(col(Customer.customer_number)).limit(limit).offset(offset)
+        count = select(func.count()).select_from(Customer)
+        if email is not None:
+            # lower() on both sides, as the index is built (Python's lower() differs for some letters).
+            match = func.lower(col(Customer.email)) == func.lower(email)
+            rows, count = rows.where(match), count.where(match)
+        items = (await self.session.exec(rows)).all()
+        return items, (await self.session.exec(count)).one()

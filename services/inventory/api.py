@@ -9,15 +9,22 @@ from fastapi import APIRouter, Depends, Path, Query
 from common.db import SessionDep
 from common.errors import NotFound
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
-from services.inventory import service
+from services.inventory import erp_import, service
 from services.inventory.models import (
+    MAX_QUERY_LENGTH,
     SKU_PATTERN,
     AdjustIn,
+    InventoryWatermarks,
+    MaterialsPage,
+    MaterialsResult,
+    ProductPage,
     ProductPublic,
     ProductUpsert,
     ReservationCreate,
     ReservationPublic,
     ReturnIn,
+    StockPage,
+    StockResult,
     StockTotal,
     WriteOffIn,
 )
@@ -37,13 +44,19 @@ router = APIRouter()
 MAX_OFFSET = 1_000_000
 
 
-@router.get("/products", response_model=list[ProductPublic], tags=["products"])
+@router.get("/products", response_model=ProductPage, tags=["products"])
 async def list_products(
     repo: RepoDep,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="Case-insensitive substring of the SKU or name"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> list[ProductPublic]:
-    return [service.product_public(p) for p in await repo.list_products(limit=limit, offset=offset)]
+) -> ProductPage:
+    """A page of the catalogue in SKU order; ``%`` and ``_`` in ``q`` are plain characters."""
+    items, total = await repo.search_products(q=q, limit=limit, offset=offset)
+    return ProductPage(items=[service.product_public(p) for p in items], total=total, limit=limit, offset=offset)
 
 
 @router.get("/products/{sku}", response_model=ProductPublic, tags=["products"])
@@ -164,3 +177,35 @@ async def release_units(order_id: OrderIdPath, body: AdjustIn, repo: RepoDep, on
 async def stock_totals(repo: RepoDep) -> list[StockTotal]:
     """Every SKU's ``on_hand``, ``available`` and ``reserved`` (for the cross-service stock check)."""
     return await service.stock_totals(repo)
+
+
+@router.post("/erp/materials", response_model=MaterialsResult, responses=IDEMPOTENT_RESPONSES, tags=["erp"])
+async def import_materials(body: MaterialsPage, repo: RepoDep, once: IdempotentDep) -> MaterialsResult:
+    """A page of the ERP's materials: new SKUs are created without stock, older data is updated.
+
+    A row applies only when its ``changed_at`` is newer than the product's last
+    import, so a repeated page or an older copy changes nothing. The rows and
+    the watermark (``materials``) commit together.
+    """
+    # The page's own JSON dump is the cheap fingerprint of a large body (json.dumps of its dicts costs 5x).
+    return await once.run(
+        fingerprint("erp-materials", body.model_dump_json()), lambda: erp_import.import_materials(repo, body)
+    )
+
+
+@router.post("/erp/stock", response_model=StockResult, responses=IDEMPOTENT_RESPONSES, tags=["erp"])
+async def import_stock(body: StockPage, repo: RepoDep, once: IdempotentDep) -> StockResult:
+    """A page of the ERP's on-hand counts: ``on_hand`` is set and ``available = on_hand - reserved``.
+
+    Only counts newer than the SKU's last one apply. Unknown SKUs are listed in
+    ``unknown``, counts below the reserved units in ``rejected``
+    (``StockBelowReserved``); the rest of the page applies, with the
+    watermark (``stock``).
+    """
+    return await once.run(fingerprint("erp-stock", body.model_dump_json()), lambda: erp_import.import_stock(repo, body))
+
+
+@router.get("/erp/watermarks", response_model=InventoryWatermarks, tags=["erp"])
+async def erp_watermarks(repo: RepoDep) -> InventoryWatermarks:
+    """Where the materials and stock imports stand: the last committed page's ``(changed_at, key)``."""
+    return await erp_import.watermarks(repo)

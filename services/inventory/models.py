@@ -1,4 +1,4 @@
-"""Inventory models: products with stock, and reservations per order."""
+"""Inventory models: products with stock, reservations per order, and the ERP import's pages."""
 
 from __future__ import annotations
 
@@ -10,12 +10,21 @@ from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
+from common.erp_import import MAX_PAGE_ITEMS, ChangeTime, WatermarkIn, WatermarkPublic
+
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
 MAX_LINE_QUANTITY = 1000
 #: Bounds of an adjustment of one SKU of a reservation (lines of one SKU add up).
 MAX_ADJUST_QUANTITY = 100_000
 MAX_WEIGHT_GRAMS = 1_000_000
 MAX_VOLUME_CM3 = 10_000_000
+MAX_PRICE_CENTS = 100_000_000
+#: Counted stock of one SKU (``on_hand`` is an ``integer`` column).
+MAX_ON_HAND = 10_000_000
+#: A GTIN (EAN-8, UPC-A, EAN-13, GTIN-14): digits only; the check digit is the ERP's business.
+EAN_PATTERN = r"^[0-9]{8,14}$"
+#: Longest ``?q=`` of the product search: no name is longer, so a longer one matches nothing.
+MAX_QUERY_LENGTH = 200
 
 
 class ProductBase(SQLModel):
@@ -40,6 +49,11 @@ class Product(ProductBase, table=True):
     reserved: int = 0
     weight_grams: int = 0
     volume_cm3: int = 0
+    ean: str | None = Field(default=None, sa_column=Column(String(14), nullable=True))
+    #: The ERP's ``LastChangedAt`` of the material data last applied (null: never imported).
+    erp_changed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    #: The ERP's ``LastChangedAt`` of the on-hand count last applied (null: never imported).
+    stock_changed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
@@ -52,9 +66,9 @@ class ProductUpsert(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = PydanticField(min_length=1, max_length=200)
-    price_cents: int = PydanticField(ge=0, le=100_000_000)
+    price_cents: int = PydanticField(ge=0, le=MAX_PRICE_CENTS)
     currency: str = PydanticField(default="EUR", pattern=r"^[A-Z]{3}$")
-    on_hand: int = PydanticField(ge=0, le=10_000_000)
+    on_hand: int = PydanticField(ge=0, le=MAX_ON_HAND)
     weight_grams: int | None = PydanticField(default=None, ge=0, le=MAX_WEIGHT_GRAMS)
     volume_cm3: int | None = PydanticField(default=None, ge=0, le=MAX_VOLUME_CM3)
 
@@ -69,6 +83,16 @@ class ProductPublic(BaseModel):
     reserved: int
     weight_grams: int
     volume_cm3: int
+    ean: str | None = None
+
+
+class ProductPage(BaseModel):
+    """A page of the catalogue in SKU order; ``total``: products matching ``q`` on every page."""
+
+    items: list[ProductPublic]
+    total: int
+    limit: int
+    offset: int
 
 
 class StockTotal(BaseModel):
@@ -168,3 +192,80 @@ class WriteOffIn(AdjustIn):
     """Reserved units that vanished (a short pick): they leave ``on_hand`` and the reservation."""
 
     reason: str = PydanticField(min_length=1, max_length=200)
+
+
+# -- the ERP import (docs/erp.md, part B) ---------------------------------------------------
+
+
+class MaterialIn(BaseModel):
+    """One material as the importer converts it (grams, cubic centimetres, cents)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    name: str = PydanticField(min_length=1, max_length=200)
+    price_cents: int = PydanticField(ge=0, le=MAX_PRICE_CENTS)
+    currency: str = PydanticField(pattern=r"^[A-Z]{3}$")
+    weight_grams: int = PydanticField(ge=0, le=MAX_WEIGHT_GRAMS)
+    volume_cm3: int = PydanticField(ge=0, le=MAX_VOLUME_CM3)
+    ean: str | None = PydanticField(default=None, pattern=EAN_PATTERN)
+    changed_at: ChangeTime = PydanticField(strict=False, examples=["2026-05-04T10:15:00.000001Z"])
+
+
+class MaterialsPage(BaseModel):
+    """A page of materials and where the next page starts (stored with the rows, ``entity = "materials"``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: list[MaterialIn] = PydanticField(min_length=1, max_length=MAX_PAGE_ITEMS)
+    watermark: WatermarkIn
+
+
+class MaterialsResult(BaseModel):
+    """What the page did: ``unchanged`` rows were not newer than what is stored (or repeated in the page)."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    watermark: WatermarkPublic
+
+
+class StockIn(BaseModel):
+    """One SKU's on-hand count as the ERP knows it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    on_hand: int = PydanticField(ge=0, le=MAX_ON_HAND)
+    changed_at: ChangeTime = PydanticField(strict=False, examples=["2026-05-04T10:15:00.000001Z"])
+
+
+class StockPage(BaseModel):
+    """A page of stock counts and where the next page starts (``entity = "stock"``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: list[StockIn] = PydanticField(min_length=1, max_length=MAX_PAGE_ITEMS)
+    watermark: WatermarkIn
+
+
+class StockRejection(BaseModel):
+    sku: str
+    reason: str = PydanticField(examples=["StockBelowReserved"])
+
+
+class StockResult(BaseModel):
+    """What the page did; ``unknown`` SKUs and ``rejected`` counts changed nothing, the rest applied."""
+
+    updated: int
+    unchanged: int
+    unknown: list[str]
+    rejected: list[StockRejection]
+    watermark: WatermarkPublic
+
+
+class InventoryWatermarks(BaseModel):
+    """Where each entity's import stands (``null``: no page committed yet)."""
+
+    materials: WatermarkPublic | None
+    stock: WatermarkPublic | None

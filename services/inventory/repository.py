@@ -5,20 +5,75 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.inventory.models import Product, Reservation, ReservationLine, ReservationStatus
+from services.inventory.models import MaterialIn, Product, Reservation, ReservationLine, ReservationStatus, StockIn
+
+# The ERP import's statements: one page is a handful of array parameters and one or two statements,
+# never an object or a round trip per row. Rows are touched in SKU order, the lock order of every
+# multi-SKU change here (reservations too), so a page and a reservation never deadlock.
+#: Insert new SKUs (no stock) and update those whose material data is older; a row back per change,
+#: ``inserted`` telling which. Within a page the newest copy of a SKU wins (ON CONFLICT may touch a row once).
+UPSERT_MATERIALS_SQL = text("""
+INSERT INTO products AS p (sku, name, price_cents, currency, weight_grams, volume_cm3, ean, erp_changed_at,
+                           on_hand, available, reserved, updated_at)
+SELECT DISTINCT ON (m.sku)
+       m.sku, m.name, m.price_cents, m.currency, m.weight_grams, m.volume_cm3, m.ean, m.changed_at, 0, 0, 0, :now
+FROM unnest(CAST(:skus AS text[]), CAST(:names AS text[]), CAST(:prices AS bigint[]), CAST(:currencies AS text[]),
+            CAST(:weights AS integer[]), CAST(:volumes AS integer[]), CAST(:eans AS text[]),
+            CAST(:changed AS timestamptz[]))
+     AS m(sku, name, price_cents, currency, weight_grams, volume_cm3, ean, changed_at)
+ORDER BY m.sku, m.changed_at DESC
+ON CONFLICT (sku) DO UPDATE
+SET name = excluded.name, price_cents = excluded.price_cents, currency = excluded.currency,
+    weight_grams = excluded.weight_grams, volume_cm3 = excluded.volume_cm3, ean = excluded.ean,
+    erp_changed_at = excluded.erp_changed_at, updated_at = excluded.updated_at
+WHERE p.erp_changed_at IS NULL OR p.erp_changed_at < excluded.erp_changed_at
+RETURNING p.xmax = 0 AS inserted
+""")
+#: Lock the page's SKUs (in SKU order) and read what decides each count: reserved units, last count's time.
+LOCK_STOCK_SQL = text("""
+SELECT sku, reserved, stock_changed_at FROM products
+WHERE sku = ANY(CAST(:skus AS text[]))
+ORDER BY sku
+FOR UPDATE
+""")
+#: Set counted stock on locked rows; the conditions repeat the caller's decision (the table's checks stand behind).
+SET_STOCK_SQL = text("""
+UPDATE products AS p
+SET on_hand = s.on_hand, available = s.on_hand - p.reserved, stock_changed_at = s.changed_at, updated_at = :now
+FROM unnest(CAST(:skus AS text[]), CAST(:on_hand AS integer[]), CAST(:changed AS timestamptz[]))
+     AS s(sku, on_hand, changed_at)
+WHERE p.sku = s.sku
+  AND (p.stock_changed_at IS NULL OR p.stock_changed_at < s.changed_at)
+  AND s.on_hand >= p.reserved
+""")
 
 
 class InventoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def list_products(self, *, limit: int, offset: int) -> Sequence[Product]:
-        result = await self.session.exec(select(Product).order_by(col(Product.sku)).limit(limit).offset(offset))
-        return result.all()
+    async def search_products(self, *, q: str | None, limit: int, offset: int) -> tuple[Sequence[Product], int]:
+        """A page of products in SKU order, and how many match.
+
+        ``q`` matches a case-insensitive substring of the SKU or the name; ``%``, ``_``
+        and the escape character in it are literal.
+        """
+        match = (
+            col(Product.sku).icontains(q, autoescape=True) | col(Product.name).icontains(q, autoescape=True)
+            if q
+            else None
+        )
+        rows = select(Product).order_by(col(Product.sku)).limit(limit).offset(offset)
+        count = select(func.count()).select_from(Product)
+        if match is not None:
+            rows, count = rows.where(match), count.where(match)
+        items = (await self.session.exec(rows)).all()
+        return items, (await self.session.exec(count)).one()
 
     async def get_product(self, sku: str, *, for_update: bool = False) -> Product | None:
         stmt = select(Product).where(Product.sku == sku)
@@ -156,3 +211,46 @@ class InventoryRepository:
             .where(col(Product.sku) == sku, col(Product.weight_grams) == 0, col(Product.volume_cm3) == 0)
             .values(weight_grams=weight_grams, volume_cm3=volume_cm3)
         )
+
+    async def upsert_materials(self, items: Sequence[MaterialIn]) -> tuple[int, int]:
+        """Apply a page of materials, newest wins per SKU; ``(inserted, updated)``."""
+        connection = await self.session.connection()
+        result = await connection.execute(
+            UPSERT_MATERIALS_SQL,
+            {
+                "skus": [m.sku for m in items],
+                "names": [m.name for m in items],
+                "prices": [m.price_cents for m in items],
+                "currencies": [m.currency for m in items],
+                "weights": [m.weight_grams for m in items],
+                "volumes": [m.volume_cm3 for m in items],
+                "eans": [m.ean for m in items],
+                "changed": [m.changed_at for m in items],
+                "now": datetime.now(UTC),
+            },
+        )
+        flags = result.scalars().all()
+        inserted = sum(flags)
+        return inserted, len(flags) - inserted
+
+    async def lock_stock(self, skus: Sequence[str]) -> dict[str, tuple[int, datetime | None]]:
+        """Lock the known SKUs among ``skus``; each one's ``(reserved, stock_changed_at)``."""
+        connection = await self.session.connection()
+        result = await connection.execute(LOCK_STOCK_SQL, {"skus": list(skus)})
+        return {sku: (reserved, changed_at) for sku, reserved, changed_at in result}
+
+    async def set_stock(self, items: Sequence[StockIn]) -> int:
+        """Set the on-hand counts of locked SKUs (``available`` follows); the rows changed."""
+        if not items:
+            return 0
+        connection = await self.session.connection()
+        result = await connection.execute(
+            SET_STOCK_SQL,
+            {
+                "skus": [s.sku for s in items],
+                "on_hand": [s.on_hand for s in items],
+                "changed": [s.changed_at for s in items],
+                "now": datetime.now(UTC),
+            },
+        )
+        return int(result.rowcount)

@@ -81,7 +81,7 @@ async def messages_of(services: httpx.AsyncClient, platform: LocalPlatform, orde
 
 async def test_catalogue_is_seeded(alice: httpx.AsyncClient) -> None:
     products = (await alice.get("/api/products")).json()
-    skus = {p["sku"] for p in products}
+    skus = {p["sku"] for p in products["items"]}
     assert len(skus) >= 10
     assert {"MUG-RED", "TEE-BLK-M"} <= skus
     mug = (await alice.get("/api/products/MUG-RED")).json()

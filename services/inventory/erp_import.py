@@ -1,0 +1,83 @@
+"""The ERP import's rules in inventory: materials and on-hand counts, newest wins (docs/erp.md, part B).
+
+A page's rows and its watermark commit in the caller's one transaction. Each
+row applies only when its ``changed_at`` is newer than what the product last
+took from the ERP, so a repeated page, a retried one or an older copy changes
+nothing (a repeat within one page too: its newest copy counts). The ERP is
+the master of on-hand counts; reservations stay PakLog's, so a count below
+what is reserved is refused for that SKU alone, and the rest of the page
+applies: ``on_hand = available + reserved`` and non-negative stock hold for
+every row, always.
+"""
+
+from __future__ import annotations
+
+from common.erp_import import load_watermarks, store_watermark
+from services.inventory.models import (
+    InventoryWatermarks,
+    MaterialsPage,
+    MaterialsResult,
+    StockIn,
+    StockPage,
+    StockRejection,
+    StockResult,
+)
+from services.inventory.repository import InventoryRepository
+
+MATERIALS = "materials"
+STOCK = "stock"
+STOCK_BELOW_RESERVED = "StockBelowReserved"
+
+
+async def import_materials(repo: InventoryRepository, page: MaterialsPage) -> MaterialsResult:
+    """Create unknown SKUs (with no stock) and update those whose material data is older; store the watermark."""
+    inserted, updated = await repo.upsert_materials(page.items)
+    watermark = await store_watermark(repo.session, MATERIALS, page.watermark, len(page.items))
+    return MaterialsResult(
+        inserted=inserted, updated=updated, unchanged=len(page.items) - inserted - updated, watermark=watermark
+    )
+
+
+async def import_stock(repo: InventoryRepository, page: StockPage) -> StockResult:
+    """Set the on-hand count of every known SKU whose count is older; store the watermark.
+
+    A SKU inventory does not know is listed in ``unknown``; a count below the
+    units reserved in ``rejected`` (``StockBelowReserved``); neither changes
+    the SKU, and neither fails the page.
+    """
+    newest: dict[str, StockIn] = {}
+    for item in page.items:
+        kept = newest.get(item.sku)
+        if kept is None or kept.changed_at < item.changed_at:
+            newest[item.sku] = item
+    skus = sorted(newest)
+    current = await repo.lock_stock(skus)
+    apply: list[StockIn] = []
+    unknown: list[str] = []
+    rejected: list[StockRejection] = []
+    for sku in skus:
+        item = newest[sku]
+        if sku not in current:
+            unknown.append(sku)
+            continue
+        reserved, counted_at = current[sku]
+        if counted_at is not None and item.changed_at <= counted_at:
+            continue
+        if item.on_hand < reserved:
+            rejected.append(StockRejection(sku=sku, reason=STOCK_BELOW_RESERVED))
+            continue
+        apply.append(item)
+    updated = await repo.set_stock(apply)
+    watermark = await store_watermark(repo.session, STOCK, page.watermark, len(page.items))
+    return StockResult(
+        updated=updated,
+        unchanged=len(page.items) - updated - len(unknown) - len(rejected),
+        unknown=unknown,
+        rejected=rejected,
+        watermark=watermark,
+    )
+
+
+async def watermarks(repo: InventoryRepository) -> InventoryWatermarks:
+    found = await load_watermarks(repo.session, (MATERIALS, STOCK))
+    return InventoryWatermarks(materials=found[MATERIALS], stock=found[STOCK])
