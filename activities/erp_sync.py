@@ -121,9 +121,10 @@ def customer_item(row: dict[str, Any]) -> dict[str, Any]:
             "customer_number": row["Customer"],
             "name": row["CustomerName"],
             "email": row.get("EmailAddress") or None,
-            "street": row.get("StreetName") or None,
-            "city": row.get("CityName") or None,
-            "postal_code": row.get("PostalCode") or None,
+            # An address part the ERP leaves empty (the one-time customer has none) stays empty, not null.
+            "street": row.get("StreetName") or "",
+            "city": row.get("CityName") or "",
+            "postal_code": row.get("PostalCode") or "",
             "country": row.get("Country") or None,
             "delivery_blocked": bool(row.get("DeliveryIsBlocked", False)),
             "credit_blocked": bool(row.get("CreditIsBlocked", False)),
