@@ -53,8 +53,8 @@ MAX_OFFSET = 1_000_000
 )
 async def authorize(body: AuthorizeIn, repo: RepoDep, processor: ProcessorDep, once: IdempotentDep) -> PaymentPublic:
     """Authorize; the processor is asked outside any transaction (see ``service``)."""
-    return await once.run_phased(
-        fingerprint("authorize", body.model_dump()), lambda: service.authorize(repo, processor, body)
+    return await once.run_in_phases(
+        fingerprint("authorize", body.model_dump()), lambda phases: service.authorize(repo, processor, body, phases)
     )
 
 
