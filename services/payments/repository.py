@@ -30,6 +30,7 @@ COLUMNS = (
     " decline_reason, created_at, updated_at"
 )
 _OPEN = ", ".join(f"'{status.value}'" for status in OPEN_STATUSES)
+_LIVE = ", ".join(f"'{status.value}'" for status in LIVE_STATUSES)
 # A payment's ledger in ledger order, as three arrays beside the payment row (asyncpg decodes them natively).
 _LEDGER = (
     "(SELECT array_agg(o.operation ORDER BY o.id) AS op_names, array_agg(o.amount_cents ORDER BY o.id) AS op_amounts,"
@@ -98,6 +99,73 @@ FINISH_SQL = Sql(
     """
 )
 
+#: Capture, under the order's lock: an ``AUTHORIZED`` live payment becomes ``CAPTURED`` with
+#: ``amount_cents`` (null: all of it) unless that exceeds the authorization, with its ``capture`` and,
+#: for a partial capture, ``release`` ledger rows (in that order). Answers the live payment with its
+#: ledger, captured now or not (``moved``); no row when the order holds no live payment.
+CAPTURE_SQL = Sql(
+    f"""
+    WITH live AS (
+        SELECT {COLUMNS} FROM payments WHERE order_id = :order_id AND status IN ({_LIVE})
+    ), captured AS (
+        UPDATE payments p SET status = 'CAPTURED', captured_cents = coalesce(:amount_cents, p.amount_cents),
+            updated_at = :at
+        FROM live
+        WHERE p.payment_id = live.payment_id AND p.status = 'AUTHORIZED'
+          AND coalesce(:amount_cents, p.amount_cents) <= p.amount_cents
+        RETURNING {", ".join(f"p.{column.strip()}" for column in COLUMNS.split(","))}
+    ), added AS (
+        INSERT INTO payment_operations (payment_id, operation, amount_cents, at)
+        SELECT c.payment_id, m.operation, m.amount_cents, c.updated_at
+        FROM captured c,
+            LATERAL (VALUES (1, 'capture', c.captured_cents), (2, 'release', c.amount_cents - c.captured_cents))
+                AS m(n, operation, amount_cents)
+        WHERE m.n = 1 OR c.captured_cents < c.amount_cents
+        ORDER BY m.n
+        RETURNING id, operation, amount_cents, at
+    ), ledger AS (
+        SELECT o.id, o.operation, o.amount_cents, o.at FROM payment_operations o JOIN live USING (payment_id)
+        UNION ALL
+        SELECT id, operation, amount_cents, at FROM added
+    )
+    SELECT p.*, EXISTS (SELECT FROM captured) AS moved, l.*
+    FROM (SELECT * FROM captured UNION ALL SELECT * FROM live WHERE NOT EXISTS (SELECT FROM captured)) p,
+        {_LEDGER.format(source="ledger", where="")} l
+    """
+)
+
+#: Void, under the order's lock: leave the order's tombstone (once), and void its open payment (else
+#: its newest) when it holds money or waits for the processor (``PENDING``, ``AUTHORIZED``: then
+#: ``moved``), with a ``void`` ledger row when it was authorized. Answers that payment with its
+#: ledger; no row when the order has none.
+VOID_SQL = Sql(
+    f"""
+    WITH tombstone AS (
+        INSERT INTO voided_orders (order_id, created_at) VALUES (:order_id, :at) ON CONFLICT (order_id) DO NOTHING
+    ), target AS (
+        SELECT {COLUMNS} FROM payments WHERE order_id = :order_id
+        ORDER BY status IN ({_OPEN}) DESC, created_at DESC LIMIT 1
+    ), voided AS (
+        UPDATE payments p SET status = 'VOIDED', updated_at = :at
+        FROM target
+        WHERE p.payment_id = target.payment_id AND p.status IN ('PENDING', 'AUTHORIZED')
+        RETURNING {", ".join(f"p.{column.strip()}" for column in COLUMNS.split(","))}, target.status AS was
+    ), added AS (
+        INSERT INTO payment_operations (payment_id, operation, amount_cents, at)
+        SELECT payment_id, 'void', amount_cents, updated_at FROM voided WHERE was = 'AUTHORIZED'
+        RETURNING id, operation, amount_cents, at
+    ), ledger AS (
+        SELECT o.id, o.operation, o.amount_cents, o.at FROM payment_operations o JOIN target USING (payment_id)
+        UNION ALL
+        SELECT id, operation, amount_cents, at FROM added
+    )
+    SELECT p.*, EXISTS (SELECT FROM voided) AS moved, l.*
+    FROM (
+        SELECT {COLUMNS} FROM voided UNION ALL SELECT * FROM target WHERE NOT EXISTS (SELECT FROM voided)
+    ) p, {_LEDGER.format(source="ledger", where="")} l
+    """
+)
+
 
 class PaymentsRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -161,28 +229,29 @@ class PaymentsRepository:
             },
         )
 
+    async def capture(self, order_id: str, amount_cents: int | None, at: datetime) -> Record | None:
+        """Capture the authorized live payment (see ``CAPTURE_SQL``).
+
+        Returns:
+            The live payment with its ledger and ``moved`` (false: it was not
+            captured now: captured before, or ``amount_cents`` exceeds it); None
+            when the order holds no live payment.
+        """
+        return await self._row(CAPTURE_SQL, {"order_id": order_id, "amount_cents": amount_cents, "at": at})
+
+    async def void(self, order_id: str, at: datetime) -> Record | None:
+        """Leave the tombstone and void the order's payment when it holds money (see ``VOID_SQL``).
+
+        Returns:
+            That payment with its ledger and ``moved`` (true: voided now); None
+            when the order has no payment.
+        """
+        return await self._row(VOID_SQL, {"order_id": order_id, "at": at})
+
     async def live_payment(self, order_id: str) -> Payment | None:
         result = await self.session.exec(
             select(Payment)
             .where(Payment.order_id == order_id, col(Payment.status).in_(LIVE_STATUSES))
-            .execution_options(populate_existing=True)
-        )
-        return result.first()
-
-    async def open_payment(self, order_id: str) -> Payment | None:
-        """The order's live payment or its attempt still waiting for the processor."""
-        result = await self.session.exec(
-            select(Payment)
-            .where(Payment.order_id == order_id, col(Payment.status).in_(OPEN_STATUSES))
-            .execution_options(populate_existing=True)
-        )
-        return result.first()
-
-    async def get_for_update(self, payment_id: str) -> Payment | None:
-        result = await self.session.exec(
-            select(Payment)
-            .where(Payment.payment_id == payment_id)
-            .with_for_update()
             .execution_options(populate_existing=True)
         )
         return result.first()
@@ -192,25 +261,8 @@ class PaymentsRepository:
             delete(Payment).where(col(Payment.payment_id) == payment_id, col(Payment.status) == PaymentStatus.PENDING)
         )
 
-    async def add_tombstone(self, order_id: str) -> None:
-        """Remember that the order's payment was voided (once; repeats are no-ops)."""
-        table = VoidedOrder.__table__  # type: ignore[attr-defined]
-        await self.session.exec(
-            insert(table).values(order_id=order_id, created_at=datetime.now(UTC)).on_conflict_do_nothing()
-        )
-
     async def is_voided(self, order_id: str) -> bool:
         return await self.session.get(VoidedOrder, order_id) is not None
-
-    async def newest_payment(self, order_id: str) -> Payment | None:
-        result = await self.session.exec(
-            select(Payment)
-            .where(Payment.order_id == order_id)
-            .order_by(col(Payment.created_at).desc())
-            .limit(1)
-            .execution_options(populate_existing=True)
-        )
-        return result.first()
 
     async def get(self, payment_id: str) -> Payment | None:
         return await self.session.get(Payment, payment_id)

@@ -223,26 +223,21 @@ async def capture(repo: PaymentsRepository, order_id: str, amount_cents: int | N
         RuleViolation: ``CaptureExceedsAuthorization``.
     """
     await repo.lock_order(order_id)
-    payment = await repo.live_payment(order_id)
-    if payment is None:
+    row = await repo.capture(order_id, amount_cents, datetime.now(UTC))
+    if row is None:
         if await repo.is_voided(order_id):
             raise _voided(order_id)
         raise NotFound(f"order {order_id} holds no payment to capture", type="PaymentNotFound")
-    if amount_cents is not None and amount_cents > payment.amount_cents:
+    if amount_cents is not None and amount_cents > row["amount_cents"]:
         raise RuleViolation(
-            f"only {payment.amount_cents} {payment.currency} cents are authorized",
-            type="CaptureExceedsAuthorization",
+            f"only {row['amount_cents']} {row['currency']} cents are authorized", type="CaptureExceedsAuthorization"
         )
-    if payment.status == PaymentStatus.AUTHORIZED:
-        captured = payment.amount_cents if amount_cents is None else amount_cents
-        await _set(repo, payment, PaymentStatus.CAPTURED, captured_cents=captured)
-        await repo.record(payment.payment_id, "capture", captured)
-        if captured < payment.amount_cents:
-            await repo.record(payment.payment_id, "release", payment.amount_cents - captured)
-    return await _one(repo, payment)
+    return payment_public(row)
 
 
-async def void(repo: PaymentsRepository, processor: CardProcessor, order_id: str) -> PaymentPublic | NothingToUndo:
+async def void(
+    repo: PaymentsRepository, processor: CardProcessor, order_id: str, phases: Phases
+) -> PaymentPublic | NothingToUndo:
     """Release the authorization; nothing to void (none, declined, voided) is success.
 
     Leaves a tombstone either way, so a late authorize of the order is refused.
@@ -252,25 +247,16 @@ async def void(repo: PaymentsRepository, processor: CardProcessor, order_id: str
     Raises:
         Conflict: ``PaymentCaptured`` — money moved; refund instead.
     """
-    async with repo.session.begin():
+    async with phases.transaction():
         await repo.lock_order(order_id)
-        await repo.add_tombstone(order_id)
-        payment = await repo.open_payment(order_id) or await repo.newest_payment(order_id)
-        if payment is None:
+        row = await repo.void(order_id, datetime.now(UTC))
+        if row is None:
             return NothingToUndo(order_id=order_id)
-        if payment.status in REFUNDABLE or payment.status == PaymentStatus.REFUNDED:
-            raise Conflict(
-                f"payment of order {order_id} is {payment.status}; refund it instead", type="PaymentCaptured"
-            )
-        held = payment.status in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)
-        if payment.status == PaymentStatus.AUTHORIZED:
-            await repo.record(payment.payment_id, "void", payment.amount_cents)
-        if held:
-            await _set(repo, payment, PaymentStatus.VOIDED)
-        public = await _one(repo, payment)
-    if held:
-        await processor.void(payment.payment_id)
-    return public
+        if row["status"] in REFUNDABLE or row["status"] == PaymentStatus.REFUNDED:
+            raise Conflict(f"payment of order {order_id} is {row['status']}; refund it instead", type="PaymentCaptured")
+    if row["moved"]:
+        await processor.void(row["payment_id"])
+    return payment_public(row)
 
 
 async def refund(repo: PaymentsRepository, order_id: str, amount_cents: int) -> PaymentPublic:
