@@ -173,15 +173,12 @@ async def _finish(
         Recorded: wrapping ``PaymentDeclined`` (this answer, or one recorded before).
         _VoidWon: a void won meanwhile; nothing was written.
     """
+    if isinstance(outcome, Approved):
+        status, reason = PaymentStatus.AUTHORIZED, None
+    else:
+        status, reason = PaymentStatus.DECLINED, outcome.reason
     await repo.lock_order(order_id)
-    approved = isinstance(outcome, Approved)
-    row = await repo.finish_authorization(
-        payment_id,
-        PaymentStatus.AUTHORIZED if approved else PaymentStatus.DECLINED,
-        outcome.brand,
-        None if isinstance(outcome, Approved) else outcome.reason,
-        datetime.now(UTC),
-    )
+    row = await repo.finish_authorization(payment_id, status, outcome.brand, reason, datetime.now(UTC))
     if row is None or row["status"] == PaymentStatus.VOIDED:
         raise _VoidWon
     public = payment_public(row)
