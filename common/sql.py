@@ -81,6 +81,10 @@ class Sql:
         return tag
 
 
+#: ``session.info`` entry: the session transaction the driver connection was last taken for, and that connection.
+_DRIVER = "common.sql.driver_connection"
+
+
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under ``session``, with the session's database transaction begun.
 
@@ -88,11 +92,21 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     statement; a statement sent past it before that would run (and commit) on
     its own. So the transaction is begun here, exactly as the adapter would
     begin it, and ``session.commit()`` / ``rollback()`` then end it as usual.
+
+    Within one session transaction the answer is remembered: finding it costs
+    two greenlet hops through SQLAlchemy, about half an asyncpg round trip of
+    CPU, and a hot path asks once per statement.
     """
+    sync_session = session.sync_session
+    transaction, remembered = sync_session.get_transaction(), sync_session.info.get(_DRIVER)
+    if transaction is not None and remembered is not None and remembered[0] is transaction:
+        cached: asyncpg.Connection = remembered[1]
+        return cached
     connection = await session.connection()
     fairy = await connection.get_raw_connection()
     adapter: Any = fairy.dbapi_connection
     if adapter._transaction is None and adapter.isolation_level != "autocommit":
         await adapter._start_transaction()
     driver: asyncpg.Connection = fairy.driver_connection
+    sync_session.info[_DRIVER] = (sync_session.get_transaction(), driver)
     return driver

@@ -47,9 +47,9 @@ router = APIRouter()
 )
 async def send_message(body: MessageCreate, repo: RepoDep, senders: SendersDep, once: IdempotentDep) -> MessagePublic:
     """Render and deliver one message; the sender is called outside any transaction."""
-    return await once.run_phased(
+    return await once.run_in_phases(
         fingerprint("send_message", body.model_dump(mode="json")),
-        lambda: service.send_message(repo, senders, body, once.key),
+        lambda phases: service.send_message(repo, senders, body, once.key, phases),
     )
 
 

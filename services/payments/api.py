@@ -53,8 +53,8 @@ MAX_OFFSET = 1_000_000
 )
 async def authorize(body: AuthorizeIn, repo: RepoDep, processor: ProcessorDep, once: IdempotentDep) -> PaymentPublic:
     """Authorize; the processor is asked outside any transaction (see ``service``)."""
-    return await once.run_phased(
-        fingerprint("authorize", body.model_dump()), lambda: service.authorize(repo, processor, body)
+    return await once.run_in_phases(
+        fingerprint("authorize", body.model_dump()), lambda phases: service.authorize(repo, processor, body, phases)
     )
 
 
@@ -75,8 +75,8 @@ async def void(
     body: OrderRef, repo: RepoDep, processor: ProcessorDep, once: IdempotentDep
 ) -> PaymentPublic | NothingToUndo:
     """Void the order's authorization; ``status: null`` when there was nothing to void."""
-    return await once.run_phased(
-        fingerprint("void", body.order_id), lambda: service.void(repo, processor, body.order_id)
+    return await once.run_in_phases(
+        fingerprint("void", body.order_id), lambda phases: service.void(repo, processor, body.order_id, phases)
     )
 
 

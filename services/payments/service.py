@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from asyncpg import Record
+
 from common.errors import Conflict, DomainError, NotFound, RuleViolation, Unavailable
-from common.idempotency import Answer, Recorded
+from common.idempotency import Answer, Phases, Recorded
 from services.payments.models import (
     AuthorizeIn,
     NothingToUndo,
@@ -66,6 +68,29 @@ async def _one(repo: PaymentsRepository, payment: Payment) -> PaymentPublic:
     return (await to_public(repo, [payment]))[0]
 
 
+def payment_public(row: Record) -> PaymentPublic:
+    """The answer for a payment row with its ledger (``op_names``, ``op_amounts``, ``op_times``)."""
+    return PaymentPublic(
+        payment_id=row["payment_id"],
+        order_id=row["order_id"],
+        status=row["status"],
+        amount_cents=row["amount_cents"],
+        captured_cents=row["captured_cents"],
+        refunded_cents=row["refunded_cents"],
+        currency=row["currency"],
+        card_brand=row["card_brand"],
+        decline_reason=row["decline_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        operations=[
+            OperationPublic(operation=operation, amount_cents=amount, at=at)
+            for operation, amount, at in zip(
+                row["op_names"] or (), row["op_amounts"] or (), row["op_times"] or (), strict=True
+            )
+        ],
+    )
+
+
 class PaymentDeclined(DomainError):
     """402: the card was declined; the declined payment is recorded and in the body."""
 
@@ -77,11 +102,15 @@ def _voided(order_id: str) -> Conflict:
     return Conflict(f"payment of order {order_id} was voided", type="PaymentVoided")
 
 
-async def authorize(repo: PaymentsRepository, processor: CardProcessor, data: AuthorizeIn) -> Answer[PaymentPublic]:
+async def authorize(
+    repo: PaymentsRepository, processor: CardProcessor, data: AuthorizeIn, phases: Phases
+) -> Answer[PaymentPublic]:
     """Authorize ``amount_cents``: record the attempt, ask the processor, record its answer.
 
     Answers 201 with the new payment, or 200 with the order's existing live
-    payment (no second charge).
+    payment (no second charge). Two transactions, both opened through
+    ``phases`` (the first also claims the request's key, the last stores the
+    answer), with the processor asked between them.
 
     Raises:
         Recorded: wrapping 402 ``PaymentDeclined``; the declined payment is kept.
@@ -90,7 +119,7 @@ async def authorize(repo: PaymentsRepository, processor: CardProcessor, data: Au
         Unavailable: ``ProcessorUnavailable``, transient; the attempt stays pending
             and a retry asks the processor again with the same key.
     """
-    async with repo.session.begin():
+    async with phases.transaction():
         started = await _start(repo, processor, data)
     if isinstance(started, Answer):
         return started
@@ -103,14 +132,11 @@ async def authorize(repo: PaymentsRepository, processor: CardProcessor, data: Au
         raise RuleViolation(f"unknown card token {data.card_token!r}", type="UnknownCardToken") from None
     except ProcessorDown as exc:
         raise Unavailable(str(exc), type="ProcessorUnavailable") from None
-    async with repo.session.begin():
-        answer = await _finish(repo, data.order_id, payment_id, outcome)
-    if answer is None:
+    try:
+        return await phases.last(lambda: _finish(repo, data.order_id, payment_id, outcome))
+    except _VoidWon:
         await processor.void(payment_id)
-        raise _voided(data.order_id)
-    if isinstance(answer, PaymentDeclined):
-        raise Recorded(answer)
-    return answer
+        raise _voided(data.order_id) from None
 
 
 async def _start(
@@ -118,53 +144,49 @@ async def _start(
 ) -> Answer[PaymentPublic] | tuple[str, int]:
     """Transaction 1: the existing answer, or the pending payment's id and the attempt number."""
     await repo.lock_order(data.order_id)
-    if await repo.is_voided(data.order_id):
+    row = await repo.start_authorization(
+        data.order_id, uuid.uuid4().hex, data.amount_cents, data.currency, datetime.now(UTC)
+    )
+    if row["voided"]:
         raise _voided(data.order_id)
-    payment = await repo.open_payment(data.order_id)
-    if payment is not None and (payment.amount_cents != data.amount_cents or payment.currency != data.currency):
+    if row["amount_cents"] != data.amount_cents or row["currency"] != data.currency:
         raise Conflict(
-            f"order {data.order_id} already holds a payment of {payment.amount_cents} {payment.currency}",
+            f"order {data.order_id} already holds a payment of {row['amount_cents']} {row['currency']}",
             type="PaymentExists",
         )
-    if payment is not None and payment.status != PaymentStatus.PENDING:
-        return Answer(200, await _one(repo, payment))
-    if payment is None:
-        now = datetime.now(UTC)
-        payment = Payment(
-            payment_id=uuid.uuid4().hex,
-            order_id=data.order_id,
-            status=PaymentStatus.PENDING,
-            amount_cents=data.amount_cents,
-            currency=data.currency,
-            created_at=now,
-            updated_at=now,
-        )
-        await repo.save(payment)
+    if row["status"] != PaymentStatus.PENDING:
+        return Answer(200, payment_public(row))
     attempt = await repo.count_attempt(data.order_id) if processor.counts_attempts(data.card_token) else 1
-    return payment.payment_id, attempt
+    return row["payment_id"], attempt
+
+
+class _VoidWon(Exception):
+    """The payment was voided (or is gone) while the processor was asked."""
 
 
 async def _finish(
     repo: PaymentsRepository, order_id: str, payment_id: str, outcome: Approved | Declined
-) -> Answer[PaymentPublic] | PaymentDeclined | None:
-    """Transaction 2: record the processor's answer; None when a void won meanwhile."""
+) -> Answer[PaymentPublic]:
+    """Transaction 2: record the processor's answer.
+
+    Raises:
+        Recorded: wrapping ``PaymentDeclined`` (this answer, or one recorded before).
+        _VoidWon: a void won meanwhile; nothing was written.
+    """
+    if isinstance(outcome, Approved):
+        status, reason = PaymentStatus.AUTHORIZED, None
+    else:
+        status, reason = PaymentStatus.DECLINED, outcome.reason
     await repo.lock_order(order_id)
-    payment = await repo.get_for_update(payment_id)
-    if payment is None or payment.status == PaymentStatus.VOIDED:
-        return None
-    status_code = 200  # unless this call records the answer: a concurrent one with this key did
-    if payment.status == PaymentStatus.PENDING and isinstance(outcome, Approved):
-        await _set(repo, payment, PaymentStatus.AUTHORIZED, brand=outcome.brand)
-        await repo.record(payment.payment_id, "authorize", payment.amount_cents)
-        status_code = 201
-    elif payment.status == PaymentStatus.PENDING and isinstance(outcome, Declined):
-        await _set(repo, payment, PaymentStatus.DECLINED, brand=outcome.brand, reason=outcome.reason)
-    public = await _one(repo, payment)
-    if payment.status == PaymentStatus.DECLINED:
-        return PaymentDeclined(
-            f"card declined: {payment.decline_reason}", extra={"payment": public.model_dump(mode="json")}
-        )
-    return Answer(status_code, public)
+    row = await repo.finish_authorization(payment_id, status, outcome.brand, reason, datetime.now(UTC))
+    if row is None or row["status"] == PaymentStatus.VOIDED:
+        raise _VoidWon
+    public = payment_public(row)
+    if public.status == PaymentStatus.DECLINED:
+        detail = f"card declined: {public.decline_reason}"
+        raise Recorded(PaymentDeclined(detail, extra={"payment": public.model_dump(mode="json")}))
+    # 200 unless this call recorded the answer: a concurrent one with this key did.
+    return Answer(201 if row["moved"] else 200, public)
 
 
 async def _set(
@@ -198,26 +220,21 @@ async def capture(repo: PaymentsRepository, order_id: str, amount_cents: int | N
         RuleViolation: ``CaptureExceedsAuthorization``.
     """
     await repo.lock_order(order_id)
-    payment = await repo.live_payment(order_id)
-    if payment is None:
+    row = await repo.capture(order_id, amount_cents, datetime.now(UTC))
+    if row is None:
         if await repo.is_voided(order_id):
             raise _voided(order_id)
         raise NotFound(f"order {order_id} holds no payment to capture", type="PaymentNotFound")
-    if amount_cents is not None and amount_cents > payment.amount_cents:
+    if amount_cents is not None and amount_cents > row["amount_cents"]:
         raise RuleViolation(
-            f"only {payment.amount_cents} {payment.currency} cents are authorized",
-            type="CaptureExceedsAuthorization",
+            f"only {row['amount_cents']} {row['currency']} cents are authorized", type="CaptureExceedsAuthorization"
         )
-    if payment.status == PaymentStatus.AUTHORIZED:
-        captured = payment.amount_cents if amount_cents is None else amount_cents
-        await _set(repo, payment, PaymentStatus.CAPTURED, captured_cents=captured)
-        await repo.record(payment.payment_id, "capture", captured)
-        if captured < payment.amount_cents:
-            await repo.record(payment.payment_id, "release", payment.amount_cents - captured)
-    return await _one(repo, payment)
+    return payment_public(row)
 
 
-async def void(repo: PaymentsRepository, processor: CardProcessor, order_id: str) -> PaymentPublic | NothingToUndo:
+async def void(
+    repo: PaymentsRepository, processor: CardProcessor, order_id: str, phases: Phases
+) -> PaymentPublic | NothingToUndo:
     """Release the authorization; nothing to void (none, declined, voided) is success.
 
     Leaves a tombstone either way, so a late authorize of the order is refused.
@@ -227,25 +244,16 @@ async def void(repo: PaymentsRepository, processor: CardProcessor, order_id: str
     Raises:
         Conflict: ``PaymentCaptured`` — money moved; refund instead.
     """
-    async with repo.session.begin():
+    async with phases.transaction():
         await repo.lock_order(order_id)
-        await repo.add_tombstone(order_id)
-        payment = await repo.open_payment(order_id) or await repo.newest_payment(order_id)
-        if payment is None:
+        row = await repo.void(order_id, datetime.now(UTC))
+        if row is None:
             return NothingToUndo(order_id=order_id)
-        if payment.status in REFUNDABLE or payment.status == PaymentStatus.REFUNDED:
-            raise Conflict(
-                f"payment of order {order_id} is {payment.status}; refund it instead", type="PaymentCaptured"
-            )
-        held = payment.status in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)
-        if payment.status == PaymentStatus.AUTHORIZED:
-            await repo.record(payment.payment_id, "void", payment.amount_cents)
-        if held:
-            await _set(repo, payment, PaymentStatus.VOIDED)
-        public = await _one(repo, payment)
-    if held:
-        await processor.void(payment.payment_id)
-    return public
+        if row["status"] in REFUNDABLE or row["status"] == PaymentStatus.REFUNDED:
+            raise Conflict(f"payment of order {order_id} is {row['status']}; refund it instead", type="PaymentCaptured")
+    if row["moved"]:
+        await processor.void(row["payment_id"])
+    return payment_public(row)
 
 
 async def refund(repo: PaymentsRepository, order_id: str, amount_cents: int) -> PaymentPublic:

@@ -72,6 +72,28 @@ async def test_a_committed_unit_of_work_keeps_driver_and_sqlalchemy_statements_t
     assert await names(sessions) == ["orm", "raw"]
 
 
+async def test_each_unit_of_work_on_one_session_begins_its_own_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # The connection is remembered per session transaction, never beyond it: a later unit of
+    # work must begin its own transaction, or its first driver statement would commit on its own.
+    async def failing_unit(session: AsyncSession) -> None:
+        async with session.begin():
+            await INSERT.execute(await driver_connection(session), name="dropped", body=None)
+            raise RuntimeError("the work fails")
+
+    async with sessions() as session:
+        async with session.begin():
+            await INSERT.execute(await driver_connection(session), name="kept", body=None)
+        with pytest.raises(RuntimeError):
+            await failing_unit(session)
+        async with session.begin():
+            db = await driver_connection(session)
+            assert await driver_connection(session) is db
+            await INSERT.execute(db, name="again", body=None)
+    assert await names(sessions) == ["again", "kept"]
+
+
 def test_a_statement_names_its_parameters_once_in_order() -> None:
     statement = Sql("SELECT :b, :a, :b", json=("a",))
     assert statement.sql == "SELECT $1, $2, $1"
