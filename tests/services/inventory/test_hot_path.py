@@ -10,7 +10,7 @@ import httpx
 from services.inventory.app import create_app
 from tests.conftest import FreshDatabase
 from tests.services.inventory.test_inventory import make_product, order_id, stock
-from tests.support import committing_client
+from tests.support import committing_client, wait_for_lock_waiters
 
 
 def _trace(statements: list[str]) -> str:
@@ -77,22 +77,6 @@ async def test_keyed_reserve_is_one_statement_of_work_and_release_two(
         assert (late.status_code, late.json()["type"]) == (409, "ReservationReleased")
 
 
-async def _wait_for_lock_waiters(url: str, count: int) -> None:
-    """Until ``count`` backends of the database wait on a row lock (a reserve blocked on a product row)."""
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        for _ in range(200):
-            waiting = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if waiting >= count:
-                return
-            await asyncio.sleep(0.025)
-        raise AssertionError(f"{count} reserves never queued on the locked product row")
-    finally:
-        await conn.close()
-
-
 async def test_reserves_listing_skus_in_opposite_orders_queue_instead_of_deadlocking(
     fresh_database: FreshDatabase,
 ) -> None:
@@ -110,7 +94,7 @@ async def test_reserves_listing_skus_in_opposite_orders_queue_instead_of_deadloc
                     asyncio.create_task(_reserve(client, order_id(), [(last, 1), (first, 1)])),
                     asyncio.create_task(_reserve(client, order_id(), [(first, 2), (last, 2)])),
                 ]
-                await _wait_for_lock_waiters(url, 2)
+                await wait_for_lock_waiters(url, 2)
             done = await asyncio.gather(*reserves)
         finally:
             await conn.close()
