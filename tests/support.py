@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -15,7 +17,7 @@ from common.service_auth import service_headers
 from common.settings import ServiceSettings
 from paklog.platform import free_port
 
-__all__ = ["committing_client", "free_port", "rolled_back_client", "service_credential"]
+__all__ = ["committing_client", "free_port", "rolled_back_client", "service_credential", "wait_for_lock_waiters"]
 
 
 def service_credential(settings: ServiceSettings | None = None) -> dict[str, str]:
@@ -70,3 +72,24 @@ async def committing_client(
             yield client
     finally:
         await engine.dispose()
+
+
+async def wait_for_lock_waiters(database_url: str, count: int) -> None:
+    """Return once ``count`` sessions of the database wait on a lock (a request stalled behind a held row).
+
+    Asks on a connection of its own, one transaction per look: within one
+    transaction PostgreSQL answers ``pg_stat_activity`` from a snapshot.
+    Gives up after about ten seconds.
+    """
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        for _ in range(500):
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting >= count:
+                return
+            await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
+    raise AssertionError(f"{count} sessions never queued on a lock")

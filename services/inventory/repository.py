@@ -1,32 +1,45 @@
-"""Every inventory query. Repositories never commit; the caller's unit of work does."""
+"""Every inventory query. Repositories never commit; the caller's unit of work does.
+
+The saga's calls (reserve, and release, its compensation) run plain SQL
+straight through asyncpg on the session's connection (:mod:`common.sql`): a
+reserve is one statement, a release one or two, and no ORM object is loaded
+or flushed (docs/performance.md). Everything else uses the ORM models.
+
+Lock order, so concurrent units of work never deadlock: the order's
+reservation header first, then product rows in SKU order as Python sorts
+SKUs (``COLLATE "C"`` in SQL, whatever the database's collation).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+from asyncpg import Record
 from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.sql import Sql, driver_connection
 from services.inventory.models import MaterialIn, Product, Reservation, ReservationLine, ReservationStatus, StockIn
 
 # The ERP import's statements: one page is a handful of array parameters and one or two statements,
-# never an object or a round trip per row. Rows are touched in SKU order, the lock order of every
+# never an object or a round trip per row. Rows are touched in SKU order (COLLATE "C"), the lock order of every
 # multi-SKU change here (reservations too), so a page and a reservation never deadlock.
 #: Insert new SKUs (no stock) and update those whose material data is older; a row back per change,
 #: ``inserted`` telling which. Within a page the newest copy of a SKU wins (ON CONFLICT may touch a row once).
 UPSERT_MATERIALS_SQL = text("""
 INSERT INTO products AS p (sku, name, price_cents, currency, weight_grams, volume_cm3, ean, erp_changed_at,
                            on_hand, available, reserved, updated_at)
-SELECT DISTINCT ON (m.sku)
+SELECT DISTINCT ON (m.sku COLLATE "C")
        m.sku, m.name, m.price_cents, m.currency, m.weight_grams, m.volume_cm3, m.ean, m.changed_at, 0, 0, 0, :now
 FROM unnest(CAST(:skus AS text[]), CAST(:names AS text[]), CAST(:prices AS bigint[]), CAST(:currencies AS text[]),
             CAST(:weights AS integer[]), CAST(:volumes AS integer[]), CAST(:eans AS text[]),
             CAST(:changed AS timestamptz[]))
      AS m(sku, name, price_cents, currency, weight_grams, volume_cm3, ean, changed_at)
-ORDER BY m.sku, m.changed_at DESC
+ORDER BY m.sku COLLATE "C", m.changed_at DESC
 ON CONFLICT (sku) DO UPDATE
 SET name = excluded.name, price_cents = excluded.price_cents, currency = excluded.currency,
     weight_grams = excluded.weight_grams, volume_cm3 = excluded.volume_cm3, ean = excluded.ean,
@@ -38,7 +51,7 @@ RETURNING p.xmax = 0 AS inserted
 LOCK_STOCK_SQL = text("""
 SELECT sku, reserved, stock_changed_at FROM products
 WHERE sku = ANY(CAST(:skus AS text[]))
-ORDER BY sku
+ORDER BY sku COLLATE "C"
 FOR UPDATE
 """)
 #: Set counted stock on locked rows; the conditions repeat the caller's decision (the table's checks stand behind).
@@ -51,6 +64,111 @@ WHERE p.sku = s.sku
   AND (p.stock_changed_at IS NULL OR p.stock_changed_at < s.changed_at)
   AND s.on_hand >= p.reserved
 """)
+
+#: Claim the order's header and take every line's stock, all in one statement.
+#:
+#: The header comes first: ``locked`` only scans products once ``claimed`` has a row (an
+#: uncorrelated ``EXISTS`` is a one-time filter the executor runs before the scan), so a repeat
+#: touches no stock and the header is always locked before any product row. ``locked`` then locks
+#: the product rows in SKU order (the lock sits above the sort), and ``taken`` moves the stock of
+#: each row it locked only where ``available >= quantity``: the conditional update. Any line left
+#: short (``short_sku``) or an unknown SKU means the caller raises and the unit of work rolls back,
+#: so a reservation holds every line or none. Rows come back from ``FOR UPDATE`` as the latest
+#: committed version, so ``short_available`` is what was really there.
+RESERVE_SQL = Sql(
+    """
+    WITH claimed AS (
+        INSERT INTO reservations (order_id, status, created_at, updated_at)
+        VALUES (:order_id, 'ACTIVE', :at, :at)
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    ), wanted AS (
+        SELECT w.sku, w.quantity FROM unnest(CAST(:skus AS text[]), CAST(:quantities AS integer[])) AS w(sku, quantity)
+    ), locked AS MATERIALIZED (
+        SELECT p.sku, p.available, w.quantity
+        FROM products p JOIN wanted w ON w.sku = p.sku
+        WHERE EXISTS (SELECT FROM claimed)
+        ORDER BY p.sku COLLATE "C"
+        FOR UPDATE OF p
+    ), taken AS (
+        UPDATE products p
+        SET available = p.available - l.quantity, reserved = p.reserved + l.quantity, updated_at = :at
+        FROM locked l
+        WHERE p.sku = l.sku AND p.available >= l.quantity
+        RETURNING p.sku, l.quantity
+    ), added AS (
+        INSERT INTO reservation_lines (order_id, sku, quantity)
+        SELECT claimed.order_id, taken.sku, taken.quantity FROM claimed, taken
+    ), short AS (
+        SELECT l.sku, l.available FROM locked l WHERE l.available < l.quantity ORDER BY l.sku COLLATE "C" LIMIT 1
+    )
+    SELECT EXISTS (SELECT FROM claimed) AS claimed,
+        ARRAY(
+            SELECT w.sku FROM wanted w WHERE NOT EXISTS (SELECT FROM products p WHERE p.sku = w.sku)
+            ORDER BY w.sku COLLATE "C"
+        ) AS unknown,
+        short.sku AS short_sku, short.available AS short_available
+    FROM (VALUES (1)) AS one LEFT JOIN short ON true
+    """
+)
+
+#: Release the order's reservation: a RELEASED tombstone when it has none, else ACTIVE → RELEASED
+#: (which locks the header). Neither row back: the header is not ACTIVE, or a reserve committed it
+#: while this statement waited on its insert (it is not in this statement's snapshot then).
+RELEASE_SQL = Sql(
+    """
+    WITH tombstone AS (
+        INSERT INTO reservations (order_id, status, created_at, updated_at)
+        VALUES (:order_id, 'RELEASED', :at, :at)
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    ), released AS (
+        UPDATE reservations SET status = 'RELEASED', updated_at = :at
+        WHERE order_id = :order_id AND status = 'ACTIVE'
+        RETURNING order_id
+    )
+    SELECT EXISTS (SELECT FROM tombstone) AS tombstone, EXISTS (SELECT FROM released) AS released
+    """
+)
+
+#: Give the order's held units back to ``available``, product rows locked in SKU order; answers the lines.
+#: Run under the header's lock, in a statement of its own: its snapshot then holds every change
+#: to the lines made by the header's previous holders.
+RETURN_HELD_SQL = Sql(
+    """
+    WITH held AS MATERIALIZED (
+        SELECT sku, quantity FROM reservation_lines WHERE order_id = :order_id
+    ), locked AS MATERIALIZED (
+        SELECT p.sku, h.quantity FROM products p JOIN held h ON h.sku = p.sku
+        ORDER BY p.sku COLLATE "C"
+        FOR UPDATE OF p
+    ), returned AS (
+        UPDATE products p
+        SET available = p.available + l.quantity, reserved = p.reserved - l.quantity, updated_at = :at
+        FROM locked l
+        WHERE p.sku = l.sku
+    )
+    SELECT ARRAY(SELECT sku FROM held ORDER BY sku COLLATE "C") AS skus,
+        ARRAY(SELECT quantity FROM held ORDER BY sku COLLATE "C") AS quantities
+    """
+)
+
+#: The order's reservation status and its lines in SKU order (no row: it has none).
+RESERVATION_SQL = Sql(
+    """
+    SELECT r.status,
+        ARRAY(SELECT l.sku FROM reservation_lines l WHERE l.order_id = r.order_id ORDER BY l.sku COLLATE "C") AS skus,
+        ARRAY(
+            SELECT l.quantity FROM reservation_lines l WHERE l.order_id = r.order_id ORDER BY l.sku COLLATE "C"
+        ) AS quantities
+    FROM reservations r WHERE r.order_id = :order_id
+    """
+)
+
+
+def held_lines(row: Record) -> dict[str, int]:
+    """A row's ``skus`` and ``quantities`` as one dict, in SKU order."""
+    return dict(zip(row["skus"], row["quantities"], strict=True))
 
 
 class InventoryRepository:
@@ -74,6 +192,53 @@ class InventoryRepository:
             rows, count = rows.where(match), count.where(match)
         items = (await self.session.exec(rows)).all()
         return items, (await self.session.exec(count)).one()
+
+    async def _row(self, statement: Sql, params: dict[str, Any]) -> Record | None:
+        # Straight through asyncpg on the session's connection, in its transaction (common/sql.py).
+        return await statement.fetchrow(await driver_connection(self.session), **params)
+
+    async def reserve(self, order_id: str, lines: Mapping[str, int], at: datetime) -> Record:
+        """Claim the order's header and hold ``lines`` (SKU → units, in SKU order): :data:`RESERVE_SQL`.
+
+        Returns:
+            ``claimed`` (False: the order already had a header, nothing was done),
+            ``unknown`` (SKUs the catalogue lacks), ``short_sku`` / ``short_available``
+            (the first line that could not be covered). On unknown or short SKUs the
+            caller must roll back: the other lines were taken.
+        """
+        row = await self._row(
+            RESERVE_SQL, {"order_id": order_id, "skus": list(lines), "quantities": list(lines.values()), "at": at}
+        )
+        assert row is not None
+        return row
+
+    async def release(self, order_id: str, at: datetime) -> Record:
+        """Leave a RELEASED tombstone or move an ACTIVE header to RELEASED: :data:`RELEASE_SQL`.
+
+        Returns:
+            ``tombstone`` / ``released``, one of them true when that was done.
+        """
+        row = await self._row(RELEASE_SQL, {"order_id": order_id, "at": at})
+        assert row is not None
+        return row
+
+    async def return_held(self, order_id: str, at: datetime) -> dict[str, int]:
+        """Give the order's held units back to ``available``; the caller holds the header's lock.
+
+        Returns:
+            The order's lines (SKU → units), in SKU order.
+        """
+        row = await self._row(RETURN_HELD_SQL, {"order_id": order_id, "at": at})
+        assert row is not None
+        return held_lines(row)
+
+    async def reservation(self, order_id: str) -> Record | None:
+        """The order's ``status`` with its ``skus`` and ``quantities`` (see :func:`held_lines`), or None."""
+        return await self._row(RESERVATION_SQL, {"order_id": order_id})
+
+    async def list_products(self, *, limit: int, offset: int) -> Sequence[Product]:
+        result = await self.session.exec(select(Product).order_by(col(Product.sku)).limit(limit).offset(offset))
+        return result.all()
 
     async def get_product(self, sku: str, *, for_update: bool = False) -> Product | None:
         stmt = select(Product).where(Product.sku == sku)
@@ -134,22 +299,6 @@ class InventoryRepository:
             )
         )
 
-    async def claim_reservation(self, order_id: str, status: ReservationStatus) -> bool:
-        """Insert a reservation header (ACTIVE, or a RELEASED tombstone); False when the order already has one."""
-        now = datetime.now(UTC)
-        table = Reservation.__table__  # type: ignore[attr-defined]
-        result = await self.session.exec(
-            insert(table)
-            .values(order_id=order_id, status=status, created_at=now, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["order_id"])
-            .returning(table.c.order_id)
-        )
-        return result.first() is not None
-
-    async def add_lines(self, order_id: str, lines: dict[str, int]) -> None:
-        self.session.add_all(ReservationLine(order_id=order_id, sku=sku, quantity=q) for sku, q in lines.items())
-        await self.session.flush()
-
     async def get_reservation(self, order_id: str, *, for_update: bool = False) -> Reservation | None:
         stmt = select(Reservation).where(Reservation.order_id == order_id)
         if for_update:
@@ -158,8 +307,11 @@ class InventoryRepository:
         return result.first()
 
     async def reservation_lines(self, order_id: str) -> dict[str, int]:
+        """The order's lines (SKU → units) in the lock order, so a loop over them locks products in it too."""
         result = await self.session.exec(
-            select(ReservationLine).where(ReservationLine.order_id == order_id).order_by(col(ReservationLine.sku))
+            select(ReservationLine)
+            .where(ReservationLine.order_id == order_id)
+            .order_by(col(ReservationLine.sku).collate("C"))
         )
         return {line.sku: line.quantity for line in result.all()}
 

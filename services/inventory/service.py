@@ -26,7 +26,7 @@ from services.inventory.models import (
     StockTotal,
     WriteOffIn,
 )
-from services.inventory.repository import InventoryRepository
+from services.inventory.repository import InventoryRepository, held_lines
 
 
 def product_public(product: Product) -> ProductPublic:
@@ -74,8 +74,7 @@ async def upsert_product(repo: InventoryRepository, sku: str, data: ProductUpser
     return product
 
 
-async def _public(repo: InventoryRepository, order_id: str, status: ReservationStatus) -> ReservationPublic:
-    lines = await repo.reservation_lines(order_id)
+def _answer(order_id: str, status: ReservationStatus, lines: dict[str, int]) -> ReservationPublic:
     return ReservationPublic(
         order_id=order_id,
         status=status,
@@ -83,8 +82,21 @@ async def _public(repo: InventoryRepository, order_id: str, status: ReservationS
     )
 
 
+async def _public(repo: InventoryRepository, order_id: str, status: ReservationStatus) -> ReservationPublic:
+    return _answer(order_id, status, await repo.reservation_lines(order_id))
+
+
+def _unheld(order_id: str) -> ReservationPublic:
+    """A release's answer when nothing is held (a tombstone stands, or every line was written off)."""
+    return ReservationPublic(order_id=order_id, status=None, lines=[])
+
+
 async def reserve(repo: InventoryRepository, order_id: str, lines: list[LineIn]) -> ReservationPublic:
     """Hold every line for ``order_id`` or nothing.
+
+    One statement claims the header and takes the stock (SKU order, conditional
+    update); an unknown SKU or a short line raises, and the caller's unit of
+    work rolls everything back. The answer is the input: what was just held.
 
     Raises:
         RuleViolation: ``UnknownSku`` for a SKU the catalogue does not have.
@@ -94,30 +106,30 @@ async def reserve(repo: InventoryRepository, order_id: str, lines: list[LineIn])
             released before it was made): a late reserve never outlives its release.
     """
     wanted = merge_lines(lines)
-    if not await repo.claim_reservation(order_id, ReservationStatus.ACTIVE):
-        existing = await repo.get_reservation(order_id)
+    outcome = await repo.reserve(order_id, wanted, datetime.now(UTC))
+    if not outcome["claimed"]:
+        existing = await repo.reservation(order_id)
         assert existing is not None
-        if existing.status == ReservationStatus.RELEASED:
+        if existing["status"] == ReservationStatus.RELEASED:
             raise Conflict(f"reservation of order {order_id} was released", type="ReservationReleased")
-        held = await repo.reservation_lines(order_id)
+        held = held_lines(existing)
         if held != wanted:
             raise Conflict(f"order {order_id} already holds a different reservation", type="ReservationMismatch")
-        return await _public(repo, order_id, existing.status)
-
-    unknown = sorted(set(wanted) - await repo.existing_skus(list(wanted)))
-    if unknown:
+        return _answer(order_id, ReservationStatus(existing["status"]), held)
+    if unknown := outcome["unknown"]:
         raise RuleViolation(f"unknown SKU: {', '.join(unknown)}", type="UnknownSku", extra={"skus": unknown})
-    for sku, quantity in wanted.items():
-        if not await repo.take_available(sku, quantity):
-            product = await repo.get_product(sku)
-            available = product.available if product else 0
-            raise Conflict(
-                f"not enough {sku}: {quantity} wanted, {available} available",
-                type="OutOfStock",
-                extra={"sku": sku, "requested": quantity, "available": available},
-            )
-    await repo.add_lines(order_id, wanted)
-    return await _public(repo, order_id, ReservationStatus.ACTIVE)
+    if (sku := outcome["short_sku"]) is not None:
+        quantity, available = wanted[sku], outcome["short_available"]
+        raise Conflict(
+            f"not enough {sku}: {quantity} wanted, {available} available",
+            type="OutOfStock",
+            extra={"sku": sku, "requested": quantity, "available": available},
+        )
+    return _answer(order_id, ReservationStatus.ACTIVE, wanted)
+
+
+#: Rounds of :func:`release` against reserves committing under it; ACTIVE is left once, so two suffice.
+_RELEASE_ROUNDS = 3
 
 
 async def release(repo: InventoryRepository, order_id: str) -> ReservationPublic:
@@ -131,18 +143,25 @@ async def release(repo: InventoryRepository, order_id: str) -> ReservationPublic
     Raises:
         Conflict: ``ReservationCommitted`` when the goods already left the warehouse.
     """
-    if await repo.claim_reservation(order_id, ReservationStatus.RELEASED):
-        return ReservationPublic(order_id=order_id, status=None, lines=[])
-    reservation = await repo.get_reservation(order_id, for_update=True)
-    assert reservation is not None
-    if reservation.status == ReservationStatus.COMMITTED:
+    now = datetime.now(UTC)
+    for _ in range(_RELEASE_ROUNDS):
+        outcome = await repo.release(order_id, now)
+        if outcome["tombstone"]:
+            return _unheld(order_id)
+        if outcome["released"]:
+            held = await repo.return_held(order_id, now)
+            return _answer(order_id, ReservationStatus.RELEASED, held) if held else _unheld(order_id)
+        # Not ACTIVE, or a reserve committed while the release waited on its header: look again.
+        existing = await repo.reservation(order_id)
+        assert existing is not None
+        if existing["status"] != ReservationStatus.ACTIVE:
+            break
+    else:
+        raise Conflict(f"reservation of order {order_id} is changing concurrently; retry", type="Conflict")
+    if existing["status"] == ReservationStatus.COMMITTED:
         raise Conflict(f"reservation of order {order_id} is committed; stock has shipped", type="ReservationCommitted")
-    if reservation.status == ReservationStatus.ACTIVE:
-        for sku, quantity in (await repo.reservation_lines(order_id)).items():
-            await repo.return_reserved(sku, quantity)
-        await repo.set_reservation_status(reservation, ReservationStatus.RELEASED)
-    public = await _public(repo, order_id, reservation.status)
-    return public if public.lines else ReservationPublic(order_id=order_id, status=None, lines=[])
+    held = held_lines(existing)
+    return _answer(order_id, ReservationStatus(existing["status"]), held) if held else _unheld(order_id)
 
 
 async def commit(repo: InventoryRepository, order_id: str) -> ReservationPublic:

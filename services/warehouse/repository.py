@@ -3,6 +3,11 @@
 Lock order, so concurrent units of work never deadlock: a wave or backlog row
 first, then pick tasks (by ``task_id``), then a location, then bin rows (by
 ``id``).
+
+The saga's calls (enqueue, and withdraw, its compensation) run plain SQL
+straight through asyncpg on the session's connection (:mod:`common.sql`), one
+statement each in the usual case, no ORM object loaded or flushed
+(docs/performance.md). Everything else uses the ORM models.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from asyncpg import Record
 from sqlalchemy import func, literal_column, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.sql import Sql, driver_connection
 from services.warehouse.models import (
     BacklogOrder,
     BacklogStatus,
@@ -29,10 +36,50 @@ from services.warehouse.models import (
     WaveStatus,
 )
 
+#: Put an order in the backlog, WAITING; no row back when the order already has a backlog row.
+ENQUEUE_SQL = Sql(
+    """
+    INSERT INTO backlog (order_id, status, service_level, priority, placed_at, cutoff_at, lines, line_count,
+                         created_at, updated_at)
+    VALUES (:order_id, 'WAITING', :service_level, :priority, :placed_at, :cutoff_at, :lines, :line_count, :at, :at)
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING order_id
+    """,
+    json=("lines",),
+)
+
+#: What an enqueue compares and answers of an order's backlog row.
+BACKLOG_SQL = Sql(
+    "SELECT status, service_level, priority, placed_at, cutoff_at, wave_id, lines FROM backlog WHERE order_id = :order_id"
+)
+
+#: Withdraw a WAITING order (in no wave, so its row is all there is to lock), or leave a tombstone
+#: when the order never came. Neither row back: the order is in a wave, or already withdrawn, or
+#: an enqueue committed it while this statement waited on its insert (not in this statement's snapshot).
+WITHDRAW_SQL = Sql(
+    """
+    WITH withdrawn AS (
+        UPDATE backlog SET status = 'WITHDRAWN', updated_at = :at
+        WHERE order_id = :order_id AND status = 'WAITING' AND wave_id IS NULL
+        RETURNING order_id
+    ), tombstone AS (
+        INSERT INTO backlog (order_id, status, lines, line_count, created_at, updated_at)
+        VALUES (:order_id, 'WITHDRAWN', CAST('[]' AS jsonb), 0, :at, :at)
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id
+    )
+    SELECT EXISTS (SELECT FROM withdrawn) AS withdrawn, EXISTS (SELECT FROM tombstone) AS tombstone
+    """
+)
+
 
 class WarehouseRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def _row(self, statement: Sql, params: dict[str, Any]) -> Record | None:
+        # Straight through asyncpg on the session's connection, in its transaction (common/sql.py).
+        return await statement.fetchrow(await driver_connection(self.session), **params)
 
     # --- locations -----------------------------------------------------------------------------------------------
 
@@ -139,16 +186,19 @@ class WarehouseRepository:
 
     # --- backlog -------------------------------------------------------------------------------------------------
 
-    async def claim_backlog(self, values: dict[str, Any]) -> bool:
-        """Insert a backlog row (an order, or a tombstone); False when the order already has one."""
-        table = BacklogOrder.__table__  # type: ignore[attr-defined]
-        result = await self.session.exec(
-            insert(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["order_id"])
-            .returning(table.c.order_id)
-        )
-        return result.first() is not None
+    async def enqueue(self, values: dict[str, Any]) -> bool:
+        """Put an order in the backlog (:data:`ENQUEUE_SQL`); False when it already has a backlog row."""
+        return await self._row(ENQUEUE_SQL, values) is not None
+
+    async def backlog_row(self, order_id: str) -> Record | None:
+        """The order's backlog row as :data:`BACKLOG_SQL` reads it, or None."""
+        return await self._row(BACKLOG_SQL, {"order_id": order_id})
+
+    async def withdraw_waiting(self, order_id: str, at: datetime) -> Record:
+        """Withdraw a WAITING order or leave a tombstone (:data:`WITHDRAW_SQL`): ``withdrawn`` / ``tombstone``."""
+        row = await self._row(WITHDRAW_SQL, {"order_id": order_id, "at": at})
+        assert row is not None
+        return row
 
     async def get_backlog(self, order_id: str, *, for_update: bool = False) -> BacklogOrder | None:
         stmt = select(BacklogOrder).where(col(BacklogOrder.order_id) == order_id)

@@ -154,43 +154,35 @@ def merged_lines(body: BacklogIn) -> list[dict[str, object]]:
 async def enqueue(repo: WarehouseRepository, body: BacklogIn, settings: WarehouseSettings) -> BacklogPublic:
     """Put an accepted order in the backlog; a repeat answers its current state.
 
+    A new order is one insert, answered from the request; a repeat reads the row.
+
     Raises:
         Conflict: ``OrderWithdrawn`` after a withdraw (or its tombstone);
             ``BacklogMismatch`` when the order came before with other content.
     """
-    now = datetime.now(UTC)
     lines = merged_lines(body)
-    facts = {
-        "service_level": body.service_level,
-        "priority": body.priority,
-        "placed_at": body.placed_at.astimezone(UTC),
-        "lines": lines,
-    }
-    claimed = await repo.claim_backlog(
+    placed_at = body.placed_at.astimezone(UTC)
+    cutoff_at = next_cutoff(body.placed_at, body.service_level, settings)
+    facts = {"service_level": body.service_level, "priority": body.priority, "placed_at": placed_at, "lines": lines}
+    if await repo.enqueue(
         {
             "order_id": body.order_id,
-            "status": BacklogStatus.WAITING,
             **facts,
-            "cutoff_at": next_cutoff(body.placed_at, body.service_level, settings),
+            "cutoff_at": cutoff_at,
             "line_count": len(lines),
-            "created_at": now,
-            "updated_at": now,
+            "at": datetime.now(UTC),
         }
-    )
-    order = await repo.get_backlog(body.order_id)
+    ):
+        return BacklogPublic(
+            order_id=body.order_id, status=BacklogStatus.WAITING, cutoff_at=cutoff_at, wave_id=None, **facts
+        )
+    order = await repo.backlog_row(body.order_id)
     assert order is not None
-    if not claimed:
-        if order.status == BacklogStatus.WITHDRAWN:
-            raise Conflict(f"order {body.order_id} was withdrawn from the warehouse", type="OrderWithdrawn")
-        stored = {
-            "service_level": order.service_level,
-            "priority": order.priority,
-            "placed_at": order.placed_at,
-            "lines": order.lines,
-        }
-        if stored != facts:
-            raise Conflict(f"order {body.order_id} is in the backlog with other content", type="BacklogMismatch")
-    return backlog_public(order)
+    if order["status"] == BacklogStatus.WITHDRAWN:
+        raise Conflict(f"order {body.order_id} was withdrawn from the warehouse", type="OrderWithdrawn")
+    if {name: order[name] for name in facts} != facts:
+        raise Conflict(f"order {body.order_id} is in the backlog with other content", type="BacklogMismatch")
+    return BacklogPublic(order_id=body.order_id, **order)
 
 
 async def _lock_order_and_wave(repo: WarehouseRepository, order_id: str) -> tuple[BacklogOrder | None, Wave | None]:
@@ -217,20 +209,15 @@ async def withdraw(repo: WarehouseRepository, order_id: str) -> BacklogState:
             were not returned (PickPackShip's ``return-picks`` comes first).
     """
     now = datetime.now(UTC)
+    fast = await repo.withdraw_waiting(order_id, now)
+    if fast["withdrawn"]:
+        return BacklogState(order_id=order_id, status=BacklogStatus.WITHDRAWN)
+    if fast["tombstone"]:
+        return BacklogState(order_id=order_id, status=None)
+    # In a wave, already withdrawn, or enqueued while the statement above waited on its insert:
+    # the row is there (the tombstone's insert met it) and backlog rows are never deleted.
     order, wave = await _lock_order_and_wave(repo, order_id)
-    if order is None:
-        tombstone = {
-            "order_id": order_id,
-            "status": BacklogStatus.WITHDRAWN,
-            "lines": [],
-            "line_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if await repo.claim_backlog(tombstone):
-            return BacklogState(order_id=order_id, status=None)
-        order, wave = await _lock_order_and_wave(repo, order_id)
-        assert order is not None
+    assert order is not None
     if order.status == BacklogStatus.WITHDRAWN:
         return BacklogState(order_id=order_id, status=None if order.placed_at is None else order.status)
     if order.status == BacklogStatus.RELEASED and (order.picks_returned_at is None or order.issued_at is not None):

@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import asyncpg
-import pytest
-from sqlalchemy import event
-from sqlalchemy.pool import Pool
 
 from paklog.bench import _RawOrders
 from services.orders.app import create_app
 from tests.conftest import FreshDatabase
 from tests.services.orders.test_orders import create, new_order
 from tests.support import committing_client
-
-#: Transaction control: one round trip each on top of the work, not counted as statements.
-_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-
-
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement any pooled connection made meanwhile sends to PostgreSQL, however it is sent.
-
-    Counted at asyncpg (its query logger), below SQLAlchemy: statements sent
-    through SQLAlchemy and those sent straight through asyncpg (common/sql.py) alike.
-    """
-    seen: list[str] = []
-
-    def record(query: Any) -> None:
-        if not query.query.lstrip().upper().startswith(_CONTROL):
-            seen.append(query.query)
-
-    def watch(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.driver_connection.add_query_logger(record)
-
-    event.listen(Pool, "connect", watch)
-    try:
-        yield seen
-    finally:
-        event.remove(Pool, "connect", watch)
 
 
 async def test_keyed_create_and_transition_are_one_statement_of_work_each(
