@@ -15,17 +15,14 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from asyncpg.prepared_stmt import PreparedStatement
-from sqlalchemy import event
-from sqlalchemy.pool import Pool
 
 from common import migrations
 from common.db import ensure_database
 from common.settings import database_url
 from tests.pg_sources import session_postgres
+from tests.services.round_trips import Statements, counting_round_trips
 from tests.support import free_port
 
 
@@ -87,45 +84,12 @@ def fresh_database(postgres_url: str) -> FreshDatabase:
     return make
 
 
-#: Transaction control: one round trip each on top of the work, not counted as statements.
-_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-
-
 @pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every SQL statement any pooled connection made meanwhile sends to PostgreSQL, however it is sent.
-
-    Counted at asyncpg, below SQLAlchemy: its query logger sees what goes
-    through the connection's own methods (common/sql.py's statements, and
-    SQLAlchemy's ``executemany``), and SQLAlchemy's adapter sends every other
-    statement as a prepared statement, which the logger does not see.
-    """
-    seen: list[str] = []
-
-    def note(query: str) -> None:
-        if not query.lstrip().upper().startswith(_CONTROL):
-            seen.append(query)
-
-    def record(query: Any) -> None:
-        note(query.query)
-
-    def watch(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.driver_connection.add_query_logger(record)
-
-    def counted(run: Callable[..., Any]) -> Callable[..., Any]:
-        def send(statement: PreparedStatement, *args: Any, **kwargs: Any) -> Any:
-            note(statement.get_query())
-            return run(statement, *args, **kwargs)
-
-        return send
-
-    for method in ("fetch", "fetchrow", "fetchval", "fetchmany", "executemany"):
-        monkeypatch.setattr(PreparedStatement, method, counted(getattr(PreparedStatement, method)))
-    event.listen(Pool, "connect", watch)
-    try:
-        yield seen
-    finally:
-        event.remove(Pool, "connect", watch)
+def statements() -> Iterator[Statements]:
+    """Every SQL statement any pooled connection made meanwhile sends to PostgreSQL, however it is sent
+    (straight through asyncpg or through SQLAlchemy); transaction control is not counted."""
+    with counting_round_trips() as trips:
+        yield Statements(trips)
 
 
 # temporalio 1.35 can abort the interpreter while it shuts down (sdk-python

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,3 +68,24 @@ def counting_round_trips() -> Iterator[RoundTrips]:
     finally:
         event.remove(Engine, "before_cursor_execute", on_execute)
         event.remove(Pool, "connect", on_connect)
+
+
+class Statements(Sequence[str]):
+    """The work statements of a :class:`RoundTrips` so far (transaction control left out), as a live list."""
+
+    def __init__(self, trips: RoundTrips) -> None:
+        self._trips = trips
+
+    def __len__(self) -> int:
+        return len(self._trips.work)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._trips.work[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def clear(self) -> None:
+        self._trips.clear()
