@@ -543,6 +543,7 @@ class _RawOrders:
                 cancel_reason=None,
                 actor=None,
                 at=now,
+                erp_document_number=None,
             )
             if row is None:
                 raise RuntimeError(f"order {order_id} did not move")
