@@ -9,6 +9,7 @@ import httpx
 
 from activities.base import ServiceClient
 from activities.delivery import ReturnActivities, TrackingActivities
+from activities.erp_orders import ErpOrdersActivities
 from activities.erp_sync import ErpClient, ErpSyncActivities
 from activities.inventory import InventoryActivities, InventoryClient, StockActivities
 from activities.noop import noop
@@ -28,7 +29,8 @@ def build_activities(
     Args:
         http: The worker's pooled client.
         urls: The services' addresses and the service token.
-        erp_url: The ERP's address; without one the import's activities are not registered.
+        erp_url: The ERP's address; without one the ERP's activities (the import, the order
+            export) are not registered.
         include_noop: Register the bench's no-op activity too.
     """
     token = urls.service_token.get_secret_value()
@@ -97,7 +99,8 @@ def build_activities(
             ServiceClient(http, urls.inventory_url, token),
             ServiceClient(http, urls.identity_url, token),
         )
-        activities += [erp.load_watermark, erp.import_page]
+        export = ErpOrdersActivities(ErpClient(http, erp_url, token))
+        activities += [erp.load_watermark, erp.import_page, export.create_sales_order]
     if include_noop:
         activities.append(noop)
     return activities

@@ -43,6 +43,8 @@ class CreateOrder:
 class TransitionOrder:
     order_id: str
     status: str
+    #: The ERP's sales order number; only with ``AWAITING_WAVE`` (set once on the order).
+    erp_document_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,11 +105,15 @@ class OrdersActivities:
 
     @activity.defn(name="orders.transition")
     async def transition(self, params: TransitionOrder) -> OrderState:
-        """Move the order to ``status``. Idempotency key ``<workflow id>:status:<STATUS>``."""
+        """Move the order to ``status`` (with its ERP document number, when given).
+
+        Idempotency key ``<workflow id>:status:<STATUS>``.
+        """
+        payload: dict[str, object] = {"status": params.status}
+        if params.erp_document_number is not None:
+            payload["erp_document_number"] = params.erp_document_number
         resp = await self.client.post(
-            f"/orders/{params.order_id}/transition",
-            {"status": params.status},
-            idempotency_key(f"status:{params.status}"),
+            f"/orders/{params.order_id}/transition", payload, idempotency_key(f"status:{params.status}")
         )
         raise_for_rejection(resp)
         return _state(resp.json(), params.order_id)

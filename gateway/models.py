@@ -116,6 +116,9 @@ class OrderView(BaseModel):
     shipped_lines: list[ShippedLineView] | None = Field(
         default=None, description="What shipped per SKU (less than ordered after a short-ship); null until shipped"
     )
+    erp_document_number: str | None = Field(
+        default=None, description="The order's sales order number in the ERP; null until the order is exported"
+    )
 
 
 class OrderSummary(BaseModel):
@@ -200,6 +203,7 @@ class OrderRecord(BaseModel):
     tracking_code: str | None = None
     carrier: str | None = None
     shipped_lines: list[ShippedLineView] | None = None
+    erp_document_number: str | None = None
 
 
 class OrderPageRecord(BaseModel):

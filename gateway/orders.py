@@ -206,6 +206,7 @@ async def get_order(client: Client, clients: ServiceClients, principal: Principa
             tracking_code=record.tracking_code,
             carrier=record.carrier,
             shipped_lines=record.shipped_lines,
+            erp_document_number=record.erp_document_number,
         )
     snapshot = await workflow_snapshot(client, order_id)
     if snapshot is None or not _owned(principal, snapshot.customer_id):
@@ -221,4 +222,5 @@ async def get_order(client: Client, clients: ServiceClients, principal: Principa
         history=[],
         customer_id=snapshot.customer_id,
         workflow_id=workflow_id(order_id),
+        erp_document_number=snapshot.erp_document_number,
     )

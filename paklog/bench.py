@@ -76,6 +76,7 @@ from workflows.noop_floor import (
     noop_order_id,
     noop_pick_id,
 )
+from workflows.noop_saga import STEPS as NOOP_STEPS
 from workflows.noop_saga import NoopSaga, NoopSagaInput
 from workflows.order_fulfillment import (
     OrderFulfillment,
@@ -543,6 +544,7 @@ class _RawOrders:
                 cancel_reason=None,
                 actor=None,
                 at=now,
+                erp_document_number=None,
             )
             if row is None:
                 raise RuntimeError(f"order {order_id} did not move")
@@ -679,7 +681,7 @@ def run_bench(
         print(f"delivered/s {real.per_second:.2f} noop flows/s {twin.per_second:.2f}")
         print(f"floor ratio {real.per_second / twin.per_second:.2f}", flush=True)
     saga, noop = workflows
-    table = Table(title=f"{orders} workflows each, {concurrency} in flight, 8 activities each")
+    table = Table(title=f"{orders} workflows each, {concurrency} in flight, {len(NOOP_STEPS)} activities each")
     for column in ("workflow", "per second", "p50 ms", "p99 ms"):
         table.add_column(column)
     for m in (saga, noop):

@@ -30,8 +30,21 @@ with workflow.unsafe.imports_passed_through():
 
 NOOP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=10)
 NOOP_TIMEOUT = timedelta(seconds=10)
-# OrderFulfillment to the backlog: create, reserve, reserved, authorize, authorized, enqueue, awaiting_wave, notify.
-ORDER_STEPS = ("create", "reserve", "reserved", "authorize", "authorized", "enqueue", "awaiting_wave", "notify")
+# OrderFulfillment to the backlog: create, reserve, reserved, authorize, authorized, the ERP export, enqueue,
+# awaiting_wave, notify.
+ORDER_STEPS = (
+    "create",
+    "reserve",
+    "reserved",
+    "authorize",
+    "authorized",
+    "export",
+    "enqueue",
+    "awaiting_wave",
+    "notify",
+)
+#: How many of ``ORDER_STEPS`` run before the order is ``AWAITING_WAVE``.
+ACCEPTED_AFTER = ORDER_STEPS.index("awaiting_wave") + 1
 # PickPackShip after the pack: label, commit, issue, capture, ship, notify.
 SHIP_STEPS = ("label", "commit", "issue", "capture", "ship", "notify")
 # The pack update: dimensions, carton, packed.
@@ -82,9 +95,9 @@ class NoopFloorStatus:
 
 @workflow.defn(name="NoopFloorOrder")
 class NoopFloorOrder:
-    """OrderFulfillment's shape: eight steps, wait for the wave, a child until shipped, then the delivery.
+    """OrderFulfillment's shape: nine steps, wait for the wave, a child until shipped, then the delivery.
 
-    Steps: ``ORDER_STEPS`` (AWAITING_WAVE after the seventh); the wave's signal;
+    Steps: ``ORDER_STEPS`` (AWAITING_WAVE after the eighth); the wave's signal;
     the :class:`NoopFloorPick` child (``SHIPPED`` when it ends); ``subscribe``;
     then per ``delivery_event`` that changes the status ``notify_subscribers``
     (``DELIVERED``: ``transition_delivered`` first, and the workflow ends).
@@ -99,9 +112,9 @@ class NoopFloorOrder:
 
     @workflow.run
     async def run(self, params: NoopOrderInput) -> NoopFloorStatus:
-        await _steps(*ORDER_STEPS[:7])
+        await _steps(*ORDER_STEPS[:ACCEPTED_AFTER])
         self._status = "AWAITING_WAVE"
-        await _steps(*ORDER_STEPS[7:])
+        await _steps(*ORDER_STEPS[ACCEPTED_AFTER:])
         await workflow.wait_condition(lambda: self._wave is not None)
         await workflow.execute_child_workflow(
             NoopFloorPick.run, NoopOrderInput(label=params.label), id=noop_pick_id(params.label)

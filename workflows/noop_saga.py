@@ -11,9 +11,20 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.noop import NoopInput, noop
 
-# The order saga's happy path up to the wave backlog: create, reserve, transition,
-# authorize, transition, enqueue (the warehouse hand-over's first step), transition, notify.
-STEPS = ("create", "reserve", "reserved", "authorize", "authorized", "enqueue", "awaiting_wave", "notify")
+# The order saga's happy path up to the wave backlog: create, reserve, transition, authorize,
+# transition, export (the ERP's sales order), enqueue (the warehouse hand-over's first step),
+# transition, notify.
+STEPS = (
+    "create",
+    "reserve",
+    "reserved",
+    "authorize",
+    "authorized",
+    "export",
+    "enqueue",
+    "awaiting_wave",
+    "notify",
+)
 NOOP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=10)
 
 

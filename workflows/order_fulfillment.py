@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         Subscribe,
         TrackingActivities,
     )
+    from activities.erp_orders import CreateSalesOrder, ErpOrdersActivities
     from activities.inventory import InventoryActivities, ReleaseStock, ReserveLine, ReserveStock
     from activities.notifications import MessageSent, NotificationsActivities, SendMessage
     from activities.orders import (
@@ -40,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         CARRIER_REQUESTER,
         COMPENSATION_RETRY,
         DELIVERY_STATUSES,
+        ERP_EXPORT_RETRY,
+        ERP_EXPORT_TIMEOUT,
         NOTIFY_RETRY,
         REASON_BY_ERROR_TYPE,
         STEP_RETRY,
@@ -94,6 +97,9 @@ PATCH_BACKLOG_FIRST = "backlog-before-awaiting-wave"
 #: After ``SHIPPED`` the order follows its delivery to ``DELIVERED``, or to ``CANCELLED``
 #: (``DELIVERY_FAILED``: refund, restock) when an exception outlives its grace period.
 PATCH_DELIVERY = "delivery-tracking"
+#: After ``PAYMENT_AUTHORIZED`` the order is exported to the ERP (its sales order); the document
+#: number rides on the ``AWAITING_WAVE`` transition. The ERP's "no" cancels it ``ERP_REJECTED``.
+PATCH_ERP_EXPORT = "erp-export"
 #: Statuses from which the address can no longer change.
 ADDRESS_FINAL = frozenset({OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 
@@ -136,11 +142,15 @@ class OrderFulfillment:
            before any payment call. Order → ``RESERVED``.
         3. ``payments.authorize`` — transient processor failures are retried
            with exponential backoff; a decline is not. Order → ``PAYMENT_AUTHORIZED``.
-        4. ``warehouse.enqueue`` — the wave backlog; then order → ``AWAITING_WAVE``
-           (so an order shown waiting can be waved at once);
-           ``notifications.send(order_confirmed)``.
-        5. Hand-over to the warehouse (the PickPackShip child; a later slice):
-           until then the workflow waits here, cancellable.
+        4. ``erp.create_sales_order`` — the order's sales order in the ERP (once per
+           order id); the ERP down is retried without an attempt limit (the order
+           waits, cancellable), ``CustomerBlocked`` / ``UnknownMaterial`` cancel it
+           ``ERP_REJECTED``. Histories without ``erp-export`` never call the ERP.
+        5. ``warehouse.enqueue`` — the wave backlog; then order → ``AWAITING_WAVE``
+           with the ERP document number (so an order shown waiting can be waved
+           at once); ``notifications.send(order_confirmed)``.
+        6. Hand-over to the warehouse: the PickPackShip child once a wave takes
+           the order; until then the workflow waits here, cancellable.
 
     Compensations (each registered just before its step runs) run newest-first,
     to the end, however the saga ends: a business rejection, a step failing
@@ -184,6 +194,7 @@ class OrderFulfillment:
         self._delivery_status: str | None = None
         self._last_event_at: datetime | None = None
         self._exception_deadline: datetime | None = None
+        self._erp_document_number: str | None = None
 
     # -- the process -----------------------------------------------------------------
     @workflow.run
@@ -283,9 +294,11 @@ class OrderFulfillment:
         )
         self._payment_status = payment.status
         await self._transition(OrderStatus.PAYMENT_AUTHORIZED)
+        if self._hardened and workflow.patched(PATCH_ERP_EXPORT):
+            await self._export()
         if self._hardened and workflow.patched(PATCH_BACKLOG_FIRST):
             await self._enqueue()
-        await self._transition(OrderStatus.AWAITING_WAVE)
+        await self._transition(OrderStatus.AWAITING_WAVE, erp_document_number=self._erp_document_number)
         await self._notify("order_confirmed", interruptible=True)
 
     async def _on_temporal_cancel(self) -> bool:
@@ -296,6 +309,30 @@ class OrderFulfillment:
             )
         await self._compensate_shielded(self._requested_reason())
         return True
+
+    async def _export(self) -> None:
+        """The order's sales order in the ERP; its number goes on the ``AWAITING_WAVE`` transition.
+
+        Nothing is registered to undo it (the contract has no undo for it): an order
+        cancelled afterwards leaves its sales order open in the ERP. The ERP's own
+        key (the order id) makes a repeat harmless.
+        """
+        params = self._params
+        export = CreateSalesOrder(
+            order_id=params.order_id,
+            customer_email=params.customer_email,
+            currency=params.currency,
+            lines=params.lines,
+        )
+        created = await self._step(
+            lambda: workflow.start_activity_method(
+                ErpOrdersActivities.create_sales_order,
+                export,
+                start_to_close_timeout=ERP_EXPORT_TIMEOUT,
+                retry_policy=ERP_EXPORT_RETRY,
+            )
+        )
+        self._erp_document_number = created.document_number
 
     async def _enqueue(self) -> None:
         """Put the accepted order in the wave backlog (undo: ``warehouse.withdraw``)."""
@@ -570,8 +607,10 @@ class OrderFulfillment:
             raise _CancelRequested
         return result
 
-    async def _transition(self, status: OrderStatus) -> None:
-        transition = TransitionOrder(order_id=self._params.order_id, status=status.value)
+    async def _transition(self, status: OrderStatus, *, erp_document_number: str | None = None) -> None:
+        transition = TransitionOrder(
+            order_id=self._params.order_id, status=status.value, erp_document_number=erp_document_number
+        )
         await self._step(
             lambda: workflow.start_activity_method(
                 OrdersActivities.transition, transition, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
@@ -732,6 +771,7 @@ class OrderFulfillment:
             compensation_failures=list(self._failures),
             delivery_status=self._delivery_status,
             tracking_code=self._shipped.tracking_code if self._shipped is not None else None,
+            erp_document_number=self._erp_document_number,
         )
 
     @workflow.query

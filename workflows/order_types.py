@@ -49,11 +49,14 @@ REJECTIONS = [
     "PaymentExists",
     "IdempotencyKeyReused",
 ]
+#: The ERP's business "no" to the order's export (``erp.create_sales_order``).
+ERP_REJECTIONS = ["CustomerBlocked", "UnknownMaterial"]
 REASON_BY_ERROR_TYPE = {
     "OutOfStock": CancelReason.OUT_OF_STOCK,
     "UnknownSku": CancelReason.OUT_OF_STOCK,
     "PaymentDeclined": CancelReason.PAYMENT_DECLINED,
     "UnknownCardToken": CancelReason.PAYMENT_DECLINED,
+    **dict.fromkeys(ERP_REJECTIONS, CancelReason.ERP_REJECTED),
 }
 # An undo that fails with one of these can never succeed: it is recorded and
 # operators are alerted; the remaining undos still run.
@@ -91,6 +94,17 @@ COMPENSATION_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=0,
     non_retryable_error_types=UNDO_IMPOSSIBLE,
+)
+# The order's export: the ERP being down (5xx, timeouts, refused connections) keeps the order
+# waiting, never cancels it, so there is no attempt limit; a cancel interrupts the wait. Only the
+# ERP's "no" (and a purchase order number it holds with other content) ends the step.
+ERP_EXPORT_TIMEOUT = timedelta(seconds=30)
+ERP_EXPORT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
+    non_retryable_error_types=[*ERP_REJECTIONS, "DuplicatePurchaseOrder", "UnknownCustomer", "ValidationError"],
 )
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -143,6 +157,8 @@ class OrderSnapshot:
     #: After ``SHIPPED``: the shipment's last status the order learned, and its tracking code.
     delivery_status: str | None = None
     tracking_code: str | None = None
+    #: The order's sales order number in the ERP, once exported.
+    erp_document_number: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from common.vocabulary import CancelReason as CancelReason  # re-exported: the w
 from common.vocabulary import OrderStatus as OrderStatus
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
+#: The ERP's sales order number (SAP's ``VBELN``: up to 10 characters; the stand-in's are 10 digits).
+ERP_DOCUMENT_PATTERN = r"^[0-9A-Z]{1,10}$"
 
 
 class Order(SQLModel, table=True):
@@ -33,6 +35,8 @@ class Order(SQLModel, table=True):
     tracking_code: str | None = Field(default=None, max_length=64)
     carrier: str | None = Field(default=None, max_length=32)
     shipped_lines: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    #: The order's sales order in the ERP; set once, with the move to ``AWAITING_WAVE``.
+    erp_document_number: str | None = Field(default=None, max_length=10)
 
 
 class OrderLine(SQLModel, table=True):
@@ -106,18 +110,22 @@ class ShippedLineIn(_Strict):
 
 
 class TransitionIn(_Strict):
-    """A move to ``status``; the shipping details are taken only with ``SHIPPED``."""
+    """A move to ``status``; the shipping details are taken only with ``SHIPPED``, the ERP's
+    document number only with ``AWAITING_WAVE``."""
 
     status: OrderStatus = PydanticField(strict=False)
     tracking_code: str | None = PydanticField(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     carrier: str | None = PydanticField(default=None, pattern=r"^[A-Z0-9_-]{1,32}$")
     shipped_lines: list[ShippedLineIn] | None = PydanticField(default=None, max_length=100)
+    erp_document_number: str | None = PydanticField(default=None, pattern=ERP_DOCUMENT_PATTERN)
 
     @model_validator(mode="after")
     def _details_only_when_shipped(self) -> TransitionIn:
         has_details = self.tracking_code is not None or self.carrier is not None or self.shipped_lines is not None
         if has_details and self.status != OrderStatus.SHIPPED:
             raise ValueError("tracking_code, carrier and shipped_lines go only with status SHIPPED")
+        if self.erp_document_number is not None and self.status != OrderStatus.AWAITING_WAVE:
+            raise ValueError("erp_document_number goes only with status AWAITING_WAVE")
         if self.shipped_lines is not None and len({line.sku for line in self.shipped_lines}) != len(self.shipped_lines):
             raise ValueError("shipped_lines names a SKU twice")
         return self
@@ -181,6 +189,8 @@ class OrderPublic(BaseModel):
     tracking_code: str | None = None
     carrier: str | None = None
     shipped_lines: list[ShippedLine] | None = None
+    #: The order's sales order in the ERP; null until the order was exported (``AWAITING_WAVE``).
+    erp_document_number: str | None = None
 
 
 class OrderPage(BaseModel):

@@ -29,8 +29,8 @@ ORDER_COLUMNS = (
     "order_id, customer_id, customer_email, status, cancel_reason, total_cents, currency, shipping_address,"
     " created_at, updated_at"
 )
-#: What an answer shows of the order row: its columns and what shipped.
-VIEW_COLUMNS = f"{ORDER_COLUMNS}, tracking_code, carrier, shipped_lines"
+#: What an answer shows of the order row: its columns, what shipped and its sales order in the ERP.
+VIEW_COLUMNS = f"{ORDER_COLUMNS}, tracking_code, carrier, shipped_lines, erp_document_number"
 # The order's lines as one JSON array, in line order, beside the order row.
 _LINES_JSON = (
     "(SELECT coalesce(json_agg(json_build_object('sku', l.sku, 'quantity', l.quantity,"
@@ -63,11 +63,13 @@ CREATE_SQL = Sql(
 
 #: Move the order from ``from_status`` to ``to_status`` and log it; no row back when it was not in ``from_status``.
 #: The conditional UPDATE settles races in the database: a concurrent mover waits on the row
-#: lock, then finds the status changed and updates nothing.
+#: lock, then finds the status changed and updates nothing. An ERP document number rides along
+#: (the move to ``AWAITING_WAVE``) and is kept once set: the row answers which one is stored.
 MOVE_SQL = Sql(
     f"""
     WITH moved AS (
-        UPDATE orders SET status = :to_status, cancel_reason = :cancel_reason, updated_at = :at
+        UPDATE orders SET status = :to_status, cancel_reason = :cancel_reason, updated_at = :at,
+            erp_document_number = coalesce(erp_document_number, CAST(:erp_document_number AS varchar))
         WHERE order_id = :order_id AND status = :from_status
         RETURNING {VIEW_COLUMNS}
     ), history AS (
@@ -118,6 +120,18 @@ ADDRESS_SQL = Sql(
     json=("shipping_address",),
 )
 
+#: Record the ERP document number of an order moved without one; no row back when one is stored already.
+RECORD_ERP_DOCUMENT_SQL = Sql(
+    f"""
+    WITH recorded AS (
+        UPDATE orders SET erp_document_number = :erp_document_number, updated_at = :at
+        WHERE order_id = :order_id AND erp_document_number IS NULL
+        RETURNING {VIEW_COLUMNS}
+    )
+    SELECT recorded.*, {_LINES_JSON.format(alias="recorded")} FROM recorded
+    """
+)
+
 #: The order row and its lines, optionally locked for the rest of the transaction.
 READ_SQL = Sql(f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id")
 READ_FOR_UPDATE_SQL = Sql(
@@ -165,8 +179,11 @@ class OrdersRepository:
         at: datetime,
         cancel_reason: str | None = None,
         actor: str | None = None,
+        erp_document_number: str | None = None,
     ) -> Record | None:
         """Conditionally move the order and record the change.
+
+        ``erp_document_number`` is stored unless the order has one already.
 
         Returns:
             The order row after the move with its ``lines``; None when the order
@@ -181,7 +198,14 @@ class OrdersRepository:
                 "cancel_reason": cancel_reason,
                 "actor": actor,
                 "at": at,
+                "erp_document_number": erp_document_number,
             },
+        )
+
+    async def record_erp_document(self, order_id: str, erp_document_number: str, at: datetime) -> Record | None:
+        """Store the number on an order that has none; None when it has one (or does not exist)."""
+        return await self._row(
+            RECORD_ERP_DOCUMENT_SQL, {"order_id": order_id, "erp_document_number": erp_document_number, "at": at}
         )
 
     async def ship(

@@ -112,6 +112,7 @@ def _public(
         tracking_code=order.tracking_code,
         carrier=order.carrier,
         shipped_lines=_shipped(order.shipped_lines),
+        erp_document_number=order.erp_document_number,
         history=(
             [
                 StatusChangePublic(
@@ -143,6 +144,7 @@ def _public_row(row: Record) -> OrderPublic:
         tracking_code=row["tracking_code"],
         carrier=row["carrier"],
         shipped_lines=_shipped(row["shipped_lines"]),
+        erp_document_number=row["erp_document_number"],
     )
 
 
@@ -192,11 +194,13 @@ async def transition(repo: OrdersRepository, order_id: str, data: TransitionIn) 
 
     ``SHIPPED`` records the tracking code, the carrier and what shipped
     (``shipped_lines``; left out: everything ordered). A repeat keeps what
-    the first move recorded.
+    the first move recorded. ``AWAITING_WAVE`` may carry the ERP's document
+    number: set once (the same number again changes nothing).
 
     Raises:
         NotFound: ``OrderNotFound``.
-        Conflict: ``IllegalTransition``.
+        Conflict: ``IllegalTransition``; ``ErpDocumentMismatch`` when the order
+            has another ERP document number (nothing changes).
         RuleViolation: ``ShippedLinesMismatch``: a SKU the order does not have, or more than ordered.
     """
     target = data.status
@@ -205,14 +209,26 @@ async def transition(repo: OrdersRepository, order_id: str, data: TransitionIn) 
     if target == OrderStatus.SHIPPED:
         return await _ship(repo, order_id, data)
     previous = PREVIOUS.get(target)
+    number = data.erp_document_number
+    now = datetime.now(UTC)
     # One statement on the happy path: move from the only legal previous status, or nothing.
-    row = await repo.move(order_id, previous, target, datetime.now(UTC)) if previous is not None else None
+    row = await repo.move(order_id, previous, target, now, erp_document_number=number) if previous is not None else None
     if row is None:
         row = await repo.read(order_id)
         if row is None:
             raise NotFound(f"no order {order_id}", type="OrderNotFound")
         if row["status"] != target:
             raise _illegal(order_id, OrderStatus(row["status"]), target)
+        if number is not None and row["erp_document_number"] is None:
+            # Moved without one before: the first number given is the order's.
+            row = await repo.record_erp_document(order_id, number, now) or await repo.read(order_id)
+            assert row is not None
+    if number is not None and row["erp_document_number"] != number:
+        raise Conflict(
+            f"order {order_id} is ERP document {row['erp_document_number']}, not {number}",
+            type="ErpDocumentMismatch",
+            extra={"erp_document_number": row["erp_document_number"]},
+        )
     return _public_row(row)
 
 

@@ -104,6 +104,18 @@ async def test_transition_key_names_the_target_status() -> None:
     assert recorder.requests[0].headers["Idempotency-Key"] == "order-42:status:RESERVED"
 
 
+async def test_the_erp_document_number_rides_on_the_transition_only_when_given() -> None:
+    recorder = Recorder(200, {"order_id": "42", "status": "AWAITING_WAVE"})
+    async with recorder.client() as http:
+        acts = OrdersActivities(OrdersClient(http, "http://orders", TOKEN))
+        await env().run(acts.transition, TransitionOrder("42", "AWAITING_WAVE", erp_document_number="0000500001"))
+        await env().run(acts.transition, TransitionOrder("42", "AWAITING_WAVE"))
+    first, bare = (json.loads(r.content) for r in recorder.requests)
+    assert first == {"status": "AWAITING_WAVE", "erp_document_number": "0000500001"}
+    assert bare == {"status": "AWAITING_WAVE"}  # as before the export: stored keys' fingerprints still match
+    assert {r.headers["Idempotency-Key"] for r in recorder.requests} == {"order-42:status:AWAITING_WAVE"}
+
+
 async def test_cancel_of_an_order_never_created_is_nothing_to_undo() -> None:
     recorder = Recorder(404, {"type": "OrderNotFound", "detail": "no order"})
     async with recorder.client() as http:

@@ -297,6 +297,7 @@ def orders_service() -> FastAPI:
             "total_cents": 2400,
             "currency": "EUR",
             "tracking_code": None,
+            "erp_document_number": "0000500001",
         }
 
     @app.get("/payments")
@@ -415,7 +416,7 @@ def test_every_staff_route_is_in_the_document_with_its_403() -> None:
     address = doc["paths"]["/api/orders/{order_id}/shipping-address"]["put"]["responses"]
     assert {"200", "401", "404", "409", "422"} <= set(address)
     order_view = doc["components"]["schemas"]["OrderView"]["properties"]
-    assert {"tracking_code", "carrier", "shipped_lines"} <= set(order_view)
+    assert {"tracking_code", "carrier", "shipped_lines", "erp_document_number"} <= set(order_view)
 
 
 @MODULE_LOOP
@@ -618,6 +619,7 @@ async def test_the_owner_changes_the_address_until_packed(floor: Floor) -> None:
         None,
         None,
     )
+    assert view["erp_document_number"] == "0000500001"
     locked = await floor.http.put("/api/orders/ord-packed/shipping-address", json=body, headers=floor.auth("olivia"))
     assert (locked.status_code, locked.json()["type"]) == (409, ADDRESS_LOCKED)
     someone_elses = await floor.http.put("/api/orders/nosuch/shipping-address", json=body, headers=floor.auth("alice"))

@@ -26,6 +26,7 @@ from activities.delivery import (
     ReturnStock,
     Subscribe,
 )
+from activities.erp_orders import CreateSalesOrder, SalesOrderCreated
 from activities.inventory import (
     AdjustReservation,
     CommitStock,
@@ -113,6 +114,10 @@ class Fakes:
     auto_deliver: bool = True
     #: Tracking notices sent: (status, event id) per subscriber notice activity.
     notices: list[tuple[str, str]] = field(default_factory=list)
+    #: The ERP: order id -> its sales order number (one per order, whatever the retries).
+    erp_orders: dict[str, str] = field(default_factory=dict)
+    #: Every ``orders.transition`` asked for, with what it carried.
+    transitions: list[TransitionOrder] = field(default_factory=list)
 
     async def _behave(self, name: str, *, undo: bool = False) -> None:
         """Apply the scripted behaviour of ``name`` for this attempt."""
@@ -134,7 +139,16 @@ class Fakes:
         @activity.defn(name="orders.transition")
         async def transition(params: TransitionOrder) -> OrderState:
             self.calls.append(f"orders.transition:{params.status}")
+            self.transitions.append(params)
             return OrderState(order_id=params.order_id, status=params.status)
+
+        @activity.defn(name="erp.create_sales_order")
+        async def create_sales_order(params: CreateSalesOrder) -> SalesOrderCreated:
+            self.calls.append("erp.create_sales_order")
+            await self._behave("erp.create_sales_order")
+            created = params.order_id not in self.erp_orders
+            number = self.erp_orders.setdefault(params.order_id, f"{500001 + len(self.erp_orders):010d}")
+            return SalesOrderCreated(order_id=params.order_id, document_number=number, created=created)
 
         @activity.defn(name="orders.cancel")
         async def cancel(params: CancelOrder) -> OrderState:
@@ -190,6 +204,7 @@ class Fakes:
         return [
             create,
             transition,
+            create_sales_order,
             cancel,
             record_alert,
             reserve,

@@ -10,9 +10,11 @@ as they are, so its old paths keep being replayed; the ``v2_`` set came from
 the code before ``PATCH_WAREHOUSE`` (the order waited in ``AWAITING_WAVE``).
 The ``v3_`` set came from the code before ``PATCH_BACKLOG_FIRST`` (the order was
 shown ``AWAITING_WAVE`` before it entered the backlog), the ``v4_`` set from the code
-before ``PATCH_DELIVERY`` (the workflow ended at ``SHIPPED``). This writes the newest
-set, recorded with today's code: ``order_fulfillment_v5_*`` (through the warehouse to
-``DELIVERED``, or ``DELIVERY_FAILED``);
+before ``PATCH_DELIVERY`` (the workflow ended at ``SHIPPED``), the ``v5_`` set from the
+code before ``PATCH_ERP_EXPORT`` (the order never went to the ERP). This writes the
+newest set, recorded with today's code: ``order_fulfillment_v6_*`` (exported through
+an ERP outage; rejected by the ERP; cancelled while the export retried; through the
+warehouse to ``DELIVERED``, or ``DELIVERY_FAILED``);
 ``pick_pack_ship_v1_*``, ``wave_release_v1_*``, ``erp_import_v1_*`` and ``erp_sync_v1_*``
 are written only when missing (those workflows have not changed since).
 """
@@ -53,7 +55,8 @@ from workflows.warehouse_types import (
 from workflows.wave_release import WaveRelease
 
 HISTORIES = Path(__file__).parent / "histories"
-ORDER_VERSION = "v5"
+ORDER_VERSION = "v6"
+EXPORT = "erp.create_sales_order"
 
 
 async def _until_called(fakes: Fakes, name: str) -> None:
@@ -107,6 +110,38 @@ async def record() -> dict[str, WorkflowHistory]:
     return recorded
 
 
+async def record_export() -> dict[str, WorkflowHistory]:
+    """The order's export to the ERP: through an outage, refused, and interrupted by a cancel."""
+    recorded: dict[str, WorkflowHistory] = {}
+    version = f"order_fulfillment_{ORDER_VERSION}"
+    async with time_skipping_env() as env:
+        flaky = Fakes(transient_failures={EXPORT: 2})
+        async with running_worker(env.client, flaky) as tq:
+            handle = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-exported"))
+            await until_settled(env, handle, flaky)
+            await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
+            await handle.result()
+            recorded[f"{version}_exported"] = await handle.fetch_history()
+
+        blocked = Fakes(rejects={EXPORT: "CustomerBlocked"})
+        async with running_worker(env.client, blocked) as tq:
+            handle = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-erp-rejected"))
+            await handle.result()
+            recorded[f"{version}_erp_rejected"] = await handle.fetch_history()
+
+        down = Fakes(down={EXPORT})
+        async with running_worker(env.client, down) as tq:
+            handle = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-export-cancelled"))
+            for _ in range(400):
+                if down.attempts.get(EXPORT, 0) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
+            await handle.result()
+            recorded[f"{version}_export_cancelled"] = await handle.fetch_history()
+    return recorded
+
+
 async def record_warehouse() -> dict[str, WorkflowHistory]:
     """Orders through the warehouse floor, and the two warehouse workflows, one history per ending."""
     recorded: dict[str, WorkflowHistory] = {}
@@ -114,22 +149,22 @@ async def record_warehouse() -> dict[str, WorkflowHistory]:
         fakes = Fakes()
         fakes.floor.elsewhere["MUG-RED"] = 1
         async with running_worker(env.client, fakes) as tq:
-            order = await start_order(env.client, tq, order_input(order_id="v5-shipped"))
+            order = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-shipped"))
             await until_settled(env, order, fakes)
             empty = await env.client.start_workflow(
                 WaveRelease.run, WaveReleaseInput(wave_id="v1-empty-probe"), id="wave-v1-busy", task_queue=tq
             )
             await empty.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
             await empty.execute_update(WaveRelease.release, ReleaseWave(requested_by="olivia"))
-            pps = await until_picking(env.client, "v5-shipped")
-            first = fakes.floor.tasks_of("v5-shipped")[0]
+            pps = await until_picking(env.client, f"{ORDER_VERSION}-shipped")
+            first = fakes.floor.tasks_of(f"{ORDER_VERSION}-shipped")[0]
             # A short pick found in another bin, then a pack that misses one unit and goes back to picking.
             await pps.execute_update(
                 PickPackShip.confirm_pick, PickScan(first.task_id, first.location, first.sku, first.lot, 1, "pat")
             )
-            await _pick_open(fakes, pps, "v5-shipped")
+            await _pick_open(fakes, pps, f"{ORDER_VERSION}-shipped")
             await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 1)], "pia"))
-            await _pick_open(fakes, pps, "v5-shipped")
+            await _pick_open(fakes, pps, f"{ORDER_VERSION}-shipped")
             await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)], "pia"))
             await order.result()
             await empty.result()
@@ -137,14 +172,14 @@ async def record_warehouse() -> dict[str, WorkflowHistory]:
             recorded["pick_pack_ship_v1_shipped"] = await pps.fetch_history()
             recorded["wave_release_v1_done"] = await empty.fetch_history()
 
-            order = await start_order(env.client, tq, order_input(order_id="v5-cancel-picking"))
+            order = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-cancel-picking"))
             await until_settled(env, order, fakes)
             wave = await env.client.start_workflow(
                 WaveRelease.run, WaveReleaseInput(wave_id="v1-cancel"), id="wave-v1-cancel", task_queue=tq
             )
             await wave.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
             await wave.execute_update(WaveRelease.release, ReleaseWave())
-            pps = await until_picking(env.client, "v5-cancel-picking")
+            pps = await until_picking(env.client, f"{ORDER_VERSION}-cancel-picking")
             await order.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
             await order.result()
             await wave.result()
@@ -242,7 +277,8 @@ async def record_erp() -> dict[str, WorkflowHistory]:
 
 def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    recorded = asyncio.run(record_warehouse())
+    recorded = asyncio.run(record_export())
+    recorded.update(asyncio.run(record_warehouse()))
     recorded.update(asyncio.run(record_erp()))
     for name, history in recorded.items():
         path = HISTORIES / f"{name}.json"

@@ -17,6 +17,8 @@ ACCEPTED = [
     "orders.transition:RESERVED",
     "payments.authorize",
     "orders.transition:PAYMENT_AUTHORIZED",
+    # The sales order in the ERP; its number goes on the AWAITING_WAVE transition.
+    "erp.create_sales_order",
     # In the backlog before it is shown waiting: a wave planned at once finds it.
     "warehouse.enqueue",
     "orders.transition:AWAITING_WAVE",

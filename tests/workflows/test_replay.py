@@ -17,6 +17,7 @@ from workflows.erp_sync import ErpImport, ErpSync
 from workflows.order_fulfillment import (
     PATCH_BACKLOG_FIRST,
     PATCH_DELIVERY,
+    PATCH_ERP_EXPORT,
     PATCH_SAGA_ENDINGS,
     PATCH_WAREHOUSE,
     OrderFulfillment,
@@ -61,6 +62,10 @@ def test_histories_are_recorded() -> None:
     assert names >= {"v4_shipped", "v4_cancelled_while_picking"}
     # After the dock (PATCH_DELIVERY): delivered, or the delivery failed and was undone.
     assert names >= {"v5_delivered", "v5_delivery_failed", "v5_cancelled_while_picking"}
+    # The export to the ERP (PATCH_ERP_EXPORT): through an outage, refused by the ERP, cancelled while it
+    # retried; and the whole way again with it.
+    assert names >= {"v6_exported", "v6_erp_rejected", "v6_export_cancelled"}
+    assert names >= {"v6_delivered", "v6_delivery_failed", "v6_cancelled_while_picking"}
     assert {path.stem for path in WAREHOUSE_HISTORIES} >= {
         "pick_pack_ship_v1_shipped",
         "pick_pack_ship_v1_cancelled",
@@ -87,16 +92,26 @@ def _patches(history: WorkflowHistory) -> set[str]:
     }
 
 
+#: v6 histories the ERP refused (or a cancel stopped at the export): they never reached the backlog.
+STOPPED_AT_EXPORT = {"v6_erp_rejected", "v6_export_cancelled"}
+
+
 def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
     for path in HISTORIES:
         patches = _patches(load(path))
-        version = path.stem.removeprefix("order_fulfillment_")[:3]
-        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_", "v5_")), path.name
-        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_", "v5_")), path.name
-        assert (PATCH_BACKLOG_FIRST in patches) == (version in ("v4_", "v5_")), path.name
+        name = path.stem.removeprefix("order_fulfillment_")
+        version = name[:3]
+        past_export = name not in STOPPED_AT_EXPORT
+        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_", "v5_", "v6_")), path.name
+        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_", "v5_", "v6_") and past_export), path.name
+        assert (PATCH_BACKLOG_FIRST in patches) == (version in ("v4_", "v5_", "v6_") and past_export), path.name
         # A history that never shipped never reached the delivery patch.
-        shipped = version == "v5_" and "cancelled" not in path.name
+        shipped = version in ("v5_", "v6_") and name.endswith(("_delivered", "_delivery_failed"))
         assert (PATCH_DELIVERY in patches) == shipped, path.name
+        # Only v6 exported the order; the older ones never called the ERP.
+        assert (PATCH_ERP_EXPORT in patches) == (version == "v6_"), path.name
+        exported = '"erp.create_sales_order"' in path.read_text()
+        assert exported == (version == "v6_"), path.name
 
 
 @pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES + ERP_HISTORIES, ids=lambda p: p.stem)
@@ -129,6 +144,24 @@ async def test_replay_catches_a_non_deterministic_change() -> None:
     history = load(next(p for p in HISTORIES if "declined" in p.stem))
     with pytest.raises(NondeterminismError):
         await Replayer(workflows=[ReorderedOrderFulfillment]).replay_workflow(history)
+
+
+@workflow.defn(name="OrderFulfillment")
+class ExportlessOrderFulfillment(OrderFulfillment):
+    """A careless edit: the export dropped while the patch marker stays."""
+
+    async def _export(self) -> None:
+        return None
+
+    @workflow.run
+    async def run(self, params: OrderFulfillmentInput) -> OrderFulfillmentResult:
+        return await super().run(params)
+
+
+async def test_replay_catches_a_dropped_export() -> None:
+    history = load(next(p for p in HISTORIES if p.stem.endswith("v6_exported")))
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[ExportlessOrderFulfillment]).replay_workflow(history)
 
 
 def _paklog_replay(*args: str) -> subprocess.CompletedProcess[str]:
