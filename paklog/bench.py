@@ -99,7 +99,8 @@ from workflows.warehouse_types import (
 from workflows.wave_release import WaveRelease
 
 log = get_logger("paklog.bench")
-BENCH_SKU = "BENCH-UNIT"
+#: A material of the ERP stand-in's seed: every order is exported to the ERP, which refuses a SKU it does not know.
+BENCH_SKU = "MAT-00001"
 
 
 @dataclass
