@@ -1,15 +1,17 @@
-"""Identity routes: login, who-am-I, user administration, the public key set, and the ERP's customers."""
+"""Identity routes: logins (people and partner clients), who-am-I, user administration, the public key set,
+and the ERP's customers."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import OAuth2PasswordBearer
 
 from common.db import SessionDep
-from common.errors import Forbidden, NotFound, Unauthorized
+from common.errors import ErrorBody, Forbidden, NotFound, Unauthorized
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
+from common.oauth import PasswordGrant, TokenGrant, token_grant
 from common.security import Principal, TokenIssuer, TokenVerifier
 from services.identity import erp_import, service
 from services.identity.models import (
@@ -44,7 +46,10 @@ async def current_principal(request: Request, token: Annotated[str | None, Depen
         raise Unauthorized("missing bearer token", type="MissingToken")
     verifier: TokenVerifier = request.app.state.verifier
     # Identity verifies with its own secret or key set: no I/O, safe on the event loop.
-    return verifier.verify(token)
+    principal = verifier.verify(token)
+    if principal.is_partner:
+        raise Forbidden("a partner system's token opens only its webhook", type="PartnerToken")
+    return principal
 
 
 async def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -63,14 +68,28 @@ router = APIRouter()
 MAX_OFFSET = 1_000_000
 
 
-@router.post("/token", response_model=TokenResponse, tags=["auth"])
-async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], repo: RepoDep, issuer: IssuerDep
-) -> TokenResponse:
-    """Exchange a username and password for a bearer token."""
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    tags=["auth"],
+    responses={
+        400: {"model": ErrorBody, "description": "``UnsupportedGrantType``, or ``InvalidRequest``"},
+        401: {"model": ErrorBody, "description": "``InvalidCredentials`` (password) or ``InvalidClient``"},
+    },
+)
+async def token(grant: Annotated[TokenGrant, Depends(token_grant)], repo: RepoDep, issuer: IssuerDep) -> TokenResponse:
+    """Exchange a username and password (a person) or a client's credentials (a partner system) for a token.
+
+    ``grant_type=client_credentials`` takes ``client_id`` and ``client_secret`` as
+    form fields or HTTP Basic; the token's role is ``partner`` with the client's
+    scopes, and there is no refresh token.
+    """
     async with repo.session.begin():
-        user = await service.authenticate(repo, form.username, form.password)
-    return service.issue_token(issuer, user)
+        if isinstance(grant, PasswordGrant):
+            user = await service.authenticate(repo, grant.username, grant.password)
+            return service.issue_token(issuer, user)
+        client = await service.authenticate_client(repo, grant.client_id, grant.client_secret)
+    return service.issue_client_token(issuer, client)
 
 
 @router.get("/users/me", response_model=UserPublic, tags=["users"])
