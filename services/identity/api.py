@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from common.db import SessionDep
+from common.erp_events import MAX_EVENTS_OFFSET, MAX_EVENTS_PAGE, ErpEventPage, ErpEventRecorded, EventStatus
 from common.errors import ErrorBody, Forbidden, NotFound, Unauthorized
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from common.oauth import PasswordGrant, TokenGrant, token_grant
@@ -16,6 +17,7 @@ from common.security import Principal, TokenIssuer, TokenVerifier
 from services.identity import erp_import, service
 from services.identity.models import (
     CUSTOMER_NUMBER_PATTERN,
+    CustomerErpEventIn,
     CustomerListPage,
     CustomerPublic,
     CustomersPage,
@@ -143,6 +145,29 @@ async def import_customers(body: CustomersPage, repo: RepoDep, once: IdempotentD
 async def erp_watermarks(repo: RepoDep) -> IdentityWatermarks:
     """Where the customers import stands: the last committed page's ``(changed_at, key)``."""
     return await erp_import.watermarks(repo)
+
+
+@router.post(
+    "/erp/events",
+    response_model=ErpEventRecorded,
+    responses={409: {"model": ErrorBody, "description": "``EventMismatch`` (the id came with another body)"}},
+    tags=["erp"],
+)
+async def record_erp_event(body: CustomerErpEventIn, repo: RepoDep, once: IdempotentDep) -> ErpEventRecorded:
+    """A ``CustomerChanged``, recorded once per ``event_id``: ``applied`` when the customer is new or its data
+    newer (the read model takes it; the import's watermark stays), else ``stale``; a repeat: ``duplicate``."""
+    return await once.run(fingerprint("erp-event", body.model_dump_json()), lambda: erp_import.record_event(repo, body))
+
+
+@router.get("/erp/events", response_model=ErpEventPage, tags=["erp"])
+async def list_erp_events(
+    repo: RepoDep,
+    status: EventStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_EVENTS_OFFSET)] = 0,
+) -> ErpEventPage:
+    """Recorded customer events, newest first."""
+    return await erp_import.events(repo, status=status, limit=limit, offset=offset)
 
 
 @router.get("/customers", response_model=CustomerListPage, tags=["customers"])

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, DateTime, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from common.erp_events import ErpEventIn
 from common.erp_import import MAX_PAGE_ITEMS, ChangeTime, WatermarkIn, WatermarkPublic
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
@@ -169,3 +171,17 @@ class IdentityWatermarks(BaseModel):
     """Where the customers import stands (``null``: no page committed yet)."""
 
     customers: WatermarkPublic | None
+
+
+class CustomerErpEventIn(ErpEventIn):
+    """A ``CustomerChanged``, converted by the gateway as the import converts its pages; ``object_id`` is the
+    customer number."""
+
+    type: Literal["CustomerChanged"]
+    customer: CustomerIn
+
+    @model_validator(mode="after")
+    def _about_its_customer(self) -> CustomerErpEventIn:
+        if self.customer.customer_number != self.object_id:
+            raise ValueError(f"the event is about {self.object_id}, its data about {self.customer.customer_number}")
+        return self
