@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from workflows.erp_status import PATCH_ERP_STATUS
 from workflows.erp_sync import ErpImport, ErpSync
 from workflows.order_fulfillment import (
     PATCH_BACKLOG_FIRST,
@@ -61,6 +62,8 @@ def test_histories_are_recorded() -> None:
     assert names >= {"v4_shipped", "v4_cancelled_while_picking"}
     # After the dock (PATCH_DELIVERY): delivered, or the delivery failed and was undone.
     assert names >= {"v5_delivered", "v5_delivery_failed", "v5_cancelled_while_picking"}
+    # Orders that heard from the ERP (PATCH_ERP_STATUS): cancelled by it; held on credit, released, delivered.
+    assert names >= {"v7_erp_cancelled", "v7_credit_hold_released"}
     assert {path.stem for path in WAREHOUSE_HISTORIES} >= {
         "pick_pack_ship_v1_shipped",
         "pick_pack_ship_v1_cancelled",
@@ -91,12 +94,14 @@ def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
     for path in HISTORIES:
         patches = _patches(load(path))
         version = path.stem.removeprefix("order_fulfillment_")[:3]
-        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_", "v5_")), path.name
-        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_", "v5_")), path.name
-        assert (PATCH_BACKLOG_FIRST in patches) == (version in ("v4_", "v5_")), path.name
+        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_", "v5_", "v7_")), path.name
+        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_", "v5_", "v7_")), path.name
+        assert (PATCH_BACKLOG_FIRST in patches) == (version in ("v4_", "v5_", "v7_")), path.name
         # A history that never shipped never reached the delivery patch.
-        shipped = version == "v5_" and "cancelled" not in path.name
+        shipped = version in ("v5_", "v7_") and "cancelled" not in path.name
         assert (PATCH_DELIVERY in patches) == shipped, path.name
+        # Only an order the ERP cancelled or held acted on its status.
+        assert (PATCH_ERP_STATUS in patches) == (version == "v7_"), path.name
 
 
 @pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES + ERP_HISTORIES, ids=lambda p: p.stem)
