@@ -44,7 +44,9 @@ from common.errors import Unauthorized, Unavailable
 
 #: The role of a partner system's own token (an OAuth2 client, never a person): it opens only its webhook.
 PARTNER_ROLE = "partner"
-ROLES: tuple[str, ...] = ("customer", "operator", "admin", PARTNER_ROLE)
+#: The roles of people (users); a token carries one of these or :data:`PARTNER_ROLE`.
+PERSON_ROLES: tuple[str, ...] = ("customer", "operator", "admin")
+ROLES: tuple[str, ...] = (*PERSON_ROLES, PARTNER_ROLE)
 ISSUER = "paklog-identity"
 AUDIENCE = "paklog"
 
