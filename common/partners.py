@@ -26,7 +26,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["ERP_CLIENT_ID", "ERP_CLIENT_NAME", "ERP_SCOPE", "erp_client_secret"]
+from pydantic import SecretStr, model_validator
+
+from common.settings import ServiceCredential, reject_placeholder_secret
+
+__all__ = ["ERP_CLIENT_ID", "ERP_CLIENT_NAME", "ERP_SCOPE", "ErpClientCredential", "erp_client_secret"]
 
 #: The ERP's client id at identity's token endpoint.
 ERP_CLIENT_ID = "erp"
@@ -53,3 +57,26 @@ def erp_client_secret(service_token: str, configured: str | None) -> str:
         return configured
     message = (_DERIVATION_PREFIX + ERP_CLIENT_ID).encode("utf-8")
     return hmac.new(service_token.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+class ErpClientCredential(ServiceCredential):
+    """The ERP client's secret as a process knows it (``PAKLOG_ERP_CLIENT_SECRET``, else derived).
+
+    Read by the processes on both sides of the ERP's login: whoever seeds
+    identity's client (``paklog seed``, ``paklog dev``) and the ERP stand-in.
+    A configured placeholder is refused outside development.
+    """
+
+    erp_client_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _real_client_secret(self) -> ErpClientCredential:
+        configured = self.erp_client_secret.get_secret_value() if self.erp_client_secret is not None else ""
+        if configured:
+            reject_placeholder_secret(self.environment, "PAKLOG_ERP_CLIENT_SECRET", configured)
+        return self
+
+    def resolved_erp_client_secret(self) -> str:
+        """The configured secret, else the one derived from the service token (:func:`erp_client_secret`)."""
+        configured = self.erp_client_secret.get_secret_value() if self.erp_client_secret is not None else None
+        return erp_client_secret(self.service_token.get_secret_value(), configured)
