@@ -84,6 +84,8 @@ def build_activities(
         warehouse.repick,
         warehouse.return_picks,
         warehouse.issue,
+        warehouse.hold,
+        warehouse.requeue,
         shipping.choose_carton,
         shipping.buy_label,
         shipping.void_label,

@@ -31,6 +31,14 @@ class OrderRef:
 
 
 @dataclass(frozen=True)
+class HoldOrder:
+    """The order's ``hold``-th credit hold (1, 2, ...): each hold and its requeue get keys of their own."""
+
+    order_id: str
+    hold: int
+
+
+@dataclass(frozen=True)
 class BacklogState:
     order_id: str
     status: str | None
@@ -140,6 +148,10 @@ class IssueState:
     status: str
 
 
+#: A hold the warehouse refuses because it comes too late, and the state it then answers.
+_HOLD_TOO_LATE = {"OrderReleased": "RELEASED", "OrderWithdrawn": "WITHDRAWN"}
+
+
 class WarehouseClient(ServiceClient):
     """Typed client of the warehouse service."""
 
@@ -195,6 +207,33 @@ class WarehouseActivities:
             # Already on the floor: the caller returns the picks instead (``warehouse.return_picks``).
             return BacklogState(order_id=params.order_id, status="RELEASED")
         raise_for_rejection(resp, undo=True)
+        return BacklogState(order_id=params.order_id, status=resp.json().get("status"))
+
+    @activity.defn(name="warehouse.hold")
+    async def hold(self, params: HoldOrder) -> BacklogState:
+        """Keep the order out of every wave while the ERP holds it. Key ``<workflow id>:hold-<n>``.
+
+        Too late (its wave is on the floor) answers ``status: RELEASED``; withdrawn meanwhile (cancelled)
+        answers ``status: WITHDRAWN``: neither is an error, the hold simply does not take.
+        """
+        resp = await self.client.post(f"/backlog/{params.order_id}/hold", None, idempotency_key(f"hold-{params.hold}"))
+        if resp.status_code == 409 and resp.json().get("type") in _HOLD_TOO_LATE:
+            return BacklogState(order_id=params.order_id, status=_HOLD_TOO_LATE[resp.json()["type"]])
+        raise_for_rejection(resp)
+        return BacklogState(order_id=params.order_id, status=resp.json().get("status"))
+
+    @activity.defn(name="warehouse.requeue")
+    async def requeue(self, params: HoldOrder) -> BacklogState:
+        """The held order waits for a wave again. Key ``<workflow id>:requeue-<n>``.
+
+        Withdrawn meanwhile (cancelled) answers ``status: WITHDRAWN``.
+        """
+        resp = await self.client.post(
+            f"/backlog/{params.order_id}/requeue", None, idempotency_key(f"requeue-{params.hold}")
+        )
+        if resp.status_code == 409 and resp.json().get("type") == "OrderWithdrawn":
+            return BacklogState(order_id=params.order_id, status="WITHDRAWN")
+        raise_for_rejection(resp)
         return BacklogState(order_id=params.order_id, status=resp.json().get("status"))
 
     # -- waves (WaveRelease) -------------------------------------------------------------

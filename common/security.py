@@ -2,7 +2,9 @@
 
 Tokens carry the caller's identity as claims (``sub`` username, ``uid``,
 ``role``, ``email``, ``name``) plus ``iat``/``exp`` and the fixed issuer
-:data:`ISSUER` and audience :data:`AUDIENCE`.
+:data:`ISSUER` and audience :data:`AUDIENCE`. A partner system's token (an
+OAuth2 client, role :data:`PARTNER_ROLE`) also carries ``scope``: the
+space-separated scopes it was granted (``erp``); a person's token has none.
 
 Two signing set-ups exist:
 
@@ -40,7 +42,11 @@ from jwt.algorithms import RSAAlgorithm
 
 from common.errors import Unauthorized, Unavailable
 
-ROLES: tuple[str, ...] = ("customer", "operator", "admin")
+#: The role of a partner system's own token (an OAuth2 client, never a person): it opens only its webhook.
+PARTNER_ROLE = "partner"
+#: The roles of people (users); a token carries one of these or :data:`PARTNER_ROLE`.
+PERSON_ROLES: tuple[str, ...] = ("customer", "operator", "admin")
+ROLES: tuple[str, ...] = (*PERSON_ROLES, PARTNER_ROLE)
 ISSUER = "paklog-identity"
 AUDIENCE = "paklog"
 
@@ -59,10 +65,17 @@ class Principal:
     role: str
     email: str
     name: str
+    #: What a partner's token was granted (``{"erp"}``); empty for people.
+    scopes: frozenset[str] = frozenset()
 
     def has_role(self, *roles: str) -> bool:
         """True when the caller's role is one of ``roles`` (no implied hierarchy)."""
         return self.role in roles
+
+    @property
+    def is_partner(self) -> bool:
+        """A partner system's client, not a person."""
+        return self.role == PARTNER_ROLE
 
 
 class TokenIssuer:
@@ -108,16 +121,24 @@ class TokenIssuer:
         else:
             raise ValueError("TokenIssuer needs a secret or an RSA private key")
 
-    def issue(self, *, username: str, user_id: str, role: str, email: str, name: str) -> str:
-        """A signed token for this user, valid for ``ttl_seconds`` from now.
+    def issue(
+        self, *, username: str, user_id: str, role: str, email: str, name: str, scopes: Sequence[str] = ()
+    ) -> str:
+        """A signed token for this user (or partner client), valid for ``ttl_seconds`` from now.
+
+        Args:
+            scopes: A partner client's granted scopes, sent as the ``scope`` claim (space-separated);
+                none for people.
 
         Raises:
-            ValueError: ``role`` is not one of :data:`ROLES`.
+            ValueError: ``role`` is not one of :data:`ROLES`, or a scope is empty or holds a space.
         """
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
+        if any(not scope or " " in scope for scope in scopes):
+            raise ValueError(f"scopes must be non-empty words, got {list(scopes)!r}")
         now = datetime.now(UTC)
-        claims = {
+        claims: dict[str, Any] = {
             "sub": username,
             "uid": user_id,
             "role": role,
@@ -128,6 +149,8 @@ class TokenIssuer:
             "iss": ISSUER,
             "aud": AUDIENCE,
         }
+        if scopes:
+            claims["scope"] = " ".join(scopes)
         headers = {"kid": self.key_id} if self.algorithm == "RS256" else None
         return jwt.encode(claims, self._key, algorithm=self.algorithm, headers=headers)
 
@@ -285,12 +308,16 @@ class TokenVerifier:
             raise Unauthorized("invalid token: identity claims must be strings", type="InvalidToken")
         if claims["role"] not in ROLES:
             raise Unauthorized(f"invalid token: unknown role {claims['role']!r}", type="InvalidToken")
+        scope = claims.get("scope", "")
+        if not isinstance(scope, str):
+            raise Unauthorized("invalid token: scope must be a string", type="InvalidToken")
         return Principal(
             username=claims["sub"],
             user_id=claims["uid"],
             role=claims["role"],
             email=claims["email"],
             name=claims["name"],
+            scopes=frozenset(scope.split()),
         )
 
 

@@ -18,7 +18,7 @@ from gateway.clients import ServiceClients
 from gateway.errors import install_gateway_error_handlers
 from gateway.models import Health
 from gateway.openapi import install_openapi
-from gateway.routes import auth, erp, orders, products, shipments, tracking, warehouse
+from gateway.routes import auth, erp, erp_events, orders, products, shipments, tracking, warehouse
 from gateway.settings import GatewaySettings, get_settings
 from gateway.temporal import connect_temporal
 
@@ -77,6 +77,8 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.include_router(tracking.webhooks_router)
     app.include_router(tracking.tracking_router)
     app.include_router(erp.router)
+    app.include_router(erp_events.webhook_router)
+    app.include_router(erp_events.dead_letters_router)
 
     @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> Health:

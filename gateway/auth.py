@@ -1,7 +1,15 @@
-"""Authentication and role checks for gateway routes."""
+"""Authentication and role checks for gateway routes.
+
+People (customers, operators, admins) and partner systems (OAuth2 clients,
+role ``partner``) hold the same kind of token. A partner's token opens its
+own webhook and nothing else: every route for people answers it 403
+``PartnerToken``, and the partner routes demand their scope (403
+``InsufficientScope`` for a person's token or another scope).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,15 +21,33 @@ from common.security import Principal, TokenVerifier
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-async def current_principal(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
-    """The verified caller; 401 for a missing, malformed or expired token."""
+async def verified_principal(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    """Whoever the token names, person or partner; 401 for a missing, malformed or expired token."""
     if not token:
         raise Unauthorized("missing bearer token", type="MissingToken")
     verifier: TokenVerifier = request.app.state.verifier
     return await verifier.averify(token)
 
 
+async def current_principal(principal: Annotated[Principal, Depends(verified_principal)]) -> Principal:
+    """The verified person calling; 401 for a missing, malformed or expired token, 403 for a partner's token."""
+    if principal.is_partner:
+        raise Forbidden("a partner system's token opens only its webhook", type="PartnerToken")
+    return principal
+
+
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def partner_with_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the calling partner client, holding ``scope``; 403 ``InsufficientScope`` for anyone else."""
+
+    async def partner(principal: Annotated[Principal, Depends(verified_principal)]) -> Principal:
+        if not principal.is_partner or scope not in principal.scopes:
+            raise Forbidden(f"this needs a partner token with scope {scope!r}", type="InsufficientScope")
+        return principal
+
+    return partner
 
 
 def is_staff(principal: Principal) -> bool:
@@ -30,7 +56,7 @@ def is_staff(principal: Principal) -> bool:
 
 
 async def staff_principal(principal: PrincipalDep) -> Principal:
-    """The caller, if an operator or admin; 403 ``StaffOnly`` for anyone else (customers, partners)."""
+    """The caller, if an operator or admin; 403 ``StaffOnly`` for anyone else (customers; partners are refused first)."""
     if not is_staff(principal):
         raise Forbidden("this needs the operator or admin role", type="StaffOnly")
     return principal

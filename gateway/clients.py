@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViolation, Unauthorized, Unavailable
 from common.service_auth import service_headers
 from common.settings import ServiceUrls
+from gateway.erp_event_models import ErpEventAnswer, ErpEventPageRecord, SalesOrderEventAnswer
 from gateway.erp_models import WatermarkRecord
 from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductPage, ProductView, TokenResponse
 from gateway.tracking_models import EventApplied, SubscriptionView, TrackingRecord
@@ -57,6 +58,9 @@ _EVENT_APPLIED = TypeAdapter(EventApplied)
 _TRACKING = TypeAdapter(TrackingRecord)
 _SUBSCRIPTIONS = TypeAdapter(list[SubscriptionView])
 _WATERMARKS = TypeAdapter(dict[str, WatermarkRecord | None])
+_ERP_EVENT = TypeAdapter(ErpEventAnswer)
+_SALES_ORDER_EVENT = TypeAdapter(SalesOrderEventAnswer)
+_ERP_EVENTS = TypeAdapter(ErpEventPageRecord)
 PDF = "application/pdf"
 
 
@@ -241,6 +245,36 @@ class ServiceClients:
         resp = await self._send("POST", f"{self.urls.shipping_url}/tracking/events/{event_id}/forwarded")
         _raise_for_status(resp)
 
+    # -- the ERP's events ----------------------------------------------------------------
+    async def _erp_event(self, adapter: TypeAdapter[T], url: str, event: dict[str, Any]) -> T:
+        resp = await self._send("POST", url, json=event)
+        if resp.status_code == 404:  # the route itself: an event's object missing is a dead letter, not a 404
+            raise BadGateway(f"{_service(resp)} has no {httpx.URL(url).path}")
+        _raise_for_status(resp)
+        return _parse(adapter, resp)
+
+    async def sales_order_event(self, event: dict[str, Any]) -> SalesOrderEventAnswer:
+        """Hand a ``SalesOrderStatusChanged`` to orders (recorded there once per ``event_id``)."""
+        return await self._erp_event(_SALES_ORDER_EVENT, f"{self.urls.orders_url}/erp-events", event)
+
+    async def material_event(self, event: dict[str, Any]) -> ErpEventAnswer:
+        """Hand a ``MaterialChanged`` or ``StockChanged`` to inventory."""
+        return await self._erp_event(_ERP_EVENT, f"{self.urls.inventory_url}/erp/events", event)
+
+    async def customer_event(self, event: dict[str, Any]) -> ErpEventAnswer:
+        """Hand a ``CustomerChanged`` to identity."""
+        return await self._erp_event(_ERP_EVENT, f"{self.urls.identity_url}/erp/events", event)
+
+    async def mark_erp_event_forwarded(self, event_id: str) -> None:
+        """The order's workflow has the event: a later repeat of it is not signalled again."""
+        resp = await self._send("POST", f"{self.urls.orders_url}/erp-events/{event_id}/forwarded")
+        _raise_for_status(resp)
+
+    async def erp_dead_letters(self, source: str, *, limit: int) -> ErpEventPageRecord:
+        """The newest ``limit`` dead letters that ``orders`` or ``inventory`` keeps."""
+        url = f"{self.urls.orders_url}/erp-events" if source == "orders" else f"{self.urls.inventory_url}/erp/events"
+        return await self._listing(_ERP_EVENTS, url, {"status": "dead_letter", "limit": limit, "offset": 0})
+
     async def tracking(self, tracking_code: str) -> TrackingRecord | None:
         return await self._get(_TRACKING, f"{self.urls.shipping_url}/tracking/{tracking_code}")
 
@@ -275,6 +309,16 @@ class ServiceClients:
         """Identity's token for a password login; its 401 (wrong credentials) passes through."""
         resp = await self._send(
             "POST", f"{self.urls.identity_url}/token", data={"username": username, "password": password}
+        )
+        _raise_for_status(resp)
+        return _parse(_TOKEN, resp)
+
+    async def client_token(self, client_id: str, client_secret: str) -> TokenResponse:
+        """Identity's token for a partner client (client credentials); its 401 ``InvalidClient`` passes through."""
+        resp = await self._send(
+            "POST",
+            f"{self.urls.identity_url}/token",
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
         )
         _raise_for_status(resp)
         return _parse(_TOKEN, resp)

@@ -174,6 +174,8 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str
     expires_in: int | None = None
+    #: A partner client's scopes (space-separated, ``erp``); absent for people.
+    scope: str | None = None
 
 
 class MeView(BaseModel):

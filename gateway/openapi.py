@@ -5,7 +5,9 @@ FastAPI documents every request-validation failure as its own
 ``{"type", "detail"}`` instead, so every 422 is rewritten to :class:`ErrorBody`.
 Every operation documents a 422, even one without parameters: text the
 database cannot store (a NUL in a header, say) is refused before any route
-runs (:class:`common.middleware.UnstorableInputMiddleware`).
+runs (:class:`common.middleware.UnstorableInputMiddleware`). Every operation
+that takes a bearer token documents a 403: a token of the wrong kind (a
+partner system's on a route for people, ``PartnerToken``) is refused there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ def rewrite_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
                 "description": "Malformed request, or well-formed but breaking a business rule",
                 "content": {"application/json": {"schema": _ERROR_REF}},
             }
+            if operation.get("security"):  # a token of the wrong kind (gateway.auth)
+                operation["responses"].setdefault(
+                    "403",
+                    {
+                        "description": "The caller's role may not do this (a partner system's token: `PartnerToken`)",
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    },
+                )
             if "requestBody" in operation:  # a body that is not UTF-8 (or not JSON at all) cannot be read
                 operation["responses"].setdefault(
                     "400",

@@ -41,6 +41,9 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     delivery_grace_seconds: int = Field(default=172_800, ge=1, le=90 * 86_400)
     #: The ERP (``PAKLOG_ERP_URL``): ``GET /api/erp/sync`` reads its newest changes for the import's lag.
     erp_url: str = "http://127.0.0.1:8195"
+    #: The secret the ERP signs its events with (``PAKLOG_ERP_WEBHOOK_SECRET``); unset, the one derived from
+    #: the service token (:func:`common.webhooks.erp_secret`), as the ERP derives it.
+    erp_webhook_secret: SecretStr | None = None
     login_failures_per_username: str = "10/minute"
     login_attempts_per_address: str = "60/minute"
 

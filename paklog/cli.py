@@ -119,10 +119,12 @@ def migrate(
 
 @app.command()
 def seed() -> None:
-    """Create the demo users and catalogue where missing."""
+    """Create the demo users, the ERP's OAuth2 client and the catalogue where missing."""
+    from common.partners import ErpClientCredential
     from paklog.seed import seed_all
 
-    created = asyncio.run(seed_all(ServiceSettings().postgres_url))
+    secret = ErpClientCredential().resolved_erp_client_secret()
+    created = asyncio.run(seed_all(ServiceSettings().postgres_url, erp_client_secret=secret))
     for name, count in created.items():
         console.print(f"{name}: {count} created")
 

@@ -33,6 +33,7 @@ import httpx
 from common import migrations
 from common.db import ensure_database
 from common.logging import get_logger
+from common.partners import ERP_CLIENT_ID, erp_client_secret
 from common.settings import CARRIERS_PORT, ERP_PORT, SERVICE_NAMES, SERVICE_PORTS, database_url
 from paklog.embedded_pg import EmbeddedPostgres, read_or_create_secret
 from paklog.seed import seed_all
@@ -198,6 +199,25 @@ class LocalPlatform:
         return f"{self.gateway_url}/api/webhooks/carriers"
 
     @property
+    def erp_webhook_url(self) -> str:
+        """Where the ERP stand-in posts its events: the gateway's partner webhook."""
+        return f"{self.gateway_url}/api/webhooks/erp"
+
+    @property
+    def token_url(self) -> str:
+        """Where the ERP stand-in logs in as its OAuth2 client: the gateway's token endpoint."""
+        return f"{self.gateway_url}/api/auth/token"
+
+    @property
+    def erp_client_secret(self) -> str:
+        """The ERP client's secret: ``PAKLOG_ERP_CLIENT_SECRET``, else derived from the service token.
+
+        Identity's seed registers the client ``erp`` with it, and the stand-in logs in with it.
+        """
+        given = self.config.extra_env.get("PAKLOG_ERP_CLIENT_SECRET") or os.environ.get("PAKLOG_ERP_CLIENT_SECRET")
+        return erp_client_secret(self.service_token, given)
+
+    @property
     def web_ui_url(self) -> str | None:
         return None if self.config.temporal_address else f"http://127.0.0.1:{self.config.temporal_ui_port}"
 
@@ -235,6 +255,8 @@ class LocalPlatform:
             env[f"PAKLOG_{name.upper()}_URL"] = self.service_url(name)
         env["PAKLOG_CARRIERS_URL"] = self.carriers_url
         env["PAKLOG_ERP_URL"] = self.erp_url
+        # The ERP stand-in's login (never on a command line, which every user of the host can read).
+        env["PAKLOG_ERP_CLIENT_SECRET"] = self.erp_client_secret
         # A demo sees a failed delivery within a minute (the gateway's own default is two days).
         env.setdefault("PAKLOG_DELIVERY_GRACE_SECONDS", "60")
         env.update(self.config.extra_env)
@@ -266,9 +288,25 @@ class LocalPlatform:
                     self.carrier_webhook_url,
                 ],
             )
-            # Its database is paklog_erp on PAKLOG_POSTGRES_URL (it creates and seeds it). No webhook yet:
-            # its events stay pending in its outbox until the gateway takes them (docs/erp.md, part C).
-            self._spawn_raw("erp", [sys.executable, "-m", "services.erp", "--port", str(self.config.erp_port)])
+            # Its database is paklog_erp on PAKLOG_POSTGRES_URL (it creates and seeds it). Its events go to the
+            # gateway's partner webhook with a token of its OAuth2 client (its secret in PAKLOG_ERP_CLIENT_SECRET);
+            # the gateway starts last: until it answers, the outbox keeps retrying (docs/erp.md, part C).
+            self._spawn_raw(
+                "erp",
+                [
+                    sys.executable,
+                    "-m",
+                    "services.erp",
+                    "--port",
+                    str(self.config.erp_port),
+                    "--webhook-url",
+                    self.erp_webhook_url,
+                    "--token-url",
+                    self.token_url,
+                    "--client-id",
+                    ERP_CLIENT_ID,
+                ],
+            )
             for name in SERVICE_NAMES:
                 self._spawn(f"service-{name}", "service", name, "--port", str(self.config.service_ports[name]))
             self._wait_healthy(
@@ -333,7 +371,7 @@ class LocalPlatform:
         for name in SERVICE_NAMES:
             await ensure_database(self.postgres_url, f"paklog_{name}")
             await asyncio.to_thread(migrations.upgrade, name, database_url(self.postgres_url, f"paklog_{name}"))
-        await seed_all(self.postgres_url)
+        await seed_all(self.postgres_url, erp_client_secret=self.erp_client_secret)
 
     def _spawn(self, label: str, *args: str) -> None:
         self._spawn_raw(label, [sys.executable, "-m", "paklog", *args])

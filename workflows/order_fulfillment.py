@@ -34,8 +34,21 @@ with workflow.unsafe.imports_passed_through():
         TransitionOrder,
     )
     from activities.payments import AuthorizePayment, PaymentsActivities, VoidPayment
-    from activities.warehouse import EnqueueOrder, OrderRef, PickLine, WarehouseActivities
+    from activities.warehouse import BacklogState, EnqueueOrder, HoldOrder, OrderRef, PickLine, WarehouseActivities
     from common.vocabulary import CancelReason, OrderStatus
+    from workflows.erp_status import (
+        CANCELLED,
+        CREDIT_HOLD,
+        ERP_REQUESTER,
+        ERP_STATE_QUERY,
+        ERP_STATUS_SIGNAL,
+        HELD,
+        HOLD_RETRY,
+        HOLD_TIMEOUT,
+        PATCH_ERP_STATUS,
+        ErpOrderState,
+        ErpStatusEvent,
+    )
     from workflows.order_types import (
         AUTHORIZE_TIMEOUT,
         CARRIER_REQUESTER,
@@ -100,6 +113,10 @@ PATCH_DELIVERY = "delivery-tracking"
 #: After ``PAYMENT_AUTHORIZED`` the order is exported to the ERP (its sales order); the document
 #: number rides on the ``AWAITING_WAVE`` transition. The ERP's "no" cancels it ``ERP_REJECTED``.
 PATCH_ERP_EXPORT = "erp-export"
+#: Statuses in which the ERP's ``CANCELLED`` still cancels the order (later it is recorded and ignored).
+BEFORE_PICKING = frozenset(
+    {OrderStatus.PENDING, OrderStatus.RESERVED, OrderStatus.PAYMENT_AUTHORIZED, OrderStatus.AWAITING_WAVE}
+)
 #: Statuses from which the address can no longer change.
 ADDRESS_FINAL = frozenset({OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 
@@ -112,6 +129,17 @@ class _CancelRequested(Exception):
 
 class _ChildShipped(Exception):
     """The PickPackShip child passed goods issue before the cancel reached it: nothing is undone."""
+
+
+class _ErpStatus:
+    """What the workflow knows of the ERP's status of the order (the ``erp_status`` signal)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.state = ErpOrderState()
+        self.status_at: datetime | None = None
+        #: A hold keeper is running (one at a time: it follows ``state.on_hold`` until it settles).
+        self.keeping = False
 
 
 Compensation = tuple[str, Callable[[], Awaitable[object]]]
@@ -168,6 +196,13 @@ class OrderFulfillment:
     commits late — and compensation runs; the update answers when it has
     finished. A Temporal cancel ends the order ``OPERATOR_CANCELLED`` and the
     workflow as cancelled. Query ``status``; update ``wait_for_status``.
+
+    Signal ``erp_status`` (query ``erp``): the ERP's status of the order's sales
+    order, once per event id, newest wins. ``CANCELLED`` before ``PICKING``
+    cancels the order ``ERP_REJECTED`` (compensations as above); ``CREDIT_HOLD``
+    before a wave takes the order holds it out of the backlog
+    (``warehouse.hold``) until the ERP lifts the hold (``warehouse.requeue``);
+    see ``workflows/erp_status.py``.
     """
 
     @workflow.init
@@ -188,6 +223,7 @@ class OrderFulfillment:
         self._child: workflow.ChildWorkflowHandle[PickPackShip, PickPackShipResult] | None = None
         self._goods_issued = False
         self._enqueued = False
+        self._erp = _ErpStatus()
         self._shipped: PickPackShipResult | None = None
         self._inbox: list[DeliveryEvent] = []
         self._seen_events: set[str] = set()
@@ -832,6 +868,83 @@ class OrderFulfillment:
             return
         self._seen_events.add(event.event_id)
         self._inbox.append(event)
+
+    # -- the ERP's status (workflows/erp_status.py) ----------------------------------------------------
+    @workflow.signal(name=ERP_STATUS_SIGNAL)
+    async def erp_status(self, event: ErpStatusEvent) -> None:
+        """From the gateway's ERP webhook: the order's sales order has a new status.
+
+        Handled once per event id; the newest ``occurred_at`` wins (an older one
+        is ignored). ``CANCELLED`` before ``PICKING`` cancels the order
+        (``ERP_REJECTED``) as the ``cancel`` update does; ``CREDIT_HOLD`` before
+        the order is waved keeps it out of the wave backlog until a newer status
+        lifts the hold, then puts it back; everything else is recorded only.
+        """
+        erp = self._erp
+        occurred = _parse_time(event.occurred_at)
+        if event.event_id in erp.seen or occurred is None:
+            return
+        erp.seen.add(event.event_id)
+        if erp.status_at is not None and occurred <= erp.status_at:
+            return
+        erp.status_at = occurred
+        erp.state.status, erp.state.occurred_at = event.status, event.occurred_at
+        erp.state.on_hold = event.status == CREDIT_HOLD
+        if event.status not in (CANCELLED, CREDIT_HOLD) or not workflow.patched(PATCH_ERP_STATUS):
+            return  # recorded only (a hold keeper already running sees the hold lifted)
+        if event.status == CANCELLED:
+            if self._status in BEFORE_PICKING and self._cancel_request is None and self._cancel_reason is None:
+                self._cancel_request = CancelRequest(reason=CancelReason.ERP_REJECTED.value, requested_by=ERP_REQUESTER)
+            return
+        if erp.keeping or self._wave_id is not None or self._erp_hold_ends():
+            return  # kept already, or too late: the wave has the order
+        erp.keeping = True
+        try:
+            await self._keep_erp_hold()
+        finally:
+            erp.keeping = False
+
+    @workflow.query(name=ERP_STATE_QUERY)
+    def erp_state(self) -> ErpOrderState:
+        return self._erp.state
+
+    def _erp_hold_ends(self) -> bool:
+        """Nothing to hold any more: the order is being cancelled, is cancelled, or a wave has it."""
+        return self._cancel_request is not None or self._status == OrderStatus.CANCELLED or self._wave_id is not None
+
+    async def _keep_erp_hold(self) -> None:
+        """Hold the order out of the wave backlog while the ERP holds it; requeue it when the hold is lifted.
+
+        A cancel while held leaves it to the compensation (``warehouse.withdraw``).
+        """
+        state = self._erp.state
+        while state.on_hold and not self._erp_hold_ends():
+            await workflow.wait_condition(lambda: self._enqueued or not state.on_hold or self._erp_hold_ends())
+            if not state.on_hold or self._erp_hold_ends():
+                return
+            state.holds += 1
+            ref = HoldOrder(order_id=self._params.order_id, hold=state.holds)
+            held = await self._erp_backlog_step(WarehouseActivities.hold, ref)
+            if held is None or held.status != HELD:
+                return  # its wave reached the floor first, or it was withdrawn: the hold comes too late
+            state.held = True
+            await workflow.wait_condition(lambda: not state.on_hold or self._erp_hold_ends())
+            if self._erp_hold_ends():
+                return
+            await self._erp_backlog_step(WarehouseActivities.requeue, ref)
+            state.held = False
+
+    async def _erp_backlog_step(
+        self, step: Callable[[WarehouseActivities, HoldOrder], Awaitable[BacklogState]], ref: HoldOrder
+    ) -> BacklogState | None:
+        try:
+            return await workflow.execute_activity_method(
+                step, ref, start_to_close_timeout=HOLD_TIMEOUT, retry_policy=HOLD_RETRY
+            )
+        except ActivityError:
+            # Refused for good (never retried into success): the order goes on as it is; operators see it here.
+            workflow.logger.error("credit hold step failed", extra={"step": ref.hold})
+            return None
 
     @workflow.signal
     def progress(self, progress: OrderProgress) -> None:

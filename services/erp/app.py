@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from common.db import create_engine, ensure_database
@@ -20,6 +21,7 @@ from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, Uns
 from common.service_auth import install_service_auth
 from services.carriers.settings import webhook_url
 from services.erp.api import ErpDesk, control, odata
+from services.erp.login import ClientToken
 from services.erp.seed import prepare
 from services.erp.sender import Sender
 from services.erp.settings import ErpSettings, get_settings
@@ -45,7 +47,8 @@ def create_app(settings: ErpSettings | None = None) -> FastAPI:
 
     Its lifespan creates the database when missing, the tables, and on the first start the
     master data (``seed.py``); then, with a webhook URL, a :class:`~services.erp.sender.Sender`
-    posts the outbox until the app stops. Pending events resume at the next start.
+    posts the outbox until the app stops (with a token URL, logged in as the ERP's OAuth2 client).
+    Pending events resume at the next start.
     """
     settings = settings or get_settings()
     desk = ErpDesk(webhook_url=settings.erp_webhook_url)
@@ -67,12 +70,23 @@ def create_app(settings: ErpSettings | None = None) -> FastAPI:
                 log.info("erp seeded", rows=seeded, seconds=round(time.perf_counter() - started, 3))
             desk.store = ErpStore(engine, changed=desk.nudge)
             if settings.erp_webhook_url:
+                token = (
+                    ClientToken(
+                        client,
+                        settings.erp_token_url,
+                        settings.erp_client_id,
+                        settings.resolved_erp_client_secret(),
+                    )
+                    if settings.erp_token_url
+                    else None
+                )
                 desk.sender = Sender(
                     desk.store,
                     lambda: desk.knobs,
                     settings.erp_webhook_url,
                     settings.signing_secret(),
                     client,
+                    token=token,
                 )
                 await desk.sender.start()
             yield
@@ -103,7 +117,8 @@ def create_app(settings: ErpSettings | None = None) -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m services.erp [--host H] [--port N] [--database-url URL] [--webhook-url URL]``."""
+    """``python -m services.erp [--host H] [--port N] [--database-url URL] [--webhook-url URL] [--token-url URL]
+    [--client-id ID] [--client-secret SECRET]``."""
     parser = argparse.ArgumentParser(prog="python -m services.erp", description=__doc__)
     parser.add_argument("--host", default=None, help="listen address (default PAKLOG_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="listen port (default PAKLOG_ERP_PORT or 8195)")
@@ -119,6 +134,19 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="where its events go (default PAKLOG_ERP_WEBHOOK_URL; unset: they stay pending)",
     )
+    parser.add_argument(
+        "--token-url",
+        type=webhook_url,
+        default=None,
+        help="PakLog's token endpoint, for the ERP's bearer token (default PAKLOG_ERP_TOKEN_URL; unset: none sent)",
+    )
+    parser.add_argument("--client-id", default=None, help="its OAuth2 client id (default PAKLOG_ERP_CLIENT_ID or erp)")
+    parser.add_argument(
+        "--client-secret",
+        default=None,
+        help="its OAuth2 client secret (default PAKLOG_ERP_CLIENT_SECRET, else derived from the service token;"
+        " prefer the variable: a command line is visible to every user of the host)",
+    )
     args = parser.parse_args(argv)
     base = get_settings()
     settings = base.model_copy(
@@ -127,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
             "port": args.port or base.port,
             "erp_database_url": args.database_url or base.erp_database_url,
             "erp_webhook_url": args.webhook_url or base.erp_webhook_url,
+            "erp_token_url": args.token_url or base.erp_token_url,
+            "erp_client_id": args.client_id or base.erp_client_id,
+            "erp_client_secret": SecretStr(args.client_secret) if args.client_secret else base.erp_client_secret,
         }
     )
     configure_logging(settings.log_format, settings.log_level)

@@ -12,6 +12,12 @@ order holds. Without a webhook URL there is no sender: events stay pending.
 
 Delivery is at least once: a stop between a post and its record posts the
 event again after the restart (the receiver dedupes by ``event_id``).
+
+With a :class:`~services.erp.login.ClientToken` every post also carries the
+ERP's bearer token (its OAuth2 client at PakLog). A 401 makes the sender
+fetch a new token and post once more; a 401 again, or no token to be had (the
+token endpoint down, the client refused), is retried like a 5xx: it says who
+is sending, not what, so no event is rejected for it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import httpx
 
 from common.logging import get_logger
 from common.webhooks import SIGNATURE_HEADER, sign
+from services.erp.login import ClientToken, TokenUnavailable
 from services.erp.models import Knobs
 from services.erp.store import MAX_ANSWER_CHARS, ErpStore, Outgoing
 
@@ -70,6 +77,7 @@ class Sender:
         secret: Their signing secret (:func:`common.webhooks.erp_secret`).
         client: Posts them; the sender neither opens nor closes it.
         rng: Draws the duplicates.
+        token: The ERP's login at PakLog; without one, posts carry no ``Authorization``.
     """
 
     def __init__(
@@ -81,8 +89,10 @@ class Sender:
         client: httpx.AsyncClient,
         *,
         rng: random.Random | None = None,
+        token: ClientToken | None = None,
     ) -> None:
         self.store = store
+        self.token = token
         self.knobs = knobs
         self.webhook_url = webhook_url
         self.secret = secret
@@ -142,11 +152,21 @@ class Sender:
         """Post one event; whether it is settled (delivered or rejected) rather than to be retried."""
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, event.body)}
         try:
-            resp = await self.client.post(self.webhook_url, content=event.body, headers=headers)
+            resp = await self._send(event, headers)
+            if resp.status_code == 401 and self.token is not None:
+                # The token expired early or was revoked: one more try with a new one.
+                self.token.forget()
+                resp = await self._send(event, headers)
+        except TokenUnavailable as exc:
+            await self._retry(event, None, f"no token: {exc}")
+            return False
         except httpx.HTTPError as exc:
             await self._retry(event, None, f"{type(exc).__name__}: {exc}")
             return False
         answer = resp.text[:MAX_ANSWER_CHARS]
+        if resp.status_code == 401:
+            await self._retry(event, resp.status_code, answer)
+            return False
         if resp.is_success:
             twice = knobs.duplicate_rate > 0 and self._rng.random() < knobs.duplicate_rate
             if twice:
@@ -163,6 +183,12 @@ class Sender:
             return True
         await self._retry(event, resp.status_code, answer)
         return False
+
+    async def _send(self, event: Outgoing, headers: dict[str, str]) -> httpx.Response:
+        """One post of the event (with a fresh enough token, when the sender has a login)."""
+        if self.token is not None:
+            headers["Authorization"] = await self.token.bearer()
+        return await self.client.post(self.webhook_url, content=event.body, headers=headers)
 
     async def _retry(self, event: Outgoing, status: int | None, answer: str) -> None:
         delay = retry_delay(event.attempts + 1)

@@ -6,9 +6,9 @@ from functools import lru_cache
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from common.partners import ERP_CLIENT_ID, ErpClientCredential
 from common.settings import (
     ERP_PORT,
-    ServiceCredential,
     asyncpg_url,
     database_url,
     port_field,
@@ -21,7 +21,7 @@ from services.carriers.settings import webhook_url
 DATABASE_NAME = "paklog_erp"
 
 
-class ErpSettings(ServiceCredential):
+class ErpSettings(ErpClientCredential):
     """The ERP stand-in (``PAKLOG_*``; its own knobs are ``PAKLOG_ERP_*``).
 
     * ``port`` (``PAKLOG_ERP_PORT``, default 8195).
@@ -31,6 +31,11 @@ class ErpSettings(ServiceCredential):
       stay ``pending`` in the outbox.
     * ``erp_webhook_secret`` (``PAKLOG_ERP_WEBHOOK_SECRET``): their signing secret; unset, one derived from
       the service token (:func:`common.webhooks.erp_secret`).
+    * ``erp_token_url`` (``PAKLOG_ERP_TOKEN_URL``): PakLog's token endpoint (the gateway's ``/api/auth/token``);
+      set, every event carries a bearer token of the ERP's OAuth2 client ``erp_client_id``
+      (``PAKLOG_ERP_CLIENT_ID``, default ``erp``) with its secret ``erp_client_secret``
+      (``PAKLOG_ERP_CLIENT_SECRET``; unset, derived from the service token:
+      :func:`common.partners.erp_client_secret`, as identity's seed derives it).
     * ``erp_seed_materials``, ``erp_seed_customers`` (``PAKLOG_ERP_SEED_MATERIALS``, ``..._CUSTOMERS``): the
       generated master data of the first start, beside PakLog's demo catalogue and users.
 
@@ -44,6 +49,8 @@ class ErpSettings(ServiceCredential):
     erp_database_url: str | None = None
     erp_webhook_url: str | None = None
     erp_webhook_secret: SecretStr | None = None
+    erp_token_url: str | None = None
+    erp_client_id: str = Field(default=ERP_CLIENT_ID, min_length=1, max_length=64)
     #: MAT-00001 ... MAT-<n>: five digits.
     erp_seed_materials: int = Field(default=5000, ge=0, le=99_999)
     #: Customer numbers 0000100001 on, below the one-time customer 0000999999.
@@ -53,7 +60,7 @@ class ErpSettings(ServiceCredential):
     #: Per webhook call (connecting gets at most 5 s of it).
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
-    @field_validator("erp_webhook_url", mode="before")
+    @field_validator("erp_webhook_url", "erp_token_url", mode="before")
     @classmethod
     def _webhook_url(cls, value: object) -> object:
         if value is None or (isinstance(value, str) and not value.strip()):

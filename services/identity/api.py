@@ -1,19 +1,23 @@
-"""Identity routes: login, who-am-I, user administration, the public key set, and the ERP's customers."""
+"""Identity routes: logins (people and partner clients), who-am-I, user administration, the public key set,
+and the ERP's customers."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi.security import OAuth2PasswordBearer
 
 from common.db import SessionDep
-from common.errors import Forbidden, NotFound, Unauthorized
+from common.erp_events import MAX_EVENTS_OFFSET, MAX_EVENTS_PAGE, ErpEventPage, ErpEventRecorded, EventStatus
+from common.errors import ErrorBody, Forbidden, NotFound, Unauthorized
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
+from common.oauth import PasswordGrant, TokenGrant, token_grant
 from common.security import Principal, TokenIssuer, TokenVerifier
 from services.identity import erp_import, service
 from services.identity.models import (
     CUSTOMER_NUMBER_PATTERN,
+    CustomerErpEventIn,
     CustomerListPage,
     CustomerPublic,
     CustomersPage,
@@ -44,7 +48,10 @@ async def current_principal(request: Request, token: Annotated[str | None, Depen
         raise Unauthorized("missing bearer token", type="MissingToken")
     verifier: TokenVerifier = request.app.state.verifier
     # Identity verifies with its own secret or key set: no I/O, safe on the event loop.
-    return verifier.verify(token)
+    principal = verifier.verify(token)
+    if principal.is_partner:
+        raise Forbidden("a partner system's token opens only its webhook", type="PartnerToken")
+    return principal
 
 
 async def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -63,14 +70,28 @@ router = APIRouter()
 MAX_OFFSET = 1_000_000
 
 
-@router.post("/token", response_model=TokenResponse, tags=["auth"])
-async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], repo: RepoDep, issuer: IssuerDep
-) -> TokenResponse:
-    """Exchange a username and password for a bearer token."""
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    tags=["auth"],
+    responses={
+        400: {"model": ErrorBody, "description": "``UnsupportedGrantType``, or ``InvalidRequest``"},
+        401: {"model": ErrorBody, "description": "``InvalidCredentials`` (password) or ``InvalidClient``"},
+    },
+)
+async def token(grant: Annotated[TokenGrant, Depends(token_grant)], repo: RepoDep, issuer: IssuerDep) -> TokenResponse:
+    """Exchange a username and password (a person) or a client's credentials (a partner system) for a token.
+
+    ``grant_type=client_credentials`` takes ``client_id`` and ``client_secret`` as
+    form fields or HTTP Basic; the token's role is ``partner`` with the client's
+    scopes, and there is no refresh token.
+    """
     async with repo.session.begin():
-        user = await service.authenticate(repo, form.username, form.password)
-    return service.issue_token(issuer, user)
+        if isinstance(grant, PasswordGrant):
+            user = await service.authenticate(repo, grant.username, grant.password)
+            return service.issue_token(issuer, user)
+        client = await service.authenticate_client(repo, grant.client_id, grant.client_secret)
+    return service.issue_client_token(issuer, client)
 
 
 @router.get("/users/me", response_model=UserPublic, tags=["users"])
@@ -124,6 +145,29 @@ async def import_customers(body: CustomersPage, repo: RepoDep, once: IdempotentD
 async def erp_watermarks(repo: RepoDep) -> IdentityWatermarks:
     """Where the customers import stands: the last committed page's ``(changed_at, key)``."""
     return await erp_import.watermarks(repo)
+
+
+@router.post(
+    "/erp/events",
+    response_model=ErpEventRecorded,
+    responses={409: {"model": ErrorBody, "description": "``EventMismatch`` (the id came with another body)"}},
+    tags=["erp"],
+)
+async def record_erp_event(body: CustomerErpEventIn, repo: RepoDep, once: IdempotentDep) -> ErpEventRecorded:
+    """A ``CustomerChanged``, recorded once per ``event_id``: ``applied`` when the customer is new or its data
+    newer (the read model takes it; the import's watermark stays), else ``stale``; a repeat: ``duplicate``."""
+    return await once.run(fingerprint("erp-event", body.model_dump_json()), lambda: erp_import.record_event(repo, body))
+
+
+@router.get("/erp/events", response_model=ErpEventPage, tags=["erp"])
+async def list_erp_events(
+    repo: RepoDep,
+    status: EventStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_EVENTS_OFFSET)] = 0,
+) -> ErpEventPage:
+    """Recorded customer events, newest first."""
+    return await erp_import.events(repo, status=status, limit=limit, offset=offset)
 
 
 @router.get("/customers", response_model=CustomerListPage, tags=["customers"])

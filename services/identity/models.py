@@ -1,15 +1,19 @@
-"""Identity models: users with a role and an argon2 password hash; the ERP's customers (a read model)."""
+"""Identity models: users with a role and an argon2 password hash; partner systems' OAuth2 clients;
+the ERP's customers (a read model)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import CheckConstraint, Column, DateTime, String
+from sqlalchemy import CheckConstraint, Column, DateTime, String, Text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from common.erp_events import ErpEventIn
 from common.erp_import import MAX_PAGE_ITEMS, ChangeTime, WatermarkIn, WatermarkPublic
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
@@ -20,7 +24,7 @@ CUSTOMER_NUMBER_PATTERN = r"^[0-9]{10}$"
 
 
 class Role(StrEnum):
-    """The roles of :data:`common.security.ROLES`, which tokens carry."""
+    """A person's role, as tokens carry it (:data:`common.security.ROLES`; ``partner`` is a client's, never a user's)."""
 
     CUSTOMER = "customer"
     OPERATOR = "operator"
@@ -70,6 +74,20 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    #: A client's granted scopes (space-separated); absent for people.
+    scope: str | None = None
+
+
+class Client(SQLModel, table=True):
+    """A partner system that logs in with the client-credentials grant; its secret is kept as an argon2 hash."""
+
+    __tablename__ = "clients"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    secret_hash: str = Field(max_length=255)
+    scopes: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 # -- ERP customers (docs/erp.md, part B) -----------------------------------------------------
@@ -153,3 +171,17 @@ class IdentityWatermarks(BaseModel):
     """Where the customers import stands (``null``: no page committed yet)."""
 
     customers: WatermarkPublic | None
+
+
+class CustomerErpEventIn(ErpEventIn):
+    """A ``CustomerChanged``, converted by the gateway as the import converts its pages; ``object_id`` is the
+    customer number."""
+
+    type: Literal["CustomerChanged"]
+    customer: CustomerIn
+
+    @model_validator(mode="after")
+    def _about_its_customer(self) -> CustomerErpEventIn:
+        if self.customer.customer_number != self.object_id:
+            raise ValueError(f"the event is about {self.object_id}, its data about {self.customer.customer_number}")
+        return self

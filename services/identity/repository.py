@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.identity.models import Customer, CustomerIn, User
+from services.identity.models import Client, Customer, CustomerIn, User
 
 #: Insert new customers and update those whose data is older, a page in one statement (in number order,
 #: so two pages never deadlock); a row back per change, ``inserted`` telling which. Within a page the
@@ -68,6 +68,30 @@ class IdentityRepository:
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.session.exec(update(User).where(col(User.id) == user_id).values(password_hash=password_hash))
+
+    async def get_client(self, client_id: str) -> Client | None:
+        result = await self.session.exec(select(Client).where(Client.client_id == client_id))
+        return result.first()
+
+    async def put_client(self, client: Client) -> None:
+        """Insert the client, or give the stored one this name, secret hash and scopes (its creation time stays)."""
+        table = Client.__table__  # type: ignore[attr-defined]
+        statement = insert(table).values(**client.model_dump())
+        await self.session.exec(
+            statement.on_conflict_do_update(
+                index_elements=["client_id"],
+                set_={
+                    "name": statement.excluded.name,
+                    "secret_hash": statement.excluded.secret_hash,
+                    "scopes": statement.excluded.scopes,
+                },
+            )
+        )
+
+    async def set_client_secret_hash(self, client_id: str, secret_hash: str) -> None:
+        await self.session.exec(
+            update(Client).where(col(Client.client_id) == client_id).values(secret_hash=secret_hash)
+        )
 
     async def upsert_customers(self, items: Sequence[CustomerIn]) -> tuple[int, int]:
         """Apply a page of customers, newest wins per number; ``(inserted, updated)``."""

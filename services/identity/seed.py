@@ -1,9 +1,10 @@
-"""Demo users: ``alice`` (customer), ``olivia`` (operator) and ``admin``."""
+"""Demo users: ``alice`` (customer), ``olivia`` (operator) and ``admin``; the ERP's OAuth2 client ``erp``."""
 
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.partners import ERP_CLIENT_ID, ERP_CLIENT_NAME, ERP_SCOPE
 from services.identity import service
 from services.identity.models import Role, UserCreate
 from services.identity.repository import IdentityRepository
@@ -33,8 +34,18 @@ DEMO_USERS: dict[str, UserCreate] = {
 }
 
 
-async def seed(session: AsyncSession) -> int:
-    """Create the demo users that do not exist yet; existing accounts (and passwords) are left alone."""
+async def seed(session: AsyncSession, *, erp_client_secret: str | None = None) -> int:
+    """Create the demo users that do not exist yet; existing accounts (and passwords) are left alone.
+
+    Args:
+        session: A session of identity's database.
+        erp_client_secret: The ERP client's secret (:func:`common.partners.erp_client_secret`): the
+            client ``erp`` (scope ``erp``) is registered with it, or re-keyed when its stored hash is of
+            another secret (a configured secret changed). None leaves the clients alone.
+
+    Returns:
+        The users and clients created.
+    """
     repo = IdentityRepository(session)
     created = 0
     async with session.begin():
@@ -43,4 +54,8 @@ async def seed(session: AsyncSession) -> int:
             if username not in existing:
                 await service.create_user(repo, user)
                 created += 1
+        if erp_client_secret is not None:
+            created += await service.ensure_client(
+                repo, client_id=ERP_CLIENT_ID, name=ERP_CLIENT_NAME, secret=erp_client_secret, scopes=[ERP_SCOPE]
+            )
     return created

@@ -4,6 +4,11 @@ Argon2 is deliberately slow (about 0.1 s of CPU), so hashing and verifying
 run in a worker thread, never on the event loop. A login for an unknown
 username still verifies against a dummy hash, so the answer takes as long
 as a wrong password and does not reveal which usernames exist.
+
+Partner systems log in as OAuth2 clients (client credentials): their secrets
+are hashed and checked the same way (an unknown client costs a dummy
+verification too), and their tokens carry the role ``partner`` and the
+client's scopes, never a refresh token.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from common.errors import Conflict, Unauthorized
-from common.security import TokenIssuer
-from services.identity.models import TokenResponse, User, UserCreate, UserPublic
+from common.oauth import invalid_client
+from common.security import PARTNER_ROLE, TokenIssuer
+from services.identity.models import Client, TokenResponse, User, UserCreate, UserPublic
 from services.identity.repository import IdentityRepository
 
 
@@ -85,3 +91,57 @@ async def authenticate(repo: IdentityRepository, username: str, password: str) -
 def issue_token(issuer: TokenIssuer, user: User) -> TokenResponse:
     token = issuer.issue(username=user.username, user_id=user.id, role=user.role, email=user.email, name=user.full_name)
     return TokenResponse(access_token=token, expires_in=issuer.ttl_seconds)
+
+
+async def authenticate_client(repo: IdentityRepository, client_id: str, client_secret: str) -> Client:
+    """The client these credentials belong to; a hash made with outdated parameters is upgraded.
+
+    Raises:
+        Unauthorized: ``InvalidClient``, the same for an unknown client and a wrong secret.
+    """
+    client = await repo.get_client(client_id)
+    valid, new_hash = await anyio.to_thread.run_sync(_verify, client_secret, client.secret_hash if client else None)
+    if client is None or not valid:
+        raise invalid_client()
+    if new_hash is not None:
+        await repo.set_client_secret_hash(client.client_id, new_hash)
+    return client
+
+
+def issue_client_token(issuer: TokenIssuer, client: Client) -> TokenResponse:
+    """A partner token: subject the client id, role ``partner``, the client's scopes; no refresh token."""
+    token = issuer.issue(
+        username=client.client_id,
+        user_id=f"client:{client.client_id}",
+        role=PARTNER_ROLE,
+        email="",
+        name=client.name,
+        scopes=client.scopes,
+    )
+    return TokenResponse(access_token=token, expires_in=issuer.ttl_seconds, scope=" ".join(client.scopes))
+
+
+async def ensure_client(repo: IdentityRepository, *, client_id: str, name: str, secret: str, scopes: list[str]) -> bool:
+    """Register the client with this secret, or re-key a stored one whose hash does not match it.
+
+    A stored client whose secret already verifies keeps its hash (no argon2 work
+    is written for nothing). Call inside a transaction.
+
+    Returns:
+        True when the client is new.
+    """
+    stored = await repo.get_client(client_id)
+    if stored is not None:
+        valid, _ = await anyio.to_thread.run_sync(_verify, secret, stored.secret_hash)
+        if valid and stored.name == name and stored.scopes == scopes:
+            return False
+    await repo.put_client(
+        Client(
+            client_id=client_id,
+            name=name,
+            secret_hash=await hash_password(secret),
+            scopes=scopes,
+            created_at=stored.created_at if stored is not None else datetime.now(UTC),
+        )
+    )
+    return stored is None

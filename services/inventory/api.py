@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from common.db import SessionDep
-from common.errors import NotFound
+from common.erp_events import MAX_EVENTS_OFFSET, MAX_EVENTS_PAGE, ErpEventPage, ErpEventRecorded, EventStatus
+from common.errors import ErrorBody, NotFound
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
-from services.inventory import erp_import, service
+from services.inventory import erp_events, erp_import, service
 from services.inventory.models import (
     MAX_QUERY_LENGTH,
     SKU_PATTERN,
     AdjustIn,
+    InventoryErpEventIn,
     InventoryWatermarks,
     MaterialsPage,
     MaterialsResult,
@@ -209,3 +211,27 @@ async def import_stock(body: StockPage, repo: RepoDep, once: IdempotentDep) -> S
 async def erp_watermarks(repo: RepoDep) -> InventoryWatermarks:
     """Where the materials and stock imports stand: the last committed page's ``(changed_at, key)``."""
     return await erp_import.watermarks(repo)
+
+
+@router.post(
+    "/erp/events",
+    response_model=ErpEventRecorded,
+    responses={409: {"model": ErrorBody, "description": "``EventMismatch`` (the id came with another body)"}},
+    tags=["erp"],
+)
+async def record_erp_event(body: InventoryErpEventIn, repo: RepoDep, once: IdempotentDep) -> ErpEventRecorded:
+    """A ``MaterialChanged`` or ``StockChanged``, recorded once per ``event_id`` and applied by the import's
+    newest-wins rules (``applied`` or ``stale``; the import's watermark stays); an unknown SKU, or a count
+    below the reserved units, is a ``dead_letter``; a repeat answers ``duplicate``."""
+    return await once.run(fingerprint("erp-event", body.model_dump_json()), lambda: erp_events.record_event(repo, body))
+
+
+@router.get("/erp/events", response_model=ErpEventPage, tags=["erp"])
+async def list_erp_events(
+    repo: RepoDep,
+    status: EventStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_EVENTS_OFFSET)] = 0,
+) -> ErpEventPage:
+    """Recorded events (``?status=dead_letter``: unknown SKUs, counts below the reserved units), newest first."""
+    return await erp_events.events(repo, status=status, limit=limit, offset=offset)

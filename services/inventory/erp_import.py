@@ -12,6 +12,9 @@ every row, always.
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
+
 from common.erp_import import load_watermarks, store_watermark
 from services.inventory.models import (
     InventoryWatermarks,
@@ -27,6 +30,30 @@ from services.inventory.repository import InventoryRepository
 MATERIALS = "materials"
 STOCK = "stock"
 STOCK_BELOW_RESERVED = "StockBelowReserved"
+
+
+class StockVerdict(StrEnum):
+    """What the newest-wins rule makes of one on-hand count of a known SKU."""
+
+    APPLY = "apply"
+    #: Not newer than the count the SKU last took (from a page or an event).
+    UNCHANGED = "unchanged"
+    #: Below the units reserved: refused, and the SKU's ``stock_changed_at`` stays, so a later count applies.
+    BELOW_RESERVED = "below_reserved"
+
+
+def stock_verdict(item: StockIn, reserved: int, counted_at: datetime | None) -> StockVerdict:
+    """The rule for one count of a known SKU, given what its (locked) row holds."""
+    if counted_at is not None and item.changed_at <= counted_at:
+        return StockVerdict.UNCHANGED
+    if item.on_hand < reserved:
+        return StockVerdict.BELOW_RESERVED
+    return StockVerdict.APPLY
+
+
+def material_is_newer(changed_at: datetime, erp_changed_at: datetime | None) -> bool:
+    """Material data applies when newer than what the product last took (a never-imported product takes any)."""
+    return erp_changed_at is None or erp_changed_at < changed_at
 
 
 async def import_materials(repo: InventoryRepository, page: MaterialsPage) -> MaterialsResult:
@@ -60,13 +87,11 @@ async def import_stock(repo: InventoryRepository, page: StockPage) -> StockResul
         if sku not in current:
             unknown.append(sku)
             continue
-        reserved, counted_at = current[sku]
-        if counted_at is not None and item.changed_at <= counted_at:
-            continue
-        if item.on_hand < reserved:
+        verdict = stock_verdict(item, *current[sku])
+        if verdict == StockVerdict.BELOW_RESERVED:
             rejected.append(StockRejection(sku=sku, reason=STOCK_BELOW_RESERVED))
-            continue
-        apply.append(item)
+        elif verdict == StockVerdict.APPLY:
+            apply.append(item)
     updated = await repo.set_stock(apply)
     watermark = await store_watermark(repo.session, STOCK, page.watermark, len(page.items))
     return StockResult(

@@ -1,15 +1,17 @@
-"""Inventory models: products with stock, reservations per order, and the ERP import's pages."""
+"""Inventory models: products with stock, reservations per order, the ERP import's pages and its events."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
+from common.erp_events import ErpEventIn
 from common.erp_import import MAX_PAGE_ITEMS, ChangeTime, WatermarkIn, WatermarkPublic
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
@@ -269,3 +271,26 @@ class InventoryWatermarks(BaseModel):
 
     materials: WatermarkPublic | None
     stock: WatermarkPublic | None
+
+
+# -- the ERP's events (docs/erp.md, part C) ---------------------------------------------------
+
+
+class InventoryErpEventIn(ErpEventIn):
+    """A ``MaterialChanged`` (with ``material``) or ``StockChanged`` (with ``stock``), converted by the gateway
+    as the import converts its pages; ``object_id`` is the SKU."""
+
+    type: Literal["MaterialChanged", "StockChanged"]
+    material: MaterialIn | None = None
+    stock: StockIn | None = None
+
+    @model_validator(mode="after")
+    def _one_object_of_its_type(self) -> InventoryErpEventIn:
+        item = self.material if self.type == "MaterialChanged" else self.stock
+        other = self.stock if self.type == "MaterialChanged" else self.material
+        if item is None or other is not None:
+            wanted = "material" if self.type == "MaterialChanged" else "stock"
+            raise ValueError(f"a {self.type} carries {wanted!r} and nothing else")
+        if item.sku != self.object_id:
+            raise ValueError(f"the event is about {self.object_id}, its data about {item.sku}")
+        return self

@@ -7,19 +7,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from common.db import SessionDep
+from common.erp_events import EVENT_ID_PATTERN, MAX_EVENTS_OFFSET, MAX_EVENTS_PAGE, ErpEventPage, EventStatus
 from common.errors import ErrorBody
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from common.paging import MAX_CURSOR_LENGTH
-from services.orders import service
+from services.orders import erp_events, service
 from services.orders.models import (
     AddressChangeIn,
     AlertIn,
     AlertPublic,
     CancelIn,
+    EventForwarded,
     OrderCreate,
     OrderPage,
     OrderPublic,
     OrderStatus,
+    SalesOrderEventIn,
+    SalesOrderEventRecorded,
     TransitionIn,
 )
 from services.orders.repository import OrdersRepository
@@ -106,3 +110,39 @@ async def record_alert(order_id: OrderIdPath, body: AlertIn, repo: RepoDep, once
     return await once.run(
         fingerprint("alert", order_id, body.model_dump()), lambda: service.record_alert(repo, order_id, body)
     )
+
+
+# -- the ERP's sales-order events (docs/erp.md, part C) ---------------------------------------
+erp_router = APIRouter(prefix="/erp-events", tags=["erp"])
+EventIdPath = Annotated[str, Path(pattern=EVENT_ID_PATTERN)]
+
+
+@erp_router.post(
+    "",
+    response_model=SalesOrderEventRecorded,
+    responses={409: {"model": ErrorBody, "description": "``EventMismatch`` (the id came with another body)"}},
+)
+async def record_erp_event(body: SalesOrderEventIn, repo: RepoDep, once: IdempotentDep) -> SalesOrderEventRecorded:
+    """A ``SalesOrderStatusChanged``, recorded once per ``event_id``: ``applied`` to a known order when it
+    is newer than its ``erp_status_at``, else ``stale``; an unknown order is a ``dead_letter``; a repeat
+    answers ``duplicate``. ``signal``: the order's workflow is to hear of it (until ``forwarded``)."""
+    return await once.run(fingerprint("erp-event", body.model_dump_json()), lambda: erp_events.record_event(repo, body))
+
+
+@erp_router.post("/{event_id}/forwarded", response_model=EventForwarded, responses=IDEMPOTENT_RESPONSES)
+async def erp_event_forwarded(event_id: EventIdPath, repo: RepoDep, once: IdempotentDep) -> EventForwarded:
+    """The order's workflow has the event; a repeat changes nothing. Unknown id: 404 ``EventNotFound``."""
+    return await once.run(
+        fingerprint("erp-event-forwarded", event_id), lambda: erp_events.mark_forwarded(repo, event_id)
+    )
+
+
+@erp_router.get("", response_model=ErpEventPage)
+async def list_erp_events(
+    repo: RepoDep,
+    status: EventStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_EVENTS_OFFSET)] = 0,
+) -> ErpEventPage:
+    """Recorded events (``?status=dead_letter``: what names an order PakLog does not know), newest first."""
+    return await erp_events.events(repo, status=status, limit=limit, offset=offset)

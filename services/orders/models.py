@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
@@ -11,12 +11,16 @@ from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from common.erp_events import ErpEventIn, ErpEventRecorded
 from common.vocabulary import CancelReason as CancelReason  # re-exported: the wire vocabulary
 from common.vocabulary import OrderStatus as OrderStatus
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,63}$"
 #: The ERP's sales order number (SAP's ``VBELN``: up to 10 characters; the stand-in's are 10 digits).
 ERP_DOCUMENT_PATTERN = r"^[0-9A-Z]{1,10}$"
+ORDER_ID_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+#: A sales order's ``OverallStatus`` as the ERP names it (``OPEN``, ``CREDIT_HOLD``, ``CANCELLED``, ...).
+ERP_STATUS_PATTERN = r"^[A-Z][A-Z_]{0,23}$"
 
 
 class Order(SQLModel, table=True):
@@ -201,3 +205,33 @@ class OrderPage(BaseModel):
     limit: int
     offset: int
     next_cursor: str | None
+
+
+# -- the ERP's sales-order events (docs/erp.md, part C) ---------------------------------------
+
+
+class SalesOrderEventIn(ErpEventIn):
+    """A ``SalesOrderStatusChanged`` as the gateway hands it over: ``object_id`` is the ERP's sales order.
+
+    ``order_id`` is the sales order's ``PurchaseOrderByCustomer`` (the PakLog order
+    it was exported from); anything that is no order id here is a dead letter, not an error.
+    """
+
+    type: Literal["SalesOrderStatusChanged"] = "SalesOrderStatusChanged"
+    order_id: str = PydanticField(min_length=1, max_length=100)
+    status: str = PydanticField(pattern=ERP_STATUS_PATTERN, examples=["CREDIT_HOLD"])
+
+
+class SalesOrderEventRecorded(ErpEventRecorded):
+    """What the delivery did; ``signal``: the event changed the order's ERP status (its first delivery did),
+    so its workflow is to hear of it, and ``forwarded``: it has (the gateway said so)."""
+
+    order_id: str
+    erp_status: str | None = PydanticField(description="The order's ERP status now (null: unknown order)")
+    signal: bool
+    forwarded: bool
+
+
+class EventForwarded(BaseModel):
+    event_id: str
+    forwarded: bool

@@ -138,6 +138,16 @@ READ_FOR_UPDATE_SQL = Sql(
     f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id FOR UPDATE OF o"
 )
 
+# The ERP's sales-order events (services/orders/erp_events.py).
+#: The order's ERP status and its time, locked: two events of one order never both think they are the newest.
+LOCK_ERP_STATUS_SQL = Sql("SELECT erp_status, erp_status_at FROM orders WHERE order_id = :order_id FOR UPDATE")
+SET_ERP_STATUS_SQL = Sql("UPDATE orders SET erp_status = :status, erp_status_at = :at WHERE order_id = :order_id")
+#: Whether an event reached the order's workflow (no row: no such event).
+EVENT_FORWARDED_SQL = Sql("SELECT forwarded_at FROM erp_events WHERE event_id = :event_id")
+MARK_FORWARDED_SQL = Sql(
+    "UPDATE erp_events SET forwarded_at = coalesce(forwarded_at, :at) WHERE event_id = :event_id RETURNING event_id"
+)
+
 
 class OrdersRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -310,3 +320,20 @@ class OrdersRepository:
         # Past the end (or an empty filter): the count still answers.
         counted = await self.session.exec(select(func.count()).select_from(Order).where(*filters))
         return [], int(counted.one())
+
+    # -- the ERP's sales-order events ----------------------------------------------------------
+    async def lock_erp_status(self, order_id: str) -> Record | None:
+        """Lock the order; its ``erp_status`` and ``erp_status_at`` (None: no such order)."""
+        return await self._row(LOCK_ERP_STATUS_SQL, {"order_id": order_id})
+
+    async def set_erp_status(self, order_id: str, status: str, at: datetime) -> None:
+        await SET_ERP_STATUS_SQL.execute(await driver_connection(self.session), order_id=order_id, status=status, at=at)
+
+    async def erp_event_forwarded_at(self, event_id: str) -> tuple[bool, datetime | None]:
+        """``(the event is recorded, when it was forwarded)``."""
+        row = await self._row(EVENT_FORWARDED_SQL, {"event_id": event_id})
+        return (row is not None, row["forwarded_at"] if row is not None else None)
+
+    async def mark_erp_event_forwarded(self, event_id: str, at: datetime) -> bool:
+        """Record that the event reached the order's workflow (the first time counts); False: no such event."""
+        return await self._row(MARK_FORWARDED_SQL, {"event_id": event_id, "at": at}) is not None

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from common.db import SessionDep
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.inventory.models import SKU_PATTERN
-from services.warehouse import picking, service, waves
+from services.warehouse import holds, picking, service, waves
 from services.warehouse.models import (
     ID_PATTERN,
     LOCATION_PATTERN,
@@ -140,6 +140,26 @@ async def enqueue(body: BacklogIn, repo: RepoDep, settings: SettingsDep, once: I
 async def withdraw(order_id: IdPath, repo: RepoDep, once: IdempotentDep) -> BacklogState:
     """Undo of enqueue; ``status: null`` when the order never came (a tombstone refuses it later)."""
     return await once.run(fingerprint("withdraw", order_id), lambda: service.withdraw(repo, order_id))
+
+
+@router.post("/backlog/{order_id}/hold", response_model=BacklogState, responses=IDEMPOTENT_RESPONSES, tags=["backlog"])
+async def hold(order_id: IdPath, repo: RepoDep, once: IdempotentDep) -> BacklogState:
+    """Keep the order out of every wave (the ERP holds it): ``HELD``; a planned order leaves its wave.
+
+    404 ``BacklogNotFound``; 409 ``OrderReleased`` (its wave is on the floor) or ``OrderWithdrawn``.
+    """
+    return await once.run(fingerprint("hold", order_id), lambda: holds.hold(repo, order_id))
+
+
+@router.post(
+    "/backlog/{order_id}/requeue", response_model=BacklogState, responses=IDEMPOTENT_RESPONSES, tags=["backlog"]
+)
+async def requeue(order_id: IdPath, repo: RepoDep, once: IdempotentDep) -> BacklogState:
+    """A held order waits for a wave again, in its old place; any other state is answered as it is.
+
+    404 ``BacklogNotFound``; 409 ``OrderWithdrawn``.
+    """
+    return await once.run(fingerprint("requeue", order_id), lambda: holds.requeue(repo, order_id))
 
 
 @router.get("/backlog", response_model=list[BacklogPublic], tags=["backlog"])

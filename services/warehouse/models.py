@@ -39,12 +39,14 @@ class ServiceLevel(StrEnum):
 
 
 class BacklogStatus(StrEnum):
-    """``WAITING`` for a wave, ``PLANNED`` into one, ``RELEASED`` to the floor, or ``WITHDRAWN``."""
+    """``WAITING`` for a wave, ``PLANNED`` into one, ``RELEASED`` to the floor, or ``WITHDRAWN``;
+    ``HELD`` out of every wave while the ERP holds the order (credit hold), then ``WAITING`` again."""
 
     WAITING = "WAITING"
     PLANNED = "PLANNED"
     RELEASED = "RELEASED"
     WITHDRAWN = "WITHDRAWN"
+    HELD = "HELD"
 
 
 class WaveStatus(StrEnum):

@@ -16,6 +16,7 @@ from activities.shipping import BuyLabel, ChooseCarton, ShippingActivities, Ship
 from activities.warehouse import (
     ConfirmTask,
     EnqueueOrder,
+    HoldOrder,
     OrderRef,
     PickLine,
     PlanWave,
@@ -63,6 +64,34 @@ async def test_withdraw_of_an_order_on_the_floor_answers_released() -> None:
     async with recorder.client() as http:
         state = await env().run(warehouse(recorder, http).withdraw, OrderRef("42"))
     assert state.status == "RELEASED"
+
+
+async def test_hold_and_requeue_are_keyed_per_hold() -> None:
+    recorder = Recorder(200, {"order_id": "42", "status": "HELD"})
+    async with recorder.client() as http:
+        held = await env().run(warehouse(recorder, http).hold, HoldOrder("42", 2))
+        await env().run(warehouse(recorder, http).requeue, HoldOrder("42", 2))
+    assert held.status == "HELD"
+    assert [(r.url.path, r.headers["Idempotency-Key"]) for r in recorder.requests] == [
+        ("/backlog/42/hold", "order-42:hold-2"),
+        ("/backlog/42/requeue", "order-42:requeue-2"),
+    ]
+
+
+@pytest.mark.parametrize(("error", "status"), [("OrderReleased", "RELEASED"), ("OrderWithdrawn", "WITHDRAWN")])
+async def test_a_hold_too_late_answers_the_state_instead_of_failing(error: str, status: str) -> None:
+    recorder = Recorder(409, {"type": error, "detail": "too late"})
+    async with recorder.client() as http:
+        state = await env().run(warehouse(recorder, http).hold, HoldOrder("42", 1))
+    assert state.status == status
+
+
+async def test_a_hold_of_an_order_the_backlog_never_had_is_not_retried() -> None:
+    recorder = Recorder(404, {"type": "BacklogNotFound", "detail": "not in the backlog"})
+    async with recorder.client() as http:
+        with pytest.raises(ApplicationError) as caught:
+            await env().run(warehouse(recorder, http).hold, HoldOrder("42", 1))
+    assert (caught.value.type, caught.value.non_retryable) == ("BacklogNotFound", True)
 
 
 async def test_nothing_to_plan_is_not_retried() -> None:

@@ -1,4 +1,4 @@
-"""The ERP stand-in on the live platform: started after PostgreSQL, seeded, locked, its events kept pending."""
+"""The ERP stand-in on the live platform: started after PostgreSQL, seeded, locked, posting to the gateway."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ async def test_the_platform_runs_the_seeded_erp_stand_in(platform: LocalPlatform
     stock = await services.get(f"{erp}/odata/MaterialStock('TEE-BLK-M')")
     assert stock.json()["UnrestrictedStock"] == 100
 
-    # No webhook is handed to it yet (the gateway's ERP webhook comes with part C): changes queue.
+    # Its events go to the gateway's partner webhook (test_erp_events_e2e follows them there).
     control = (await services.get(f"{erp}/control")).json()
-    assert control["webhook_url"] is None
+    assert control["webhook_url"] == f"{platform.gateway_url}/api/webhooks/erp"
+    assert control["outbox"]["rejected"] == 0

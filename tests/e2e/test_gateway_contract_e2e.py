@@ -18,7 +18,7 @@ import jsonschema_rs
 import pytest
 
 from common.settings import SERVICE_NAMES
-from common.webhooks import SIGNATURE_HEADER, carrier_secret, sign
+from common.webhooks import SIGNATURE_HEADER, carrier_secret, erp_secret, sign
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from paklog.platform import LocalPlatform, _bin, _port_open, free_port
@@ -190,6 +190,7 @@ async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.Asy
         assert [e["entity"] for e in sync["entities"]] == ["materials", "customers", "stock"]
         c.check(await alice.get("/api/erp/sync"), "/api/erp/sync", 403)
         await check_tracking(platform, c, alice)
+        await check_erp_events(platform, c, alice, olivia)
     finally:
         await olivia.aclose()
 
@@ -219,6 +220,60 @@ async def check_tracking(platform: LocalPlatform, c: Contract, alice: httpx.Asyn
         broken = b'{"event_id": 1}'
         bad = {SIGNATURE_HEADER: sign(secret, broken), "Content-Type": "application/json"}
         c.check(await carrier.post("/api/webhooks/carriers/SWIFT", content=broken, headers=bad), hook, 422)
+
+
+async def check_erp_events(
+    platform: LocalPlatform, c: Contract, alice: httpx.AsyncClient, olivia: httpx.AsyncClient
+) -> None:
+    """The ERP's login, its webhook and the dead letters (the event path itself is in ``test_erp_events_e2e``)."""
+    hook = "/api/webhooks/erp"
+    login = {"grant_type": "client_credentials", "client_id": "erp", "client_secret": platform.erp_client_secret}
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as erp:
+        token: Any = c.check(await erp.post("/api/auth/token", data=login), "/api/auth/token", 200)
+        assert token["scope"] == "erp"
+        wrong = c.check(
+            await erp.post("/api/auth/token", data={**login, "client_secret": "not-it"}), "/api/auth/token", 401
+        )
+        assert wrong["type"] == "InvalidClient"  # type: ignore[call-overload]
+        c.check(await erp.post("/api/auth/token", data={"grant_type": "implicit"}), "/api/auth/token", 400)
+        partner = {"Authorization": f"Bearer {token['access_token']}"}
+        c.check(await erp.get("/api/auth/me", headers=partner), "/api/auth/me", 403)
+
+        event: dict[str, Any] = {
+            "event_id": str(uuid.uuid4()),
+            "type": "SalesOrderStatusChanged",
+            "object_id": "0000599999",
+            "occurred_at": "2027-01-12T10:00:00.000001Z",
+            "data": {"SalesOrder": "0000599999", "PurchaseOrderByCustomer": "nosuchorder", "OverallStatus": "OPEN"},
+        }
+        body = json.dumps(event).encode()
+        secret = erp_secret(platform.service_token, None)
+        signed = {SIGNATURE_HEADER: sign(secret, body), "Content-Type": "application/json"}
+        c.check(await erp.post(hook, content=body, headers=signed), hook, 401)  # no token
+        c.check(await alice.post(hook, content=body, headers=signed), hook, 403)  # a person's token
+        bad = {**partner, SIGNATURE_HEADER: "sha256=" + "0" * 64, "Content-Type": "application/json"}
+        c.check(await erp.post(hook, content=body, headers=bad), hook, 401)
+        lost: Any = c.check(await erp.post(hook, content=body, headers={**partner, **signed}), hook, 200)
+        assert lost == {"event_id": event["event_id"], "result": "dead_letter"}
+        again: Any = c.check(await erp.post(hook, content=body, headers={**partner, **signed}), hook, 200)
+        assert again["result"] == "duplicate"
+        reused = json.dumps({**event, "occurred_at": "2027-01-12T11:00:00Z"}).encode()
+        resigned = {**partner, SIGNATURE_HEADER: sign(secret, reused), "Content-Type": "application/json"}
+        c.check(await erp.post(hook, content=reused, headers=resigned), hook, 409)  # EventMismatch
+        broken = b'{"event_id": 1}'
+        c.check(
+            await erp.post(hook, content=broken, headers={**partner, SIGNATURE_HEADER: sign(secret, broken)}), hook, 422
+        )
+        huge = json.dumps({**event, "data": {**event["data"], "pad": "x" * 40_000}}).encode()
+        c.check(
+            await erp.post(hook, content=huge, headers={**partner, SIGNATURE_HEADER: sign(secret, huge)}), hook, 413
+        )
+
+    letters = "/api/erp/dead-letters"
+    page: Any = c.check(await olivia.get(letters, params={"limit": 200}), letters, 200)
+    assert event["event_id"] in {d["event_id"] for d in page["items"]}
+    c.check(await alice.get(letters), letters, 403)
+    c.check(await olivia.get(letters, params={"offset": 10_000}), letters, 422)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from common.security import ROLES
+from common.security import PARTNER_ROLE, PERSON_ROLES, ROLES
 from common.settings import DEV_JWT_SECRET, PLACEHOLDER_SECRETS, Environment, ServiceSettings
 from services.identity.app import create_app
 from services.identity.models import Role
@@ -13,7 +13,9 @@ from services.identity.settings import IdentitySettings
 
 
 def test_roles_match_the_token_roles() -> None:
-    assert tuple(Role) == ROLES
+    assert tuple(Role) == PERSON_ROLES
+    # A partner system's client holds the one role no user can have.
+    assert ROLES == (*PERSON_ROLES, PARTNER_ROLE)
 
 
 @pytest.mark.parametrize("environment", ["production", "test"])

@@ -21,7 +21,7 @@ from common.errors import Unauthorized, Unavailable
 from common.security import AUDIENCE, ISSUER, Principal, TokenIssuer, TokenVerifier
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
-ALICE = {
+ALICE: dict[str, Any] = {
     "username": "alice",
     "user_id": "u-1",
     "role": "customer",
@@ -104,6 +104,7 @@ def test_wrong_secret_is_invalid() -> None:
         pytest.param({"uid": None}, id="missing-uid"),
         pytest.param({"exp": None}, id="missing-exp"),
         pytest.param({"email": 42}, id="non-string-claim"),
+        pytest.param({"scope": ["erp"]}, id="non-string-scope"),
     ],
 )
 def test_bad_claims_are_invalid(bad_claims: dict[str, Any]) -> None:
@@ -127,6 +128,19 @@ def test_garbage_is_invalid(token: str) -> None:
 def test_unsigned_token_is_invalid() -> None:
     token = jwt.encode(claims(), "", algorithm="none")
     assert rejected(TokenVerifier(secret=SECRET), token).type == "InvalidToken"
+
+
+def test_a_partner_token_carries_its_scopes_and_a_persons_none() -> None:
+    issuer = TokenIssuer(secret=SECRET)
+    partner = {"username": "erp", "user_id": "client:erp", "role": "partner", "email": "", "name": "ERP"}
+    token = issuer.issue(**partner, scopes=["erp", "erp:read"])
+    assert jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUDIENCE)["scope"] == "erp erp:read"
+    principal = TokenVerifier(secret=SECRET).verify(token)
+    assert (principal.is_partner, principal.scopes) == (True, frozenset({"erp", "erp:read"}))
+    person = TokenVerifier(secret=SECRET).verify(issuer.issue(**ALICE))
+    assert (person.is_partner, person.scopes) == (False, frozenset())
+    with pytest.raises(ValueError, match="scopes"):
+        issuer.issue(**partner, scopes=["two words"])
 
 
 def test_issuer_refuses_unknown_role() -> None:

@@ -53,6 +53,7 @@ from activities.warehouse import (
     BacklogState,
     ConfirmTask,
     EnqueueOrder,
+    HoldOrder,
     IssueState,
     OrderRef,
     PickTask,
@@ -213,7 +214,34 @@ class Fakes:
             void,
             send,
             *self.floor_activities(),
+            *self.hold_activities(),
         ]
+
+    def hold_activities(self) -> list[Callable[..., Any]]:
+        """The backlog's credit holds (OrderFulfillment's ``erp_status``): a held order is planned into no wave."""
+        floor = self.floor
+
+        @activity.defn(name="warehouse.hold")
+        async def hold(params: HoldOrder) -> BacklogState:
+            self.calls.append(f"warehouse.hold:{params.hold}")
+            await self._behave("warehouse.hold")
+            if params.order_id in floor.released_orders:
+                return BacklogState(order_id=params.order_id, status="RELEASED")
+            if params.order_id not in floor.backlog:
+                return BacklogState(order_id=params.order_id, status="WITHDRAWN")
+            floor.held.add(params.order_id)
+            return BacklogState(order_id=params.order_id, status="HELD")
+
+        @activity.defn(name="warehouse.requeue")
+        async def requeue(params: HoldOrder) -> BacklogState:
+            self.calls.append(f"warehouse.requeue:{params.hold}")
+            await self._behave("warehouse.requeue")
+            if params.order_id not in floor.backlog:
+                return BacklogState(order_id=params.order_id, status="WITHDRAWN")
+            floor.held.discard(params.order_id)
+            return BacklogState(order_id=params.order_id, status="WAITING")
+
+        return [hold, requeue]
 
     def floor_activities(self) -> list[Callable[..., Any]]:
         floor = self.floor
@@ -242,7 +270,7 @@ class Fakes:
             record("warehouse.plan_wave")
             if params.wave_id in floor.waves:
                 return WavePlan(wave_id=params.wave_id, status="PLANNED", order_ids=floor.waves[params.wave_id])
-            waiting = [o for o in floor.backlog.values() if o.order_id not in floor.planned]
+            waiting = [o for o in floor.backlog.values() if o.order_id not in floor.planned | floor.held]
             waiting.sort(key=lambda o: (o.service_level != "EXPRESS", -o.priority, o.placed_at))
             chosen = [o.order_id for o in waiting[: params.max_orders]]
             if not chosen:
@@ -504,6 +532,8 @@ class FakeFloor:
     backlog: dict[str, EnqueueOrder] = field(default_factory=dict)
     planned: set[str] = field(default_factory=set)
     released_orders: set[str] = field(default_factory=set)
+    #: Orders a credit hold keeps out of every wave.
+    held: set[str] = field(default_factory=set)
     waves: dict[str, list[str]] = field(default_factory=dict)
     tasks: dict[str, PickTask] = field(default_factory=dict)
     returned: set[str] = field(default_factory=set)

@@ -16,7 +16,9 @@ newest set, recorded with today's code: ``order_fulfillment_v6_*`` (exported thr
 an ERP outage; rejected by the ERP; cancelled while the export retried; through the
 warehouse to ``DELIVERED``, or ``DELIVERY_FAILED``);
 ``pick_pack_ship_v1_*``, ``wave_release_v1_*``, ``erp_import_v1_*`` and ``erp_sync_v1_*``
-are written only when missing (those workflows have not changed since).
+are written only when missing (those workflows have not changed since), and so are
+``order_fulfillment_v7_*``: orders that heard from the ERP (``PATCH_ERP_STATUS``: cancelled
+by it; held on credit, released, delivered).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tests.workflows.fakes import (
     until_picking,
     until_settled,
 )
+from workflows.erp_status import ErpStatusEvent
 from workflows.erp_sync import ErpImport, ErpSync
 from workflows.erp_types import MATERIALS, STOCK, ErpImportInput, ErpSyncInput, import_workflow_id
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment
@@ -57,6 +60,8 @@ from workflows.wave_release import WaveRelease
 HISTORIES = Path(__file__).parent / "histories"
 ORDER_VERSION = "v6"
 EXPORT = "erp.create_sales_order"
+#: Orders that heard from the ERP (``erp_status``), recorded once: ``order_fulfillment_v7_*``.
+ERP_STATUS_VERSION = "v7"
 
 
 async def _until_called(fakes: Fakes, name: str) -> None:
@@ -275,11 +280,53 @@ async def record_erp() -> dict[str, WorkflowHistory]:
     return recorded
 
 
+async def record_erp_status() -> dict[str, WorkflowHistory]:
+    """Orders that heard from the ERP: cancelled by it before picking; held on credit, released, then delivered."""
+    recorded: dict[str, WorkflowHistory] = {}
+    prefix = f"order_fulfillment_{ERP_STATUS_VERSION}"
+    async with time_skipping_env() as env:
+        fakes = Fakes()
+        async with running_worker(env.client, fakes) as tq:
+            order = await start_order(env.client, tq, order_input(order_id=f"{ERP_STATUS_VERSION}-erp-cancelled"))
+            await until_settled(env, order, fakes)
+            await order.signal(
+                OrderFulfillment.erp_status, ErpStatusEvent("e1", "CANCELLED", "2027-01-12T10:05:00+00:00")
+            )
+            await order.result()
+            recorded[f"{prefix}_erp_cancelled"] = await order.fetch_history()
+
+            order_id = f"{ERP_STATUS_VERSION}-credit-hold"
+            order = await start_order(env.client, tq, order_input(order_id=order_id))
+            await until_settled(env, order, fakes)
+            await order.signal(OrderFulfillment.erp_status, ErpStatusEvent("e1", "OPEN", "2027-01-12T10:00:00+00:00"))
+            await order.signal(
+                OrderFulfillment.erp_status, ErpStatusEvent("e2", "CREDIT_HOLD", "2027-01-12T10:05:00+00:00")
+            )
+            await _until_called(fakes, "warehouse.hold:1")
+            await order.signal(
+                OrderFulfillment.erp_status, ErpStatusEvent("e3", "RELEASED", "2027-01-12T10:09:00+00:00")
+            )
+            await _until_called(fakes, "warehouse.requeue:1")
+            wave = await env.client.start_workflow(
+                WaveRelease.run, WaveReleaseInput(wave_id="v7-hold"), id="wave-v7-hold", task_queue=tq
+            )
+            await wave.execute_update(WaveRelease.wait_for_status, WaitForWaveStatus(statuses=["PLANNED"]))
+            await wave.execute_update(WaveRelease.release, ReleaseWave())
+            pps = await until_picking(env.client, order_id)
+            await _pick_open(fakes, pps, order_id)
+            await pps.execute_update(PickPackShip.pack, PackScan("PACK-1", [PackItem("MUG-RED", 2)], "pia"))
+            await order.result()
+            await wave.result()
+            recorded[f"{prefix}_credit_hold_released"] = await order.fetch_history()
+    return recorded
+
+
 def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     recorded = asyncio.run(record_export())
     recorded.update(asyncio.run(record_warehouse()))
     recorded.update(asyncio.run(record_erp()))
+    recorded.update(asyncio.run(record_erp_status()))
     for name, history in recorded.items():
         path = HISTORIES / f"{name}.json"
         if path.exists() and not name.startswith(f"order_fulfillment_{ORDER_VERSION}_"):

@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from workflows.erp_status import PATCH_ERP_STATUS
 from workflows.erp_sync import ErpImport, ErpSync
 from workflows.order_fulfillment import (
     PATCH_BACKLOG_FIRST,
@@ -66,6 +67,8 @@ def test_histories_are_recorded() -> None:
     # retried; and the whole way again with it.
     assert names >= {"v6_exported", "v6_erp_rejected", "v6_export_cancelled"}
     assert names >= {"v6_delivered", "v6_delivery_failed", "v6_cancelled_while_picking"}
+    # Orders that heard from the ERP (PATCH_ERP_STATUS): cancelled by it; held on credit, released, delivered.
+    assert names >= {"v7_erp_cancelled", "v7_credit_hold_released"}
     assert {path.stem for path in WAREHOUSE_HISTORIES} >= {
         "pick_pack_ship_v1_shipped",
         "pick_pack_ship_v1_cancelled",
@@ -102,16 +105,20 @@ def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
         name = path.stem.removeprefix("order_fulfillment_")
         version = name[:3]
         past_export = name not in STOPPED_AT_EXPORT
-        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_", "v5_", "v6_")), path.name
-        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_", "v5_", "v6_") and past_export), path.name
-        assert (PATCH_BACKLOG_FIRST in patches) == (version in ("v4_", "v5_", "v6_") and past_export), path.name
+        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_", "v5_", "v6_", "v7_")), path.name
+        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_", "v5_", "v6_", "v7_") and past_export), name
+        assert (PATCH_BACKLOG_FIRST in patches) == (version in ("v4_", "v5_", "v6_", "v7_") and past_export), name
         # A history that never shipped never reached the delivery patch.
-        shipped = version in ("v5_", "v6_") and name.endswith(("_delivered", "_delivery_failed"))
+        shipped = (version in ("v5_", "v6_") and name.endswith(("_delivered", "_delivery_failed"))) or (
+            version == "v7_" and "cancelled" not in name
+        )
         assert (PATCH_DELIVERY in patches) == shipped, path.name
-        # Only v6 exported the order; the older ones never called the ERP.
-        assert (PATCH_ERP_EXPORT in patches) == (version == "v6_"), path.name
+        # Only v6 and later exported the order; the older ones never called the ERP.
+        assert (PATCH_ERP_EXPORT in patches) == (version in ("v6_", "v7_")), path.name
         exported = '"erp.create_sales_order"' in path.read_text()
-        assert exported == (version == "v6_"), path.name
+        assert exported == (version in ("v6_", "v7_")), path.name
+        # Only an order the ERP cancelled or held acted on its status.
+        assert (PATCH_ERP_STATUS in patches) == (version == "v7_"), path.name
 
 
 @pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES + ERP_HISTORIES, ids=lambda p: p.stem)

@@ -34,6 +34,7 @@ async def stand_in(
     database: str,
     *,
     webhook_url: str | None = None,
+    token_url: str | None = None,
     materials: int = MATERIALS,
     customers: int = CUSTOMERS,
     **knobs: Any,
@@ -43,6 +44,7 @@ async def stand_in(
         environment="test",
         erp_database_url=database,
         erp_webhook_url=webhook_url,
+        erp_token_url=token_url,
         erp_seed_materials=materials,
         erp_seed_customers=customers,
     )
