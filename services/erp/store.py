@@ -319,8 +319,8 @@ class ErpStore:
                     .returning(*SALES_ORDERS.columns)
                 )
             ).one()
-            data = await self._record(conn, SALES_ORDERS, row)
-        self.changed()
+            # No event: the caller that created it has its answer; events tell of changes made in the ERP.
+            data = SALES_ORDERS.to_json(row)
         return data, True
 
     async def _sold_to(self, conn: AsyncConnection, body: SalesOrderCreate) -> Any:

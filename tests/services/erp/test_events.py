@@ -42,6 +42,8 @@ async def test_every_change_is_posted_signed_in_order(database: str) -> None:
     async with receiver() as hook, stand_in(database, webhook_url=hook.url) as (client, _):
         changed = await make_changes(client)
         created = (await client.post("/odata/SalesOrders", json=sales_order("order-e"))).json()
+        # Creating the order tells nobody (its creator has the answer); a status change made in the ERP does.
+        created = await change(client, "SalesOrders", created["SalesOrder"], {"OverallStatus": "CREDIT_HOLD"})
         recorded = await settled(client, 4)
 
     assert [(e["type"], e["object_id"], e["status"], e["attempts"]) for e in recorded] == [
