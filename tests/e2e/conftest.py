@@ -12,9 +12,8 @@ from common.service_auth import service_headers
 from paklog.platform import LocalPlatform, free_ports_config
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    state = Path(tmp_path_factory.mktemp("platform")) / "state"
+def e2e_platform(state: Path) -> LocalPlatform:
+    """A platform configured for the end-to-end layer (not started)."""
     # environment "test": every child refuses placeholder secrets, so the suite's own are used.
     # The whole suite logs in from 127.0.0.1 (hundreds of logins, schemathesis's junk ones included), as a
     # crowd behind one proxy would: the per-address login limit is raised; per username it stays the default.
@@ -29,7 +28,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
         # A delivery exception fails the order after 4 s without progress (two days in production).
         "PAKLOG_DELIVERY_GRACE_SECONDS": "4",
     }
-    running = LocalPlatform(free_ports_config(state, task_queue="e2e", extra_env=extra_env))
+    return LocalPlatform(free_ports_config(state, task_queue="e2e", extra_env=extra_env))
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    running = e2e_platform(Path(tmp_path_factory.mktemp("platform")) / "state")
     running.start()
     try:
         yield running

@@ -1,23 +1,58 @@
-"""The master-data import on the live platform: a change made in the ERP stand-in reaches the catalogue
-through an ErpSync run (the import path, beside the event path that test_erp_events_e2e covers)."""
+"""On a platform of their own: the master-data import, and the bench's saga phase.
+
+Both set inventory's on-hand counts without the warehouse's bins: a full import
+sets every material's count from the ERP's, the bench stocks its SKU by hand.
+On the shared platform that would fail every later `paklog check stock` (bins
+vs inventory), so these tests get a private platform.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
+from common.service_auth import service_headers
 from common.settings import TemporalSettings
 from gateway.temporal import connect_temporal
+from paklog import bench
 from paklog.platform import LocalPlatform
+from tests.e2e.conftest import e2e_platform, login
 from workflows.erp_sync import ErpSync
 from workflows.erp_types import ErpSyncInput
 
 pytestmark = pytest.mark.e2e
 
 SKU = "MAT-00042"
+
+
+@pytest.fixture(scope="module")
+def own_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    running = e2e_platform(Path(tmp_path_factory.mktemp("own-platform")) / "state")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def operator(own_platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
+    http = await login(own_platform, "olivia", "olivia-pass")
+    try:
+        yield http
+    finally:
+        await http.aclose()
+
+
+@pytest.fixture
+async def erp_services(own_platform: LocalPlatform) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30, headers=service_headers(own_platform.service_token)) as http:
+        yield http
 
 
 async def patch(services: httpx.AsyncClient, url: str, values: dict[str, object]) -> dict[str, object]:
@@ -29,8 +64,9 @@ async def patch(services: httpx.AsyncClient, url: str, values: dict[str, object]
 
 
 async def test_a_price_and_a_stock_count_changed_in_the_erp_arrive_with_the_next_sync(
-    platform: LocalPlatform, olivia: httpx.AsyncClient, services: httpx.AsyncClient
+    own_platform: LocalPlatform, operator: httpx.AsyncClient, erp_services: httpx.AsyncClient
 ) -> None:
+    platform, olivia, services = own_platform, operator, erp_services
     erp = f"{platform.erp_url}/odata"
     material = await patch(services, f"{erp}/Materials('{SKU}')", {"Price": "77.25"})
     stock = await patch(services, f"{erp}/MaterialStock('{SKU}')", {"UnrestrictedStock": 321})
@@ -50,3 +86,11 @@ async def test_a_price_and_a_stock_count_changed_in_the_erp_arrive_with_the_next
         mark = marks[entity]
         assert mark is not None, sync
         assert datetime.fromisoformat(mark["changed_at"]) >= datetime.fromisoformat(str(changed["LastChangedAt"]))
+
+
+async def test_the_bench_saga_and_its_no_op_twin_both_complete(own_platform: LocalPlatform) -> None:
+    # A few of each, alternating as the bench does; a saga that ends anything but AWAITING_WAVE raises
+    # (its SKU must be one the ERP knows: every order is exported).
+    saga, noop = await bench._measure(own_platform, orders=4, concurrency=2, rounds=2)
+    assert len(saga.latencies) == 4
+    assert len(noop.latencies) == 4
