@@ -16,8 +16,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from common.errors import ErrorBody
+from common.webhooks import SIGNATURE_HEADER
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -72,3 +74,22 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def signed_webhook(event: type[BaseModel], secret: str) -> dict[str, Any]:
+    """``openapi_extra`` of a signed webhook: the event as its body (read raw, so FastAPI cannot
+    document it) and the ``X-PakLog-Signature`` header, the HMAC-SHA256 of that body with ``secret``."""
+    schema = event.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                "description": f"HMAC-SHA256 of the raw body with {secret}",
+            }
+        ],
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -19,34 +19,18 @@ from gateway.erp_event_models import (
     ErpWebhookAck,
 )
 from gateway.errors import error_responses
+from gateway.openapi import signed_webhook
 
 webhook_router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 dead_letters_router = APIRouter(prefix="/api/erp", tags=["erp"], responses=error_responses(401, 403, 502, 503))
 ErpPartnerDep = Annotated[Principal, Depends(partner_with_scope(ERP_SCOPE))]
 
 
-def _event_body_schema() -> dict[str, Any]:
-    schema = ErpEvent.model_json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
 @webhook_router.post(
     "/erp",
     response_model=ErpWebhookAck,
     responses=error_responses(401, 403, 409, 413, 422, 502, 503),
-    openapi_extra={
-        "requestBody": _event_body_schema(),
-        "parameters": [
-            {
-                "name": SIGNATURE_HEADER,
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
-                "description": "HMAC-SHA256 of the raw body with the ERP's webhook secret",
-            }
-        ],
-    },
+    openapi_extra=signed_webhook(ErpEvent, "the ERP's webhook secret"),
 )
 async def erp_event(request: Request, _: ErpPartnerDep) -> ErpWebhookAck:
     """An ERP event: the ERP's own bearer token (scope ``erp``) **and** its signature (``X-PakLog-Signature``).

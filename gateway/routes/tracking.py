@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -11,6 +11,7 @@ from gateway import tracking
 from gateway.auth import PrincipalDep
 from gateway.clients import ServiceClients
 from gateway.errors import error_responses
+from gateway.openapi import signed_webhook
 from gateway.tracking_models import (
     CARRIER_PATTERN,
     CarrierEvent,
@@ -33,28 +34,11 @@ def _clients(request: Request) -> ServiceClients:
     return clients
 
 
-def _event_body_schema() -> dict[str, Any]:
-    schema = CarrierEvent.model_json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
 @webhooks_router.post(
     "/carriers/{carrier}",
     response_model=WebhookAck,
     responses=error_responses(401, 404, 409, 413, 422, 502, 503),
-    openapi_extra={
-        "requestBody": _event_body_schema(),
-        "parameters": [
-            {
-                "name": SIGNATURE_HEADER,
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
-                "description": "HMAC-SHA256 of the raw body with the carrier's secret",
-            }
-        ],
-    },
+    openapi_extra=signed_webhook(CarrierEvent, "the carrier's secret"),
 )
 async def carrier_event(request: Request, carrier: CarrierPath) -> WebhookAck:
     """A carrier's tracking event, signed with its secret (``X-PakLog-Signature: sha256=<hex>``).
