@@ -100,6 +100,7 @@ def build_activities(
             ErpClient(http, erp_url, token),
             ServiceClient(http, urls.inventory_url, token),
             ServiceClient(http, urls.identity_url, token),
+            ServiceClient(http, urls.warehouse_url, token),
         )
         export = ErpOrdersActivities(ErpClient(http, erp_url, token))
         activities += [erp.load_watermark, erp.import_page, export.create_sales_order]

@@ -25,6 +25,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import ServiceCallError, ServiceClient, raise_for_rejection
+from common.stock_adjustments import post_pending
 from workflows.erp_types import (
     CUSTOMERS,
     INVALID_ERP_DATA,
@@ -173,8 +174,12 @@ def _watermark(body: Any) -> Watermark | None:
 class ErpSyncActivities:
     """The import's two steps, bound to the ERP and the two services that own master data."""
 
-    def __init__(self, erp: ErpClient, inventory: ServiceClient, identity: ServiceClient) -> None:
+    def __init__(
+        self, erp: ErpClient, inventory: ServiceClient, identity: ServiceClient, warehouse: ServiceClient
+    ) -> None:
         self.erp = erp
+        self.inventory = inventory
+        self.warehouse = warehouse
         self.targets: dict[str, tuple[ServiceClient, str]] = {
             MATERIALS: (inventory, "/erp/materials"),
             STOCK: (inventory, "/erp/stock"),
@@ -203,8 +208,16 @@ class ErpSyncActivities:
         Key :func:`page_key` (``erp-sync-<entity>:<last row>:<start digest>``).
         The ERP's 5xx, timeouts and connection errors are retried (from the same
         watermark); its 4xx (a request it cannot answer) and rows the contract
-        cannot hold are not.
+        cannot hold are not. A stock page then carries inventory's pending
+        adjustments to the warehouse's adjustment bin (:func:`post_pending`),
+        an empty page too, so what a crash left pending goes with the next run.
         """
+        imported = await self._import_page(params)
+        if params.entity == STOCK:
+            await post_pending(self.inventory, self.warehouse, raise_for_rejection)
+        return imported
+
+    async def _import_page(self, params: ImportPage) -> PageImported:
         service, path = self._target(params.entity)
         collection, key_field = ENTITY_SETS[params.entity]
         query = {"$top": str(params.page_size)}

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViolation, Unauthorized, Unavailable
 from common.service_auth import service_headers
 from common.settings import ServiceUrls
+from common.stock_adjustments import post_pending
 from gateway.erp_event_models import ErpEventAnswer, ErpEventPageRecord, SalesOrderEventAnswer
 from gateway.erp_models import WatermarkRecord
 from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductPage, ProductView, TokenResponse
@@ -104,15 +105,33 @@ def _raise_for_status(resp: httpx.Response) -> None:
     raise error_class(body.get("detail") or "rejected", type=upstream_type if isinstance(upstream_type, str) else None)
 
 
+class _Service:
+    """One service's base URL over :class:`ServiceClients`' pooled client (what ``post_pending`` takes)."""
+
+    def __init__(self, clients: ServiceClients, base_url: str) -> None:
+        self.clients = clients
+        self.base_url = base_url.rstrip("/")
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        return await self.clients._send("GET", f"{self.base_url}{path}", params=params)
+
+    async def post(self, path: str, payload: dict[str, Any] | None, key: str | None) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else None
+        return await self.clients._send("POST", f"{self.base_url}{path}", json=payload, extra_headers=headers)
+
+
 class ServiceClients:
     def __init__(self, http: httpx.AsyncClient, urls: ServiceUrls) -> None:
         self.http = http
         self.urls = urls
         self._auth = service_headers(urls.service_token.get_secret_value())
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self, method: str, url: str, extra_headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = {**self._auth, **extra_headers} if extra_headers else self._auth
         try:
-            return await self.http.request(method, url, headers=self._auth, **kwargs)
+            return await self.http.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise Unavailable(f"{_service(url)} is unreachable", type="ServiceUnavailable") from exc
 
@@ -260,6 +279,12 @@ class ServiceClients:
     async def material_event(self, event: dict[str, Any]) -> ErpEventAnswer:
         """Hand a ``MaterialChanged`` or ``StockChanged`` to inventory."""
         return await self._erp_event(_ERP_EVENT, f"{self.urls.inventory_url}/erp/events", event)
+
+    async def post_stock_adjustments(self) -> int:
+        """Carry inventory's pending stock adjustments into the warehouse's adjustment bin; how many."""
+        inventory = _Service(self, self.urls.inventory_url)
+        warehouse = _Service(self, self.urls.warehouse_url)
+        return await post_pending(inventory, warehouse, _raise_for_status)
 
     async def customer_event(self, event: dict[str, Any]) -> ErpEventAnswer:
         """Hand a ``CustomerChanged`` to identity."""

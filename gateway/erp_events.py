@@ -12,7 +12,10 @@ applies it only when it is the newest news of that object:
 * ``SalesOrderStatusChanged`` → orders (the order is the sales order's
   ``PurchaseOrderByCustomer``); applied, it is then signalled to the order's
   workflow (``erp_status``) and marked forwarded there;
-* ``MaterialChanged`` / ``StockChanged`` → inventory;
+* ``MaterialChanged`` / ``StockChanged`` → inventory; an applied count's
+  adjustment then goes on to the warehouse's adjustment bin
+  (:mod:`common.stock_adjustments`), also on a repeat, so a crash between the
+  two steps is made good by the ERP's retry;
 * ``CustomerChanged`` → identity.
 
 A crash between the service's answer and the signal leaves the event
@@ -164,6 +167,9 @@ async def receive(temporal: Client, clients: ServiceClients, event: ErpEvent, ra
         field, item = _converted(event)
         payload = {**_envelope(event, raw), field: item}
         answer = await (clients.customer_event if field == "customer" else clients.material_event)(payload)
+        if event.type == "StockChanged" and answer.status == "applied":
+            # Also on a repeat: a crash after inventory applied the count may have left its adjustment behind.
+            await clients.post_stock_adjustments()
     return ErpWebhookAck(event_id=event.event_id, result=answer.result)
 
 

@@ -64,6 +64,9 @@ class Erp:
         self.answer = answer or {"inserted": 1, "updated": 0, "unchanged": 0}
         self.answer_status = answer_status
         self.requests: list[httpx.Request] = []
+        #: Inventory's pending stock adjustments; the warehouse's applied ones.
+        self.pending: list[dict[str, Any]] = []
+        self.applied: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -73,7 +76,22 @@ class Erp:
             return httpx.Response(200, json=self.page)
         if request.url.path == "/erp/watermarks":
             return httpx.Response(200, json=self.watermarks(request.url.host))
+        if request.url.path.startswith("/stock/adjustments"):
+            return self.adjustments(request)
         return httpx.Response(self.answer_status, json=self.answer)
+
+    def adjustments(self, request: httpx.Request) -> httpx.Response:
+        """Inventory's pending list and its ``posted`` mark; the warehouse's apply."""
+        if request.url.host == "warehouse.test":
+            self.applied += json.loads(request.content)["items"]
+            return httpx.Response(200, json={"applied": 1, "duplicate": 0})
+        if request.url.path.endswith("/posted"):
+            ids = set(json.loads(request.content)["ids"])
+            self.pending = [item for item in self.pending if item["id"] not in ids]
+            return httpx.Response(200, json={"posted": len(ids)})
+        limit = int(request.url.params["limit"])
+        assert request.url.params["pending"] == "true"
+        return httpx.Response(200, json={"items": self.pending[:limit], "total": len(self.pending)})
 
     @staticmethod
     def watermarks(host: str) -> dict[str, Any]:
@@ -86,6 +104,7 @@ class Erp:
             ErpClient(http, ERP, TOKEN),
             ServiceClient(http, "http://inventory.test", TOKEN),
             ServiceClient(http, "http://identity.test", TOKEN),
+            ServiceClient(http, "http://warehouse.test", TOKEN),
         )
 
     async def run(self, activity_name: str, arg: Any) -> Any:
@@ -94,7 +113,8 @@ class Erp:
             return await env("erp-sync-materials").run(getattr(acts, activity_name), arg)
 
     def posted(self) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(self.requests[-1].content)
+        page = [r for r in self.requests if r.url.path.startswith("/erp/") and r.method == "POST"][-1]
+        body: dict[str, Any] = json.loads(page.content)
         return body
 
 
@@ -198,6 +218,56 @@ async def test_stock_counts_the_rejected_and_the_unknown() -> None:
     assert str(erp.requests[1].url) == "http://inventory.test/erp/stock"
     assert erp.posted()["items"][0] == {"sku": "MUG-RED", "on_hand": 100, "changed_at": T2}
     assert (result.rows, result.updated, result.unknown, result.rejected) == (3, 1, 1, 1)
+
+
+def _adjustment(n: int) -> dict[str, Any]:
+    return {"id": n, "sku": f"SKU-{n}", "delta": n - 3, "on_hand": n, "source": "erp-page", "ref": "r"}
+
+
+async def test_a_stock_page_carries_the_pending_adjustments_to_the_warehouse_in_batches() -> None:
+    erp = Erp({"value": [STOCK]}, answer={"updated": 1, "unchanged": 0, "unknown": [], "rejected": []})
+    erp.pending = [_adjustment(n) for n in range(1, 503)]
+    await erp.run("import_page", ImportPage("stock", None))
+    assert erp.pending == []
+    assert [a["id"] for a in erp.applied] == list(range(1, 503))
+    assert erp.applied[0] == {"id": 1, "sku": "SKU-1", "delta": -2}
+    paths = [(r.url.host, r.method, r.url.path) for r in erp.requests[2:]]
+    assert paths[:3] == [
+        ("inventory.test", "GET", "/stock/adjustments"),
+        ("warehouse.test", "POST", "/stock/adjustments"),
+        ("inventory.test", "POST", "/stock/adjustments/posted"),
+    ]
+    assert len(paths) == 6  # 500, then the last 2
+
+
+async def test_an_empty_stock_page_still_carries_what_a_crash_left_pending() -> None:
+    erp = Erp({"value": []})
+    erp.pending = [_adjustment(7)]
+    await erp.run("import_page", ImportPage("stock", None))
+    assert (erp.pending, [a["id"] for a in erp.applied]) == ([], [7])
+
+
+async def test_a_materials_page_carries_no_adjustments() -> None:
+    erp = Erp({"value": [MATERIAL]})
+    erp.pending = [_adjustment(7)]
+    await erp.run("import_page", ImportPage("materials", None))
+    assert (len(erp.pending), erp.applied) == (1, [])
+
+
+async def test_a_warehouse_outage_while_carrying_is_retryable_and_leaves_them_pending() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "warehouse.test":
+            return httpx.Response(503, json={"type": "ServiceUnavailable", "detail": "down"})
+        return erp.adjustments(request)
+
+    erp = Erp({"value": []})
+    erp.pending = [_adjustment(7)]
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: down(r) if r.url.path.startswith("/stock") else erp(r))
+    ) as http:
+        with pytest.raises(ServiceCallError, match="503"):
+            await env("erp-sync-stock").run(erp.activities(http).import_page, ImportPage("stock", None))
+    assert [a["id"] for a in erp.pending] == [7]
 
 
 async def test_an_empty_page_posts_nothing_and_keeps_the_watermark() -> None:

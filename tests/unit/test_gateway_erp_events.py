@@ -30,6 +30,7 @@ from services.erp.store import event_body
 from services.identity.app import create_app as identity_app
 from services.inventory.app import create_app as inventory_app
 from services.orders.app import create_app as orders_app
+from services.warehouse.app import create_app as warehouse_app
 from tests.conftest import ServiceDatabases
 from tests.services.orders.test_orders import new_order
 from tests.support import rolled_back_client
@@ -115,12 +116,12 @@ class Door:
 
 @pytest.fixture
 def databases(service_databases: ServiceDatabases) -> dict[str, str]:
-    return {name: service_databases[name] for name in ("orders", "inventory", "identity")}
+    return {name: service_databases[name] for name in ("orders", "inventory", "identity", "warehouse")}
 
 
 @pytest.fixture
 async def door(databases: dict[str, str]) -> AsyncIterator[Door]:
-    factories = {"orders": orders_app, "inventory": inventory_app, "identity": identity_app}
+    factories = {"orders": orders_app, "inventory": inventory_app, "identity": identity_app, "warehouse": warehouse_app}
     async with AsyncExitStack() as stack:
         apps = {
             name: (await stack.enter_async_context(rolled_back_client(factory, name, databases[name])))[0]
@@ -131,6 +132,7 @@ async def door(databases: dict[str, str]) -> AsyncIterator[Door]:
             orders_url="http://orders",
             inventory_url="http://inventory",
             identity_url="http://identity",
+            warehouse_url="http://warehouse",
         )
         temporal = FakeTemporal()
         app = create_app(settings, temporal=temporal)  # type: ignore[arg-type]
@@ -278,6 +280,42 @@ async def test_stock_events_apply_once_in_order_and_unknown_skus_are_dead_letter
     assert (await door.services["inventory"].get(f"/products/{code}")).json()["on_hand"] == 40
     lost = await door.deliver(stock("NOBODY-HAS-IT", 1, 11))
     assert lost["result"] == "dead_letter"
+
+
+async def adjustment_bin(door: Door, sku: str) -> int | None:
+    """The SKU's units in the warehouse's stock-adjustment bin (``None``: no row there)."""
+    rows = (await door.services["warehouse"].get("/stock", params={"sku": sku, "location": "X-00-00-0"})).json()
+    return sum(row["quantity"] for row in rows) if rows else None
+
+
+async def pending(door: Door, sku: str) -> list[int]:
+    page = (await door.services["inventory"].get("/stock/adjustments", params={"sku": sku, "pending": "true"})).json()
+    return [item["delta"] for item in page["items"]]
+
+
+async def test_an_applied_count_reaches_the_warehouse_adjustment_bin_once(door: Door) -> None:
+    code = await new_sku(door, on_hand=10)
+    first = stock(code, 40, 10)
+    await door.deliver(first)
+    assert (await adjustment_bin(door, code), await pending(door, code)) == (30, [])
+    await door.deliver(first)  # a repeat carries nothing twice
+    await door.deliver(stock(code, 25, 5))  # stale
+    await door.deliver(stock(code, 25, 20))  # fewer than the ERP said before
+    assert await adjustment_bin(door, code) == 15
+    totals = {row["sku"]: row["quantity"] for row in (await door.services["warehouse"].get("/stock/totals")).json()}
+    assert totals[code] == 25 == (await door.services["inventory"].get(f"/products/{code}")).json()["on_hand"]
+
+
+async def test_an_adjustment_left_behind_by_a_warehouse_outage_goes_with_the_erps_retry(door: Door) -> None:
+    code = await new_sku(door, on_hand=10)
+    event = stock(code, 12, 10)
+    warehouse = door.services.pop("warehouse")
+    answer = door.check(await door.post(event), "/api/webhooks/erp", 503)
+    assert answer["type"] == "ServiceUnavailable"
+    assert (await pending(door, code), await adjustment_bin(door, code)) == ([2], None)  # the count stands
+    door.services["warehouse"] = warehouse
+    assert (await door.deliver(event))["result"] == "duplicate"
+    assert (await pending(door, code), await adjustment_bin(door, code)) == ([], 2)
 
 
 async def test_a_material_event_lands_in_pakloss_units(door: Door) -> None:
