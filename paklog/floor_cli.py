@@ -235,6 +235,19 @@ def _service_urls() -> ServiceUrls:
     return ServiceUrls(service_token=saved) if saved is not None else ServiceUrls()
 
 
+async def _pending_hint(urls: ServiceUrls) -> None:
+    """Name the ERP counts that have not reached the warehouse's adjustment bin yet (a cause of a mismatch)."""
+    headers = service_headers(urls.service_token.get_secret_value())
+    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+        resp = await http.get(f"{urls.inventory_url}/stock/adjustments", params={"pending": "true", "limit": 1})
+    pending = int(resp.json()["total"]) if resp.status_code == 200 else 0
+    if pending:
+        console.print(
+            f"[yellow]{pending} ERP count change(s) not yet in the stock-adjustment bin[/yellow]: "
+            "`paklog stock carry` carries them"
+        )
+
+
 @check_app.command("stock")
 def check_stock() -> None:
     """Compare the warehouse's bins with inventory's totals per SKU; exit 1 on any mismatch."""
@@ -271,6 +284,7 @@ def check_stock() -> None:
         broken = [r.sku for r in rows if not r.ok]
         if broken:
             console.print(f"[red]{len(broken)} SKU(s) inconsistent[/red]: {', '.join(broken)}")
+            await _pending_hint(urls)
             return 1
         console.print(f"[green]{len(rows)} SKUs consistent[/green]")
         return 0
