@@ -249,7 +249,9 @@ async def _pending_hint(urls: ServiceUrls) -> None:
 
 
 @check_app.command("stock")
-def check_stock() -> None:
+def check_stock(
+    every: Annotated[bool, typer.Option("--all", help="List every SKU, not only the inconsistent ones")] = False,
+) -> None:
     """Compare the warehouse's bins with inventory's totals per SKU; exit 1 on any mismatch."""
     urls = _service_urls()
 
@@ -269,7 +271,8 @@ def check_stock() -> None:
         table = Table(title="stock: warehouse bins vs inventory")
         for column in ("sku", "bins", "on_hand", "available", "reserved", "allocated", "problems"):
             table.add_column(column)
-        for r in rows:
+        shown = rows if every else [r for r in rows if not r.ok]
+        for r in shown:
             problems = "; ".join(r.problems)
             table.add_row(
                 r.sku,
@@ -280,10 +283,12 @@ def check_stock() -> None:
                 str(r.allocated),
                 f"[red]{problems}[/red]" if problems else "[green]ok[/green]",
             )
-        console.print(table)
+        if shown:
+            console.print(table)
         broken = [r.sku for r in rows if not r.ok]
         if broken:
-            console.print(f"[red]{len(broken)} SKU(s) inconsistent[/red]: {', '.join(broken)}")
+            names = ", ".join(broken[:20]) + (f" and {len(broken) - 20} more" if len(broken) > 20 else "")
+            console.print(f"[red]{len(broken)} SKU(s) inconsistent[/red]: {names}")
             await _pending_hint(urls)
             return 1
         console.print(f"[green]{len(rows)} SKUs consistent[/green]")

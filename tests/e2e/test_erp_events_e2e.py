@@ -14,11 +14,14 @@ import httpx
 import pytest
 
 from paklog.platform import LocalPlatform
+from tests.e2e.test_zz_restart_and_cli import paklog
 
 pytestmark = pytest.mark.e2e
 
 #: A demo SKU no other end-to-end test orders or counts (the ERP's seed has it too, with the same stock).
 SKU = "TEE-BLK-L"
+#: The warehouse's stock-adjustment bin (docs/erp.md, part D).
+ADJUSTMENT_BIN = "X-00-00-0"
 T = TypeVar("T")
 
 
@@ -112,6 +115,24 @@ async def test_a_price_and_a_stock_count_changed_in_the_erp_reach_the_catalogue_
         ("StockChanged", "delivered", 200),
     ]
     assert all('"result":"applied"' in (e["answer"] or "") for e in delivered)
+
+    # The count's difference reached the warehouse's stock-adjustment bin: the bins add up to on_hand again.
+    async def bins_follow() -> dict[str, Any] | None:
+        totals = (await services.get(f"{platform.service_url('warehouse')}/stock/totals")).json()
+        row: dict[str, Any] = next(r for r in totals if r["sku"] == SKU)
+        return row if row["quantity"] == 64 else None
+
+    await eventually(bins_follow, "the warehouse's bins to hold the ERP's count")
+    adjustment = (
+        await services.get(
+            f"{platform.service_url('warehouse')}/stock", params={"sku": SKU, "location": ADJUSTMENT_BIN}
+        )
+    ).json()
+    seeded = (await services.get(f"{platform.service_url('inventory')}/stock/adjustments", params={"sku": SKU})).json()
+    assert [row["quantity"] for row in adjustment] == [sum(item["delta"] for item in seeded["items"])]
+    assert all(item["posted_at"] is not None for item in seeded["items"])
+    checked = paklog(platform, "check", "stock")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 async def test_posted_twice_and_newest_first_each_event_applies_once_and_the_newest_wins(

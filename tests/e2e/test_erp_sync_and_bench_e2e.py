@@ -1,9 +1,10 @@
 """On a platform of their own: the master-data import, and the bench's saga phase.
 
-Both set inventory's on-hand counts without the warehouse's bins: a full import
-sets every material's count from the ERP's, the bench stocks its SKU by hand.
-On the shared platform that would fail every later `paklog check stock` (bins
-vs inventory), so these tests get a private platform.
+A full import brings the ERP's 5,000 materials with their stock (into the
+warehouse's stock-adjustment bin), and the bench stocks its SKU by hand,
+without bins (``PUT /products``): the shared platform's later tests would
+meet a catalogue and a stock check they do not expect, so these tests get a
+private platform. The import's own stock check runs before the bench.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway.temporal import connect_temporal
 from paklog import bench
 from paklog.platform import LocalPlatform
 from tests.e2e.conftest import e2e_platform, login
+from tests.e2e.test_zz_restart_and_cli import paklog
 from workflows.erp_sync import ErpSync
 from workflows.erp_types import ErpSyncInput
 
@@ -86,6 +88,21 @@ async def test_a_price_and_a_stock_count_changed_in_the_erp_arrive_with_the_next
         mark = marks[entity]
         assert mark is not None, sync
         assert datetime.fromisoformat(mark["changed_at"]) >= datetime.fromisoformat(str(changed["LastChangedAt"]))
+
+    # Every count the import set reached the warehouse's stock-adjustment bin: bins and on_hand agree for
+    # every SKU, the 5,000 new ones included.
+    checked = paklog(platform, "check", "stock")
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
+    assert "SKUs consistent" in checked.stdout
+    # An operator puts five of the found units away into a real bin; the check still holds.
+    warehouse = platform.service_url("warehouse")
+    target = (await services.get(f"{warehouse}/locations", params={"zone": "A", "limit": 1})).json()[0]["code"]
+    moved = paklog(platform, "stock", "move", SKU, "X-00-00-0", target, "5")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    rows = (await services.get(f"{warehouse}/stock", params={"sku": SKU})).json()
+    assert {row["location"]: row["quantity"] for row in rows} == {"X-00-00-0": 316, target: 5}
+    checked = paklog(platform, "check", "stock")
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
 
 
 async def test_the_bench_saga_and_its_no_op_twin_both_complete(own_platform: LocalPlatform) -> None:
