@@ -10,11 +10,14 @@ from common.db import SessionDep
 from common.erp_events import MAX_EVENTS_OFFSET, MAX_EVENTS_PAGE, ErpEventPage, ErpEventRecorded, EventStatus
 from common.errors import ErrorBody, NotFound
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
-from services.inventory import erp_events, erp_import, service
+from services.inventory import erp_events, erp_import, service, stock_adjustments
 from services.inventory.models import (
+    MAX_ADJUSTMENTS_PAGE,
     MAX_QUERY_LENGTH,
     SKU_PATTERN,
     AdjustIn,
+    AdjustmentsPosted,
+    AdjustmentsPostedIn,
     InventoryErpEventIn,
     InventoryWatermarks,
     MaterialsPage,
@@ -25,6 +28,7 @@ from services.inventory.models import (
     ReservationCreate,
     ReservationPublic,
     ReturnIn,
+    StockAdjustmentPage,
     StockPage,
     StockResult,
     StockTotal,
@@ -179,6 +183,38 @@ async def release_units(order_id: OrderIdPath, body: AdjustIn, repo: RepoDep, on
 async def stock_totals(repo: RepoDep) -> list[StockTotal]:
     """Every SKU's ``on_hand``, ``available`` and ``reserved`` (for the cross-service stock check)."""
     return await service.stock_totals(repo)
+
+
+@router.get("/stock/adjustments", response_model=StockAdjustmentPage, tags=["stock"])
+async def list_stock_adjustments(
+    repo: RepoDep,
+    pending: Annotated[
+        bool | None, Query(description="true: only those not yet posted; false: only posted ones; absent: all")
+    ] = None,
+    sku: Annotated[str | None, Query(pattern=SKU_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ADJUSTMENTS_PAGE)] = 500,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> StockAdjustmentPage:
+    """The on-hand changes the ERP's counts made (import pages, ``StockChanged`` events), oldest first.
+
+    Each carries ``delta`` (never 0), ``on_hand`` after it, ``source`` (``erp-page`` / ``erp-event``) and
+    ``ref`` (the page's watermark ``<key>@<changed_at>``, or the event id); ``posted_at`` is null until the
+    warehouse took it into its stock-adjustment bin.
+    """
+    return await stock_adjustments.list_adjustments(repo, pending=pending, sku=sku, limit=limit, offset=offset)
+
+
+@router.post(
+    "/stock/adjustments/posted", response_model=AdjustmentsPosted, responses=IDEMPOTENT_RESPONSES, tags=["stock"]
+)
+async def post_stock_adjustments(body: AdjustmentsPostedIn, repo: RepoDep, once: IdempotentDep) -> AdjustmentsPosted:
+    """The warehouse took these adjustments: ``posted_at`` is set on those still pending, and counted.
+
+    A repeat posts 0; unknown ids are ignored.
+    """
+    return await once.run(
+        fingerprint("adjustments-posted", body.ids), lambda: stock_adjustments.mark_posted(repo, body.ids)
+    )
 
 
 @router.post("/erp/materials", response_model=MaterialsResult, responses=IDEMPOTENT_RESPONSES, tags=["erp"])

@@ -8,7 +8,9 @@ times, so an event and a page never undo each other whichever comes first:
 * material data applies when newer than the product's ``erp_changed_at``;
 * an on-hand count when newer than its ``stock_changed_at`` and not below the
   units reserved (such a count is kept as a ``dead_letter``,
-  ``StockBelowReserved``; the SKU's count time stays, so a later count applies).
+  ``StockBelowReserved``; the SKU's count time stays, so a later count applies);
+  one that changes ``on_hand`` writes a stock adjustment (``erp-event``, the
+  event id as its ``ref``).
 
 Unlike a page, an event of a SKU inventory does not know is no new product:
 it is a ``dead_letter`` (``UnknownMaterial``), kept with its body for an
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from common.erp_events import ErpEventPage, ErpEventRecorded, EventResult, EventStatus, list_events, record, recorded
 from services.inventory.erp_import import STOCK_BELOW_RESERVED, StockVerdict, material_is_newer, stock_verdict
-from services.inventory.models import InventoryErpEventIn
+from services.inventory.models import AdjustmentSource, InventoryErpEventIn
 from services.inventory.repository import InventoryRepository
 
 UNKNOWN_MATERIAL = "UnknownMaterial"
@@ -71,7 +73,7 @@ async def _stock(repo: InventoryRepository, event: InventoryErpEventIn) -> ErpEv
     status = EventStatus.APPLIED if verdict == StockVerdict.APPLY else EventStatus.STALE
     outcome = await record(repo.session, event, event.type, status)
     if outcome.result == EventResult.APPLIED:
-        await repo.set_stock([count])
+        await repo.set_stock([count], source=AdjustmentSource.ERP_EVENT, ref=event.event_id)
     return outcome
 
 

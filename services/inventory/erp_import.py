@@ -15,8 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from common.erp_import import load_watermarks, store_watermark
+from common.erp_import import WatermarkIn, load_watermarks, store_watermark
 from services.inventory.models import (
+    AdjustmentSource,
     InventoryWatermarks,
     MaterialsPage,
     MaterialsResult,
@@ -51,6 +52,17 @@ def stock_verdict(item: StockIn, reserved: int, counted_at: datetime | None) -> 
     return StockVerdict.APPLY
 
 
+def page_ref(watermark: WatermarkIn) -> str:
+    """The ``ref`` of the stock adjustments a page makes: its watermark, ``<key>@<changed_at>``.
+
+    ``changed_at`` in UTC with microseconds and ``Z`` (``MAT-00001@2026-05-04T10:15:00.000001Z``), at most
+    92 characters (a key is at most 64). The watermark is the page's last row, so it names the page; a repeat
+    of the page changes no count and writes no adjustment.
+    """
+    changed_at = watermark.changed_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return f"{watermark.key}@{changed_at}"
+
+
 def material_is_newer(changed_at: datetime, erp_changed_at: datetime | None) -> bool:
     """Material data applies when newer than what the product last took (a never-imported product takes any)."""
     return erp_changed_at is None or erp_changed_at < changed_at
@@ -70,7 +82,8 @@ async def import_stock(repo: InventoryRepository, page: StockPage) -> StockResul
 
     A SKU inventory does not know is listed in ``unknown``; a count below the
     units reserved in ``rejected`` (``StockBelowReserved``); neither changes
-    the SKU, and neither fails the page.
+    the SKU, and neither fails the page. Every count that changes an ``on_hand``
+    writes a stock adjustment (``erp-page``, :func:`page_ref`).
     """
     newest: dict[str, StockIn] = {}
     for item in page.items:
@@ -92,7 +105,7 @@ async def import_stock(repo: InventoryRepository, page: StockPage) -> StockResul
             rejected.append(StockRejection(sku=sku, reason=STOCK_BELOW_RESERVED))
         elif verdict == StockVerdict.APPLY:
             apply.append(item)
-    updated = await repo.set_stock(apply)
+    updated = await repo.set_stock(apply, source=AdjustmentSource.ERP_PAGE, ref=page_ref(page.watermark))
     watermark = await store_watermark(repo.session, STOCK, page.watermark, len(page.items))
     return StockResult(
         updated=updated,

@@ -1,14 +1,15 @@
-"""Inventory models: products with stock, reservations per order, the ERP import's pages and its events."""
+"""Inventory models: products with stock, reservations per order, the ERP import's pages and its events,
+and the stock adjustments the ERP's counts make."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, String, text
 from sqlmodel import Field, SQLModel
 
 from common.erp_events import ErpEventIn
@@ -27,6 +28,10 @@ MAX_ON_HAND = 10_000_000
 EAN_PATTERN = r"^[0-9]{8,14}$"
 #: Longest ``?q=`` of the product search: no name is longer, so a longer one matches nothing.
 MAX_QUERY_LENGTH = 200
+#: The largest page of ``GET /stock/adjustments`` and the most ids one ``POST /stock/adjustments/posted`` takes.
+MAX_ADJUSTMENTS_PAGE = 1000
+#: ``stock_adjustments.id`` is a ``bigint``: a larger id is refused as input, not by the database.
+MAX_ADJUSTMENT_ID = 2**63 - 1
 
 
 class ProductBase(SQLModel):
@@ -294,3 +299,76 @@ class InventoryErpEventIn(ErpEventIn):
         if item.sku != self.object_id:
             raise ValueError(f"the event is about {self.object_id}, its data about {item.sku}")
         return self
+
+
+# -- stock adjustments (docs/erp.md, part D) ---------------------------------------------------
+
+
+class AdjustmentSource(StrEnum):
+    """What changed the count: an import page or a ``StockChanged`` event."""
+
+    ERP_PAGE = "erp-page"
+    ERP_EVENT = "erp-event"
+
+
+class StockAdjustment(SQLModel, table=True):
+    """One on-hand change an ERP count made (``delta`` never 0, ``on_hand`` after it), written by ``set_stock``.
+
+    ``ref`` names what carried the count: the page (its watermark) or the event id. ``posted_at`` is set
+    once the warehouse has taken the delta into its stock-adjustment bin; until then the row is pending.
+    """
+
+    __tablename__ = "stock_adjustments"
+    __table_args__ = (
+        CheckConstraint("delta <> 0", name="adjustment_delta_not_zero"),
+        CheckConstraint("on_hand >= 0", name="adjustment_on_hand_not_negative"),
+        CheckConstraint("source IN ('erp-page', 'erp-event')", name="adjustment_source"),
+        Index("ix_stock_adjustments_pending", "id", postgresql_where=text("posted_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    sku: str = Field(sa_column=Column(String(64), nullable=False))
+    delta: int
+    on_hand: int
+    source: AdjustmentSource = Field(sa_column=Column(String(16), nullable=False))
+    ref: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    posted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class StockAdjustmentPublic(BaseModel):
+    """One adjustment; ``posted_at`` null: not yet taken by the warehouse."""
+
+    id: int
+    sku: str
+    delta: int
+    on_hand: int
+    source: AdjustmentSource
+    ref: str = PydanticField(examples=["MAT-00001@2026-05-04T10:15:00.000001Z"])
+    created_at: datetime
+    posted_at: datetime | None
+
+
+class StockAdjustmentPage(BaseModel):
+    """Adjustments, oldest first; ``total``: adjustments matching the filters, on every page."""
+
+    items: list[StockAdjustmentPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class AdjustmentsPostedIn(BaseModel):
+    """Adjustments the warehouse has taken into its stock-adjustment bin."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ids: list[Annotated[int, PydanticField(ge=1, le=MAX_ADJUSTMENT_ID)]] = PydanticField(
+        min_length=1, max_length=MAX_ADJUSTMENTS_PAGE
+    )
+
+
+class AdjustmentsPosted(BaseModel):
+    """How many of the ids were marked posted now (those already posted, and unknown ids, are not counted)."""
+
+    posted: int

@@ -17,13 +17,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asyncpg import Record
-from sqlalchemy import func, text
+from sqlalchemy import Row, func, text
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.sql import Sql, driver_connection
-from services.inventory.models import MaterialIn, Product, Reservation, ReservationLine, ReservationStatus, StockIn
+from services.inventory.models import (
+    AdjustmentSource,
+    MaterialIn,
+    Product,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockAdjustment,
+    StockIn,
+)
 
 # The ERP import's statements: one page is a handful of array parameters and one or two statements,
 # never an object or a round trip per row. Rows are touched in SKU order (COLLATE "C"), the lock order of every
@@ -54,15 +64,34 @@ WHERE sku = ANY(CAST(:skus AS text[]))
 ORDER BY sku COLLATE "C"
 FOR UPDATE
 """)
-#: Set counted stock on locked rows; the conditions repeat the caller's decision (the table's checks stand behind).
+#: Set counted stock on locked rows and write one adjustment per SKU whose ``on_hand`` changed; answers the rows
+#: set. The conditions repeat the caller's decision (the table's checks stand behind). ``old`` reads the rows as
+#: they were before this statement (every part of one statement sees the same snapshot, and the caller's lock
+#: means nobody changed them since): PostgreSQL 16 has no ``RETURNING old.*``. A count equal to the stored one
+#: still takes its change time, but writes no adjustment.
 SET_STOCK_SQL = text("""
-UPDATE products AS p
-SET on_hand = s.on_hand, available = s.on_hand - p.reserved, stock_changed_at = s.changed_at, updated_at = :now
-FROM unnest(CAST(:skus AS text[]), CAST(:on_hand AS integer[]), CAST(:changed AS timestamptz[]))
-     AS s(sku, on_hand, changed_at)
-WHERE p.sku = s.sku
-  AND (p.stock_changed_at IS NULL OR p.stock_changed_at < s.changed_at)
-  AND s.on_hand >= p.reserved
+WITH counted AS (
+    SELECT s.sku, s.on_hand, s.changed_at
+    FROM unnest(CAST(:skus AS text[]), CAST(:on_hand AS integer[]), CAST(:changed AS timestamptz[]))
+         AS s(sku, on_hand, changed_at)
+), old AS (
+    SELECT p.sku, p.on_hand FROM products p JOIN counted c ON c.sku = p.sku
+), applied AS (
+    UPDATE products AS p
+    SET on_hand = c.on_hand, available = c.on_hand - p.reserved, stock_changed_at = c.changed_at, updated_at = :now
+    FROM counted c
+    WHERE p.sku = c.sku
+      AND (p.stock_changed_at IS NULL OR p.stock_changed_at < c.changed_at)
+      AND c.on_hand >= p.reserved
+    RETURNING p.sku, p.on_hand
+), adjusted AS (
+    INSERT INTO stock_adjustments (sku, delta, on_hand, source, ref, created_at)
+    SELECT a.sku, a.on_hand - o.on_hand, a.on_hand, :source, :ref, :now
+    FROM applied a JOIN old o ON o.sku = a.sku
+    WHERE a.on_hand <> o.on_hand
+    ORDER BY a.sku COLLATE "C"
+)
+SELECT count(*) FROM applied
 """)
 
 #: Claim the order's header and take every line's stock, all in one statement.
@@ -164,6 +193,26 @@ RESERVATION_SQL = Sql(
     FROM reservations r WHERE r.order_id = :order_id
     """
 )
+
+
+#: Mark adjustments posted, locked in id order (two carriers posting one batch queue instead of deadlocking);
+#: answers how many were still pending. A row another transaction posted meanwhile drops out of ``pending`` when
+#: its lock is granted (the condition is checked again on the committed row).
+POST_ADJUSTMENTS_SQL = Sql(
+    """
+    WITH pending AS MATERIALIZED (
+        SELECT id FROM stock_adjustments
+        WHERE id = ANY(CAST(:ids AS bigint[])) AND posted_at IS NULL
+        ORDER BY id
+        FOR UPDATE
+    ), posted AS (
+        UPDATE stock_adjustments a SET posted_at = :at FROM pending WHERE a.id = pending.id RETURNING a.id
+    )
+    SELECT count(*) FROM posted
+    """
+)
+#: Listed through SQLAlchemy Core (filters come and go): rows, never an ORM object per adjustment.
+_ADJUSTMENTS = StockAdjustment.__table__  # type: ignore[attr-defined]
 
 
 def held_lines(row: Record) -> dict[str, int]:
@@ -391,8 +440,41 @@ class InventoryRepository:
         result = await connection.execute(LOCK_STOCK_SQL, {"skus": list(skus)})
         return {sku: (reserved, changed_at) for sku, reserved, changed_at in result}
 
-    async def set_stock(self, items: Sequence[StockIn]) -> int:
-        """Set the on-hand counts of locked SKUs (``available`` follows); the rows changed."""
+    async def adjustments(
+        self, *, pending: bool | None, sku: str | None, limit: int, offset: int
+    ) -> tuple[list[Row[Any]], int]:
+        """A page of stock adjustments, oldest (lowest id) first, and how many match.
+
+        ``pending`` True: only those not yet posted (the partial index's rows); False: only posted ones;
+        None: all. ``sku``: only that SKU's.
+        """
+        table = _ADJUSTMENTS
+        match = []
+        if pending is not None:
+            match.append(table.c.posted_at.is_(None) if pending else table.c.posted_at.is_not(None))
+        if sku is not None:
+            match.append(table.c.sku == sku)
+        rows = sa_select(table).where(*match).order_by(table.c.id).limit(limit).offset(offset)
+        count = sa_select(func.count()).select_from(table).where(*match)
+        connection = await self.session.connection()
+        items = list((await connection.execute(rows)).all())
+        return items, int((await connection.execute(count)).scalar_one())
+
+    async def post_adjustments(self, ids: Sequence[int]) -> int:
+        """Set ``posted_at`` on those of ``ids`` still pending: :data:`POST_ADJUSTMENTS_SQL`; how many."""
+        db = await driver_connection(self.session)
+        posted: int = await POST_ADJUSTMENTS_SQL.fetchval(db, ids=sorted(set(ids)), at=datetime.now(UTC))
+        return posted
+
+    async def set_stock(self, items: Sequence[StockIn], *, source: AdjustmentSource, ref: str) -> int:
+        """Set the on-hand counts of locked SKUs (``available`` follows): :data:`SET_STOCK_SQL`.
+
+        Each SKU whose ``on_hand`` changes gets a ``stock_adjustments`` row (``source``, ``ref``) in the
+        same statement. ``items`` hold one count per SKU.
+
+        Returns:
+            The rows set (a count equal to the stored one included: it takes the count's time).
+        """
         if not items:
             return 0
         connection = await self.session.connection()
@@ -402,7 +484,9 @@ class InventoryRepository:
                 "skus": [s.sku for s in items],
                 "on_hand": [s.on_hand for s in items],
                 "changed": [s.changed_at for s in items],
+                "source": source.value,
+                "ref": ref,
                 "now": datetime.now(UTC),
             },
         )
-        return int(result.rowcount)
+        return int(result.scalar_one())
