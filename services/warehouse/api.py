@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from common.db import SessionDep
+from common.errors import ErrorBody
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.inventory.models import SKU_PATTERN
 from services.warehouse import adjustment_bin, holds, picking, service, waves
@@ -24,11 +25,13 @@ from services.warehouse.models import (
     IssueState,
     LocationPublic,
     LockIn,
+    MoveIn,
     OrderRefIn,
     Reallocated,
     RestockState,
     SkuQuantityIn,
     StationPublic,
+    StockMoved,
     StockTotalPublic,
     TaskConfirmed,
     TaskPublic,
@@ -137,6 +140,28 @@ async def apply_adjustments(body: AdjustmentsIn, repo: RepoDep, once: Idempotent
     """
     return await once.run(
         fingerprint("adjust", body.model_dump_json()), lambda: adjustment_bin.apply_adjustments(repo, body)
+    )
+
+
+@router.post(
+    "/stock/moves",
+    response_model=StockMoved,
+    responses={404: {"model": ErrorBody, "description": "``LocationNotFound``"}, **IDEMPOTENT_RESPONSES},
+    tags=["stock"],
+)
+async def move_stock(body: MoveIn, repo: RepoDep, once: IdempotentDep) -> StockMoved:
+    """Move free units of one SKU and lot from bin ``from`` to bin ``to``; answers both rows after the move.
+
+    Put found units away from the stock-adjustment bin ``X-00-00-0`` into a real
+    bin, or book missing ones out of a real bin into it. Only the adjustment bin
+    may go below zero; any other source gives at most its free units (``quantity
+    - allocated``), else 409 ``NotEnoughFreeUnits`` (``requested``, ``free``). The
+    destination row is made when missing (received now, the source's expiry
+    date). Locked bins take part (a count is often why units move). Unknown
+    location → 404 ``LocationNotFound``; ``from == to`` → 422.
+    """
+    return await once.run(
+        fingerprint("move", body.model_dump(mode="json", by_alias=True)), lambda: adjustment_bin.move(repo, body)
     )
 
 

@@ -293,6 +293,22 @@ class AdjustmentsIn(_Strict):
         return self
 
 
+class MoveIn(_Strict):
+    """Move ``quantity`` free units of one SKU and lot from bin ``from`` to bin ``to``."""
+
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    source: str = PydanticField(alias="from", pattern=LOCATION_PATTERN)
+    destination: str = PydanticField(alias="to", pattern=LOCATION_PATTERN)
+    quantity: int = PydanticField(gt=0, le=MAX_QUANTITY)
+    lot: str | None = PydanticField(default=None, pattern=LOT_PATTERN)
+
+    @model_validator(mode="after")
+    def _two_bins(self) -> MoveIn:
+        if self.source == self.destination:
+            raise ValueError("from and to are the same location")
+        return self
+
+
 # --- answers ----------------------------------------------------------------------------------------------------
 
 
@@ -323,6 +339,19 @@ class AdjustmentsApplied(BaseModel):
 
     applied: int
     duplicate: int
+
+
+class StockMoved(BaseModel):
+    """A move's answer: both bin rows of the SKU and lot as they stand after it."""
+
+    # Stored answers are dumped by field name and read back for a replay: both names validate.
+    model_config = ConfigDict(populate_by_name=True)
+
+    sku: str
+    lot: str | None
+    quantity: int
+    source: BinStockPublic = PydanticField(alias="from")
+    destination: BinStockPublic = PydanticField(alias="to")
 
 
 class StockTotalPublic(BaseModel):

@@ -4,7 +4,7 @@ Lock order, so concurrent units of work never deadlock: a wave or backlog row
 first, then pick tasks (by ``task_id``), then a location, then bin rows (by
 ``id``). ERP adjustments lock their new ``stock_adjustments`` rows (by ``id``),
 then the adjustment bin's rows (by SKU, ``COLLATE "C"``); they touch no other
-bin.
+bin, and a move holds at most one of those rows.
 
 The saga's calls (enqueue, and withdraw, its compensation) run plain SQL
 straight through asyncpg on the session's connection (:mod:`common.sql`), one
@@ -221,6 +221,60 @@ class WarehouseRepository:
             await driver_connection(self.session), ids=ids, skus=skus, deltas=deltas
         )
         return [int(r["id"]) for r in rows]
+
+    async def existing_locations(self, codes: Iterable[str]) -> set[str]:
+        result = await self.session.exec(select(Location.code).where(col(Location.code).in_(sorted(set(codes)))))
+        return set(result.all())
+
+    @staticmethod
+    def _same_lot(lot: str | None) -> Any:
+        # The unique index's own expression (no lot counts as one lot), so the index serves it.
+        return func.coalesce(col(BinStock.lot), "") == (lot or "")
+
+    async def ensure_bins(
+        self, sku: str, lot: str | None, locations: Iterable[str], *, expiry_from: str, now: datetime
+    ) -> None:
+        """Make the missing bin rows of ``sku`` and ``lot`` in ``locations`` (empty, received ``now``).
+
+        Their expiry date is that of the row in ``expiry_from`` (the move's source), if it has one.
+        """
+        table = BinStock.__table__  # type: ignore[attr-defined]
+        expiry = (
+            select(col(BinStock.expiry_date))
+            .where(col(BinStock.location) == expiry_from, col(BinStock.sku) == sku, self._same_lot(lot))
+            .scalar_subquery()
+        )
+        rows = [
+            {
+                "location": code,
+                "sku": sku,
+                "lot": lot,
+                "expiry_date": expiry,
+                "received_at": now,
+                "quantity": 0,
+                "allocated": 0,
+            }
+            for code in sorted(set(locations))
+        ]
+        if rows:
+            await self.session.exec(
+                insert(table)
+                .values(rows)
+                .on_conflict_do_nothing(
+                    index_elements=[table.c.location, table.c.sku, literal_column("coalesce(lot, '')")]
+                )
+            )
+
+    async def lock_lot_bins(self, sku: str, lot: str | None, locations: Iterable[str]) -> dict[str, BinStock]:
+        """Lock the bin rows of ``sku`` and ``lot`` in ``locations``, in ``id`` order; by location."""
+        stmt = (
+            select(BinStock)
+            .where(col(BinStock.location).in_(sorted(set(locations))), col(BinStock.sku) == sku, self._same_lot(lot))
+            .order_by(col(BinStock.id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {b.location: b for b in (await self.session.exec(stmt)).all()}
 
     async def put_back(self, task: PickTask, quantity: int, now: datetime) -> None:
         """Add ``quantity`` free units to the bin row of ``task``'s location, SKU and lot.
