@@ -7,13 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from common.db import SessionDep
+from common.errors import ErrorBody
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from services.inventory.models import SKU_PATTERN
-from services.warehouse import holds, picking, service, waves
+from services.warehouse import adjustment_bin, holds, picking, service, waves
 from services.warehouse.models import (
     ID_PATTERN,
     LOCATION_PATTERN,
     STATIONS,
+    AdjustmentsApplied,
+    AdjustmentsIn,
     BacklogIn,
     BacklogPublic,
     BacklogState,
@@ -22,11 +25,13 @@ from services.warehouse.models import (
     IssueState,
     LocationPublic,
     LockIn,
+    MoveIn,
     OrderRefIn,
     Reallocated,
     RestockState,
     SkuQuantityIn,
     StationPublic,
+    StockMoved,
     StockTotalPublic,
     TaskConfirmed,
     TaskPublic,
@@ -85,7 +90,10 @@ async def get_location(code: LocationPath, repo: RepoDep) -> LocationPublic:
     "/locations/{code}/lock", response_model=LocationPublic, responses=IDEMPOTENT_RESPONSES, tags=["locations"]
 )
 async def lock_location(code: LocationPath, body: LockIn, repo: RepoDep, once: IdempotentDep) -> LocationPublic:
-    """Lock a bin (a count is due); nothing is allocated from it until it is unlocked."""
+    """Lock a bin (a count is due); nothing is allocated from it until it is unlocked.
+
+    404 ``LocationNotFound``; the stock-adjustment bin → 409 ``AdjustmentBin`` (locked for good).
+    """
     return await once.run(
         fingerprint("lock", code, body.reason), lambda: service.lock_location(repo, code, body.reason)
     )
@@ -95,6 +103,7 @@ async def lock_location(code: LocationPath, body: LockIn, repo: RepoDep, once: I
     "/locations/{code}/unlock", response_model=LocationPublic, responses=IDEMPOTENT_RESPONSES, tags=["locations"]
 )
 async def unlock_location(code: LocationPath, repo: RepoDep, once: IdempotentDep) -> LocationPublic:
+    """404 ``LocationNotFound``; the stock-adjustment bin → 409 ``AdjustmentBin`` (locked for good)."""
     return await once.run(fingerprint("unlock", code), lambda: service.lock_location(repo, code, None))
 
 
@@ -112,8 +121,48 @@ async def stock(
 
 @router.get("/stock/totals", response_model=list[StockTotalPublic], tags=["stock"])
 async def stock_totals(repo: RepoDep) -> list[StockTotalPublic]:
-    """Per SKU: units in the bins and how many of them are allocated (for the cross-service stock check)."""
+    """Per SKU: units in the bins and how many of them are allocated (for the cross-service stock check).
+
+    The stock-adjustment bin counts too, below zero included, so the totals equal inventory's ``on_hand``.
+    """
     return await service.stock_totals(repo)
+
+
+@router.post("/stock/adjustments", response_model=AdjustmentsApplied, responses=IDEMPOTENT_RESPONSES, tags=["stock"])
+async def apply_adjustments(body: AdjustmentsIn, repo: RepoDep, once: IdempotentDep) -> AdjustmentsApplied:
+    """Apply inventory's stock adjustments to the stock-adjustment bin ``X-00-00-0``, each id once.
+
+    Each new id adds its ``delta`` to the SKU's row (lot null) there, made when
+    missing; an id applied before (or earlier in the body) counts as
+    ``duplicate`` and adds nothing, also when two calls carry it at once.
+    409 ``AdjustmentMismatch`` (``ids``) when an id was applied with another SKU
+    or delta (nothing applied); one id twice in the body with different content → 422.
+    """
+    return await once.run(
+        fingerprint("adjust", body.model_dump_json()), lambda: adjustment_bin.apply_adjustments(repo, body)
+    )
+
+
+@router.post(
+    "/stock/moves",
+    response_model=StockMoved,
+    responses={404: {"model": ErrorBody, "description": "``LocationNotFound``"}, **IDEMPOTENT_RESPONSES},
+    tags=["stock"],
+)
+async def move_stock(body: MoveIn, repo: RepoDep, once: IdempotentDep) -> StockMoved:
+    """Move free units of one SKU and lot from bin ``from`` to bin ``to``; answers both rows after the move.
+
+    Put found units away from the stock-adjustment bin ``X-00-00-0`` into a real
+    bin, or book missing ones out of a real bin into it. Only the adjustment bin
+    may go below zero; any other source gives at most its free units (``quantity
+    - allocated``), else 409 ``NotEnoughFreeUnits`` (``requested``, ``free``). The
+    destination row is made when missing (received now, the source's expiry
+    date). Locked bins take part (a count is often why units move). Unknown
+    location → 404 ``LocationNotFound``; ``from == to`` → 422.
+    """
+    return await once.run(
+        fingerprint("move", body.model_dump(mode="json", by_alias=True)), lambda: adjustment_bin.move(repo, body)
+    )
 
 
 @router.get("/stations", response_model=list[StationPublic], tags=["stations"])

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import BigInteger, Column, Date, DateTime, ForeignKey, Identity, String
 from sqlalchemy.dialects.postgresql import JSONB
@@ -29,8 +29,20 @@ STATIONS = ("PACK-1", "PACK-2")
 
 
 class LocationType(StrEnum):
+    """``ADJUST`` is the stock-adjustment bin's alone (:data:`ADJUSTMENT_BIN`)."""
+
     PICK = "PICK"
     RESERVE = "RESERVE"
+    ADJUST = "ADJUST"
+
+
+#: The stock-adjustment bin (migration 0004): "somewhere in the building" for the ERP's count differences.
+#: Locked for good and never allocated from; its bin rows may go below zero and never hold an allocation.
+ADJUSTMENT_BIN = "X-00-00-0"
+#: Largest change one ERP adjustment may carry (either sign).
+MAX_ADJUSTMENT = 10_000_000
+#: Adjustments per ``POST /stock/adjustments``.
+MAX_ADJUSTMENTS = 1000
 
 
 class ServiceLevel(StrEnum):
@@ -92,7 +104,11 @@ class Location(SQLModel, table=True):
 
 
 class BinStock(SQLModel, table=True):
-    """Units of one SKU and lot in one location; ``0 ≤ allocated ≤ quantity`` is a table constraint."""
+    """Units of one SKU and lot in one location.
+
+    Table constraints: ``0 ≤ allocated ≤ quantity``, except in the adjustment
+    bin, whose rows may go below zero and always have ``allocated = 0``.
+    """
 
     __tablename__ = "bin_stock"
 
@@ -104,6 +120,17 @@ class BinStock(SQLModel, table=True):
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     quantity: int = 0
     allocated: int = 0
+
+
+class StockAdjustment(SQLModel, table=True):
+    """An ERP stock adjustment (inventory's id) applied once to the adjustment bin."""
+
+    __tablename__ = "stock_adjustments"
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    sku: str = Field(max_length=64)
+    delta: int
+    applied_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class BacklogOrder(SQLModel, table=True):
@@ -237,6 +264,51 @@ class SkuQuantityIn(_Strict):
     quantity: int = PydanticField(gt=0, le=MAX_QUANTITY)
 
 
+class AdjustmentIn(_Strict):
+    """One of inventory's stock adjustments: ``delta`` units of ``sku`` into (or out of) the adjustment bin."""
+
+    id: int = PydanticField(ge=1, le=2**63 - 1)
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    delta: int = PydanticField(ge=-MAX_ADJUSTMENT, le=MAX_ADJUSTMENT)
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, delta: int) -> int:
+        if delta == 0:
+            raise ValueError("an adjustment changes stock: delta must not be 0")
+        return delta
+
+
+class AdjustmentsIn(_Strict):
+    """Adjustments to apply, each id once; one id given twice must carry the same SKU and delta."""
+
+    items: list[AdjustmentIn] = PydanticField(min_length=1, max_length=MAX_ADJUSTMENTS)
+
+    @model_validator(mode="after")
+    def _one_content_per_id(self) -> AdjustmentsIn:
+        seen: dict[int, AdjustmentIn] = {}
+        for item in self.items:
+            if seen.setdefault(item.id, item) != item:
+                raise ValueError(f"adjustment {item.id} is given twice with different content")
+        return self
+
+
+class MoveIn(_Strict):
+    """Move ``quantity`` free units of one SKU and lot from bin ``from`` to bin ``to``."""
+
+    sku: str = PydanticField(pattern=SKU_PATTERN)
+    source: str = PydanticField(alias="from", pattern=LOCATION_PATTERN)
+    destination: str = PydanticField(alias="to", pattern=LOCATION_PATTERN)
+    quantity: int = PydanticField(gt=0, le=MAX_QUANTITY)
+    lot: str | None = PydanticField(default=None, pattern=LOT_PATTERN)
+
+    @model_validator(mode="after")
+    def _two_bins(self) -> MoveIn:
+        if self.source == self.destination:
+            raise ValueError("from and to are the same location")
+        return self
+
+
 # --- answers ----------------------------------------------------------------------------------------------------
 
 
@@ -260,6 +332,26 @@ class BinStockPublic(BaseModel):
     received_at: datetime
     quantity: int
     allocated: int
+
+
+class AdjustmentsApplied(BaseModel):
+    """``applied``: ids applied now; ``duplicate``: items whose id was applied before (or earlier in the body)."""
+
+    applied: int
+    duplicate: int
+
+
+class StockMoved(BaseModel):
+    """A move's answer: both bin rows of the SKU and lot as they stand after it."""
+
+    # Stored answers are dumped by field name and read back for a replay: both names validate.
+    model_config = ConfigDict(populate_by_name=True)
+
+    sku: str
+    lot: str | None
+    quantity: int
+    source: BinStockPublic = PydanticField(alias="from")
+    destination: BinStockPublic = PydanticField(alias="to")
 
 
 class StockTotalPublic(BaseModel):

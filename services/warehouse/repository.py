@@ -2,7 +2,9 @@
 
 Lock order, so concurrent units of work never deadlock: a wave or backlog row
 first, then pick tasks (by ``task_id``), then a location, then bin rows (by
-``id``).
+``id``). ERP adjustments lock their new ``stock_adjustments`` rows (by ``id``),
+then the adjustment bin's rows (by SKU, ``COLLATE "C"``); they touch no other
+bin, and a move holds at most one of those rows.
 
 The saga's calls (enqueue, and withdraw, its compensation) run plain SQL
 straight through asyncpg on the session's connection (:mod:`common.sql`), one
@@ -25,10 +27,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.sql import Sql, driver_connection
 from services.warehouse.models import (
+    ADJUSTMENT_BIN,
     BacklogOrder,
     BacklogStatus,
     BinStock,
     Location,
+    LocationType,
     PickTask,
     TaskStatus,
     Wave,
@@ -69,6 +73,46 @@ WITHDRAW_SQL = Sql(
         RETURNING order_id
     )
     SELECT EXISTS (SELECT FROM withdrawn) AS withdrawn, EXISTS (SELECT FROM tombstone) AS tombstone
+    """
+)
+
+
+#: Apply ERP adjustments once each: record the ids not seen before (in id order) and add their deltas,
+#: summed per SKU, to the SKU's row (lot null) in the adjustment bin, made when missing (in SKU order).
+#: A concurrent call carrying the same ids waits on their inserts and then skips them, so it adds nothing.
+#: Every id is inserted before any bin row is touched (the sum needs them all). Answers how many applied.
+APPLY_ADJUSTMENTS_SQL = Sql(
+    """
+    WITH applied AS (
+        INSERT INTO stock_adjustments (id, sku, delta, applied_at)
+        SELECT g.id, g.sku, g.delta, CAST(:at AS timestamptz)
+        FROM unnest(CAST(:ids AS bigint[]), CAST(:skus AS text[]), CAST(:deltas AS integer[])) AS g(id, sku, delta)
+        ORDER BY g.id
+        ON CONFLICT (id) DO NOTHING
+        RETURNING sku, delta
+    ), booked AS (
+        INSERT INTO bin_stock AS b (location, sku, lot, expiry_date, received_at, quantity, allocated)
+        SELECT CAST(:bin AS varchar), a.sku, NULL, NULL, CAST(:at AS timestamptz), sum(a.delta), 0
+        FROM applied a
+        GROUP BY a.sku
+        HAVING sum(a.delta) <> 0
+        ORDER BY a.sku COLLATE "C"
+        ON CONFLICT (location, sku, coalesce(lot, '')) DO UPDATE SET quantity = b.quantity + excluded.quantity
+    )
+    SELECT count(*) FROM applied
+    """
+)
+
+#: Ids already applied with another SKU or delta than given (a reset inventory reusing its ids, say).
+MISMATCHED_ADJUSTMENTS_SQL = Sql(
+    """
+    SELECT s.id
+    FROM stock_adjustments s
+    JOIN unnest(CAST(:ids AS bigint[]), CAST(:skus AS text[]), CAST(:deltas AS integer[])) AS g(id, sku, delta)
+      ON g.id = s.id
+    WHERE s.sku <> g.sku OR s.delta <> g.delta
+    ORDER BY s.id
+    LIMIT 20
     """
 )
 
@@ -135,6 +179,8 @@ class WarehouseRepository:
             .join(Location, col(Location.code) == col(BinStock.location))
             .where(col(BinStock.sku).in_(sorted(set(skus))))
             .where(col(Location.locked).is_(False))
+            # Never the adjustment bin, even were it unlocked: its units are nowhere in particular.
+            .where(col(Location.type) != LocationType.ADJUST)
             .where(col(BinStock.quantity) > col(BinStock.allocated))
             .order_by(col(BinStock.id))
             .with_for_update(of=BinStock)
@@ -159,6 +205,76 @@ class WarehouseRepository:
             .where(col(BinStock.id) == bin_id)
             .values(quantity=col(BinStock.quantity) + quantity, allocated=col(BinStock.allocated) + allocated)
         )
+
+    async def apply_adjustments(
+        self, ids: Sequence[int], skus: Sequence[str], deltas: Sequence[int], at: datetime
+    ) -> int:
+        """Apply adjustments with distinct ``ids`` once each (:data:`APPLY_ADJUSTMENTS_SQL`); how many applied now."""
+        applied = await APPLY_ADJUSTMENTS_SQL.fetchval(
+            await driver_connection(self.session), ids=ids, skus=skus, deltas=deltas, at=at, bin=ADJUSTMENT_BIN
+        )
+        return int(applied)
+
+    async def mismatched_adjustments(self, ids: Sequence[int], skus: Sequence[str], deltas: Sequence[int]) -> list[int]:
+        """Up to 20 of ``ids`` stored with another SKU or delta (:data:`MISMATCHED_ADJUSTMENTS_SQL`)."""
+        rows = await MISMATCHED_ADJUSTMENTS_SQL.fetch(
+            await driver_connection(self.session), ids=ids, skus=skus, deltas=deltas
+        )
+        return [int(r["id"]) for r in rows]
+
+    async def existing_locations(self, codes: Iterable[str]) -> set[str]:
+        result = await self.session.exec(select(Location.code).where(col(Location.code).in_(sorted(set(codes)))))
+        return set(result.all())
+
+    @staticmethod
+    def _same_lot(lot: str | None) -> Any:
+        # The unique index's own expression (no lot counts as one lot), so the index serves it.
+        return func.coalesce(col(BinStock.lot), "") == (lot or "")
+
+    async def ensure_bins(
+        self, sku: str, lot: str | None, locations: Iterable[str], *, expiry_from: str, now: datetime
+    ) -> None:
+        """Make the missing bin rows of ``sku`` and ``lot`` in ``locations`` (empty, received ``now``).
+
+        Their expiry date is that of the row in ``expiry_from`` (the move's source), if it has one.
+        """
+        table = BinStock.__table__  # type: ignore[attr-defined]
+        expiry = (
+            select(col(BinStock.expiry_date))
+            .where(col(BinStock.location) == expiry_from, col(BinStock.sku) == sku, self._same_lot(lot))
+            .scalar_subquery()
+        )
+        rows = [
+            {
+                "location": code,
+                "sku": sku,
+                "lot": lot,
+                "expiry_date": expiry,
+                "received_at": now,
+                "quantity": 0,
+                "allocated": 0,
+            }
+            for code in sorted(set(locations))
+        ]
+        if rows:
+            await self.session.exec(
+                insert(table)
+                .values(rows)
+                .on_conflict_do_nothing(
+                    index_elements=[table.c.location, table.c.sku, literal_column("coalesce(lot, '')")]
+                )
+            )
+
+    async def lock_lot_bins(self, sku: str, lot: str | None, locations: Iterable[str]) -> dict[str, BinStock]:
+        """Lock the bin rows of ``sku`` and ``lot`` in ``locations``, in ``id`` order; by location."""
+        stmt = (
+            select(BinStock)
+            .where(col(BinStock.location).in_(sorted(set(locations))), col(BinStock.sku) == sku, self._same_lot(lot))
+            .order_by(col(BinStock.id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return {b.location: b for b in (await self.session.exec(stmt)).all()}
 
     async def put_back(self, task: PickTask, quantity: int, now: datetime) -> None:
         """Add ``quantity`` free units to the bin row of ``task``'s location, SKU and lot.

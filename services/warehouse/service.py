@@ -25,6 +25,7 @@ from services.warehouse.models import (
     LinePublic,
     Location,
     LocationPublic,
+    LocationType,
     PickTask,
     ServiceLevel,
     StockTotalPublic,
@@ -114,8 +115,15 @@ async def get_location(repo: WarehouseRepository, code: str, *, for_update: bool
 
 
 async def lock_location(repo: WarehouseRepository, code: str, reason: str | None) -> LocationPublic:
-    """Lock (``reason`` given) or unlock a location; a locked bin is never allocated."""
+    """Lock (``reason`` given) or unlock a location; a locked bin is never allocated.
+
+    Raises:
+        NotFound: ``LocationNotFound``.
+        Conflict: ``AdjustmentBin``: the stock-adjustment bin stays locked as it is, for good.
+    """
     location = await get_location(repo, code, for_update=True)
+    if location.type == LocationType.ADJUST:
+        raise Conflict(f"{code} is the stock-adjustment bin: locked for good", type="AdjustmentBin")
     location.locked, location.lock_reason = reason is not None, reason
     location.updated_at = datetime.now(UTC)
     await repo.save(location)
