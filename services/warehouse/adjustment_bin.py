@@ -7,7 +7,7 @@ up to inventory's ``on_hand`` per SKU; an operator later moves found units
 from there into a real bin, or books missing ones out of a real bin into it.
 
 * :func:`apply_adjustments`: each of inventory's adjustment ids applies once
-  (its row in ``stock_adjustments`` is the proof), whoever carries it and
+  (its row in ``applied_adjustments`` is the proof), whoever carries it and
   however often. One statement in the usual case, no ORM object per row.
 * :func:`move`: free units of one SKU and lot from one bin to another, both
   rows locked in ``id`` order. Only the adjustment bin may go below zero; any

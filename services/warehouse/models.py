@@ -122,10 +122,10 @@ class BinStock(SQLModel, table=True):
     allocated: int = 0
 
 
-class StockAdjustment(SQLModel, table=True):
+class AppliedAdjustment(SQLModel, table=True):
     """An ERP stock adjustment (inventory's id) applied once to the adjustment bin."""
 
-    __tablename__ = "stock_adjustments"
+    __tablename__ = "applied_adjustments"
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     sku: str = Field(max_length=64)

@@ -2,7 +2,7 @@
 
 Lock order, so concurrent units of work never deadlock: a wave or backlog row
 first, then pick tasks (by ``task_id``), then a location, then bin rows (by
-``id``). ERP adjustments lock their new ``stock_adjustments`` rows (by ``id``),
+``id``). ERP adjustments lock their new ``applied_adjustments`` rows (by ``id``),
 then the adjustment bin's rows (by SKU, ``COLLATE "C"``); they touch no other
 bin, and a move holds at most one of those rows.
 
@@ -84,7 +84,7 @@ WITHDRAW_SQL = Sql(
 APPLY_ADJUSTMENTS_SQL = Sql(
     """
     WITH applied AS (
-        INSERT INTO stock_adjustments (id, sku, delta, applied_at)
+        INSERT INTO applied_adjustments (id, sku, delta, applied_at)
         SELECT g.id, g.sku, g.delta, CAST(:at AS timestamptz)
         FROM unnest(CAST(:ids AS bigint[]), CAST(:skus AS text[]), CAST(:deltas AS integer[])) AS g(id, sku, delta)
         ORDER BY g.id
@@ -107,7 +107,7 @@ APPLY_ADJUSTMENTS_SQL = Sql(
 MISMATCHED_ADJUSTMENTS_SQL = Sql(
     """
     SELECT s.id
-    FROM stock_adjustments s
+    FROM applied_adjustments s
     JOIN unnest(CAST(:ids AS bigint[]), CAST(:skus AS text[]), CAST(:deltas AS integer[])) AS g(id, sku, delta)
       ON g.id = s.id
     WHERE s.sku <> g.sku OR s.delta <> g.delta

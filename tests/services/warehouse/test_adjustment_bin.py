@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common import migrations
 from services.warehouse.app import create_app
-from services.warehouse.models import StockAdjustment
+from services.warehouse.models import AppliedAdjustment
 from services.warehouse.seed import seed
 from tests.conftest import FreshDatabase
 from tests.services.round_trips import Statements
@@ -185,7 +185,7 @@ async def test_adjustments_apply_once_and_the_totals_count_the_bin(
     adj_rows = (await client.get("/stock", params={"location": ADJ, "sku": sku})).json()
     assert [(r["lot"], r["expiry_date"], r["quantity"], r["allocated"]) for r in adj_rows] == [(None, None, -4, 0)]
     async with sessions() as session:
-        stored = (await session.exec(select(StockAdjustment).where(col(StockAdjustment.id).in_(body_ids)))).all()
+        stored = (await session.exec(select(AppliedAdjustment).where(col(AppliedAdjustment.id).in_(body_ids)))).all()
     assert sorted((s.id, s.sku, s.delta) for s in stored) == [(a, sku, -3), (b, sku, -1), (c, other, 8)]
     # A repeat, whole or in part, changes nothing; a new id in it applies.
     assert await applied(client, *body) == {"applied": 0, "duplicate": 3}
@@ -346,7 +346,7 @@ async def test_migration_0004_goes_down_and_up(fresh_database: FreshDatabase) ->
     conn = await asyncpg.connect(pg_url(url))
     try:
         assert await conn.fetchval("SELECT count(*) FROM locations WHERE code = $1", ADJ) == 0
-        assert await conn.fetchval("SELECT to_regclass('stock_adjustments')") is None
+        assert await conn.fetchval("SELECT to_regclass('applied_adjustments')") is None
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute(
                 "INSERT INTO locations (code, zone, aisle, rack, level, pick_seq, type, locked, updated_at)"

@@ -5,7 +5,7 @@ one bin standing for "somewhere in the building": location ``X-00-00-0``, type
 ``ADJUST``, locked for good and never allocated from. Its bin rows may go below
 zero (units written off that a count has yet to find) and never hold an
 allocation; every other bin keeps ``0 ≤ allocated ≤ quantity`` as before.
-``stock_adjustments`` remembers each of inventory's adjustment ids once
+``applied_adjustments`` remembers each of inventory's adjustment ids once
 applied, so a repeat (or a second carrier at once) adds nothing.
 
 The downgrade drops the bin's rows with the location: the units they counted
@@ -47,7 +47,7 @@ def upgrade() -> None:
         f"(location <> '{BIN}' AND allocated <= quantity) OR (location = '{BIN}' AND allocated = 0)",
     )
     op.create_table(
-        "stock_adjustments",
+        "applied_adjustments",
         # Inventory's id, not one of ours: it is what makes a repeat recognisable.
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("sku", sa.String(64), nullable=False),
@@ -58,7 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("stock_adjustments")
+    op.drop_table("applied_adjustments")
     op.execute(f"DELETE FROM bin_stock WHERE location = '{BIN}'")
     op.execute(f"DELETE FROM locations WHERE code = '{BIN}'")
     op.drop_constraint("bin_quantity_not_negative", "bin_stock", type_="check")
