@@ -103,7 +103,7 @@ def build_activities(
             ServiceClient(http, urls.warehouse_url, token),
         )
         export = ErpOrdersActivities(ErpClient(http, erp_url, token))
-        activities += [erp.load_watermark, erp.import_page, export.create_sales_order]
+        activities += [erp.load_watermark, erp.import_page, export.create_sales_order, export.cancel_sales_order]
     if include_noop:
         activities.append(noop)
     return activities

@@ -12,6 +12,15 @@ other content) cannot change on a retry: non-retryable, with the ERP's type.
 5xx (``ErpUnavailable``, ``ErpInternalError``), 401/408/429, timeouts and
 connection errors are retryable (``ServiceCallError``): the ERP being down
 keeps the order waiting, never cancels it.
+
+The undo, ``erp.cancel_sales_order``, takes the same request. It may run while
+the export's own request is still on its way (a cancel abandons the step, not
+the HTTP call), so it first posts the very same body again: the ERP's key makes
+that answer the sales order whichever request arrived first (200), or create it
+now (201), and a late export then answers that same order. It then sets that
+order's ``OverallStatus`` to ``CANCELLED`` with ``If-Match`` = the ETag it was
+answered with, so nothing another writer changed meanwhile is overwritten
+(412: retried, which reads the order again).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any
 
 import httpx
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.base import ServiceCallError, raise_for_rejection
 from activities.erp_sync import ErpClient
@@ -31,6 +41,18 @@ CUSTOMER_BLOCKED = "CustomerBlocked"
 UNKNOWN_MATERIAL = "UnknownMaterial"
 #: 409: the order id is a sales order already, created with other content.
 DUPLICATE_PURCHASE_ORDER = "DuplicatePurchaseOrder"
+#: The ERP's rejections of a create that mean no sales order exists for the order id (nothing to undo).
+NOTHING_CREATED = frozenset({CUSTOMER_BLOCKED, UNKNOWN_MATERIAL})
+#: The undo met a ``COMPLETED`` sales order (delivered and billed in the ERP): cancelling it would hide
+#: a bill already sent, so operators settle it there (a credit memo). Never retried.
+SALES_ORDER_COMPLETED = "SalesOrderCompleted"
+#: The sales order's ``OverallStatus`` values the undo tells apart.
+STATUS_CANCELLED = "CANCELLED"
+STATUS_COMPLETED = "COMPLETED"
+#: ``SalesOrderCancelled.outcome``.
+CANCELLED = "cancelled"
+ALREADY_CANCELLED = "already_cancelled"
+NEVER_CREATED = "never_created"
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,16 @@ class SalesOrderCreated:
     created: bool
 
 
+@dataclass(frozen=True)
+class SalesOrderCancelled:
+    order_id: str
+    #: The sales order undone; None when the ERP never created one (``never_created``).
+    document_number: str | None
+    #: ``cancelled`` (now), ``already_cancelled`` (the ERP, or an earlier attempt, had done it),
+    #: ``never_created`` (the ERP refuses the order: no sales order can exist for it).
+    outcome: str
+
+
 def net_price(cents: int) -> str:
     """Minor units as the ERP's two-place decimal string: 1200 → ``"12.00"``."""
     return f"{cents // 100}.{cents % 100:02d}"
@@ -70,8 +102,29 @@ def sales_order_body(params: CreateSalesOrder) -> dict[str, Any]:
     }
 
 
+def _error_type(resp: httpx.Response) -> str | None:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    error_type = body.get("type") if isinstance(body, dict) else None
+    return error_type if isinstance(error_type, str) else None
+
+
+def _sales_order(resp: httpx.Response) -> dict[str, Any]:
+    """A 2xx answer's sales order; one without its number is retried (a retry answers the same order)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    number = body.get("SalesOrder") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(number, str) or not number:
+        raise ServiceCallError(f"the ERP answered {resp.status_code} without a SalesOrder: {resp.text[:200]}")
+    return body
+
+
 class ErpOrdersActivities:
-    """The export's one step, bound to the ERP."""
+    """The export's step and its undo, bound to the ERP."""
 
     def __init__(self, erp: ErpClient) -> None:
         self.erp = erp
@@ -90,14 +143,61 @@ class ErpOrdersActivities:
             ServiceCallError: the ERP answered 5xx (or 401/408/429), timed out,
                 or could not be reached; retried.
         """
+        resp = await self._post(params)
+        raise_for_rejection(resp)
+        number = _sales_order(resp)["SalesOrder"]
+        return SalesOrderCreated(order_id=params.order_id, document_number=number, created=resp.status_code == 201)
+
+    @activity.defn(name="erp.cancel_sales_order")
+    async def cancel_sales_order(self, params: CreateSalesOrder) -> SalesOrderCancelled:
+        """Undo the export: the order's sales order ``CANCELLED`` in the ERP, whether or not the export got there.
+
+        Idempotency: the purchase order number (the order id), as for the export. The
+        same body is posted again first, so the sales order is found (200) or made now
+        (201) even while the export's own request is still in flight (which then
+        answers this same order); then ``PATCH OverallStatus = CANCELLED`` with
+        ``If-Match`` = that answer's ETag. A repeat finds it ``CANCELLED`` and changes
+        nothing. Errors are an undo's (``raise_for_rejection(undo=True)``): the
+        workflow's retry policy decides which rejections are final.
+
+        Raises:
+            ApplicationError: ``SalesOrderCompleted`` (the ERP has completed it: operators
+                settle it), or another 4xx with the ERP's type (``DuplicatePurchaseOrder``:
+                the order id is a sales order with other content).
+            ServiceCallError: 412 (it changed between the two calls), 5xx, 401/408/429,
+                timeouts and connection errors; retried.
+        """
+        resp = await self._post(params)
+        if resp.status_code == 422 and _error_type(resp) in NOTHING_CREATED:
+            # The ERP refuses to create it, and it answers an existing order before it checks anything.
+            return SalesOrderCancelled(order_id=params.order_id, document_number=None, outcome=NEVER_CREATED)
+        raise_for_rejection(resp, undo=True)
+        order = _sales_order(resp)
+        number: str = order["SalesOrder"]
+        status = order.get("OverallStatus")
+        if status == STATUS_CANCELLED:
+            return SalesOrderCancelled(order_id=params.order_id, document_number=number, outcome=ALREADY_CANCELLED)
+        if status == STATUS_COMPLETED:
+            raise ApplicationError(
+                f"sales order {number} of order {params.order_id} is COMPLETED in the ERP: it cannot be cancelled",
+                {"SalesOrder": number, "OverallStatus": status},
+                type=SALES_ORDER_COMPLETED,
+            )
+        etag = resp.headers.get("ETag") or order.get("@odata.etag")
+        if not isinstance(etag, str) or not etag:
+            # Never a blind "*": that could overwrite a change we have not seen. Asking again gets one.
+            raise ServiceCallError(f"the ERP answered sales order {number} without an ETag")
         try:
-            resp = await self.erp.post("/odata/SalesOrders", sales_order_body(params), None)
+            changed = await self.erp.patch(f"/odata/SalesOrders('{number}')", {"OverallStatus": STATUS_CANCELLED}, etag)
         except httpx.TransportError as exc:
             raise ServiceCallError(f"the ERP is unreachable: {exc!r}") from exc
-        raise_for_rejection(resp)
-        body = resp.json()
-        number = body.get("SalesOrder") if isinstance(body, dict) else None
-        if not isinstance(number, str) or not number:
-            # Not an answer the contract knows; a retry asks again (and gets the same sales order).
-            raise ServiceCallError(f"the ERP answered {resp.status_code} without a SalesOrder: {resp.text[:200]}")
-        return SalesOrderCreated(order_id=params.order_id, document_number=number, created=resp.status_code == 201)
+        if changed.status_code == 412:
+            raise ServiceCallError(f"sales order {number} changed since {etag}; reading it again")
+        raise_for_rejection(changed, undo=True)
+        return SalesOrderCancelled(order_id=params.order_id, document_number=number, outcome=CANCELLED)
+
+    async def _post(self, params: CreateSalesOrder) -> httpx.Response:
+        try:
+            return await self.erp.post("/odata/SalesOrders", sales_order_body(params), None)
+        except httpx.TransportError as exc:
+            raise ServiceCallError(f"the ERP is unreachable: {exc!r}") from exc

@@ -54,6 +54,11 @@ _ONE = Decimal(1)
 class ErpClient(ServiceClient):
     """Typed client of the ERP's OData-style API (the service token opens it, as it does our services)."""
 
+    async def patch(self, path: str, payload: dict[str, Any], if_match: str) -> httpx.Response:
+        """Change an entity only while it is still at ``if_match`` (its ETag); else the ERP answers 412."""
+        headers = {**self._auth, "If-Match": if_match}
+        return await self.http.patch(f"{self.base_url}{path}", json=payload, headers=headers)
+
 
 def _invalid(detail: str) -> ApplicationError:
     return ApplicationError(detail, type=INVALID_ERP_DATA, non_retryable=True)

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         Subscribe,
         TrackingActivities,
     )
-    from activities.erp_orders import CreateSalesOrder, ErpOrdersActivities
+    from activities.erp_orders import CreateSalesOrder, ErpOrdersActivities, SalesOrderCreated
     from activities.inventory import InventoryActivities, ReleaseStock, ReserveLine, ReserveStock
     from activities.notifications import MessageSent, NotificationsActivities, SendMessage
     from activities.orders import (
@@ -56,6 +56,8 @@ with workflow.unsafe.imports_passed_through():
         DELIVERY_STATUSES,
         ERP_EXPORT_RETRY,
         ERP_EXPORT_TIMEOUT,
+        ERP_UNDO_RETRY,
+        ERP_UNDO_TIMEOUT,
         NOTIFY_RETRY,
         REASON_BY_ERROR_TYPE,
         STEP_RETRY,
@@ -113,6 +115,9 @@ PATCH_DELIVERY = "delivery-tracking"
 #: After ``PAYMENT_AUTHORIZED`` the order is exported to the ERP (its sales order); the document
 #: number rides on the ``AWAITING_WAVE`` transition. The ERP's "no" cancels it ``ERP_REJECTED``.
 PATCH_ERP_EXPORT = "erp-export"
+#: The export has an undo (``erp.cancel_sales_order``), registered as the export starts: an order
+#: cancelled later (or while the export is in flight) gets its sales order ``CANCELLED`` in the ERP.
+PATCH_ERP_EXPORT_UNDO = "erp-export-undo"
 #: Statuses in which the ERP's ``CANCELLED`` still cancels the order (later it is recorded and ignored).
 BEFORE_PICKING = frozenset(
     {OrderStatus.PENDING, OrderStatus.RESERVED, OrderStatus.PAYMENT_AUTHORIZED, OrderStatus.AWAITING_WAVE}
@@ -174,6 +179,7 @@ class OrderFulfillment:
            order id); the ERP down is retried without an attempt limit (the order
            waits, cancellable), ``CustomerBlocked`` / ``UnknownMaterial`` cancel it
            ``ERP_REJECTED``. Histories without ``erp-export`` never call the ERP.
+           Its undo (``erp-export-undo``) is registered as it starts.
         5. ``warehouse.enqueue`` — the wave backlog; then order → ``AWAITING_WAVE``
            with the ERP document number (so an order shown waiting can be waved
            at once); ``notifications.send(order_confirmed)``.
@@ -184,11 +190,15 @@ class OrderFulfillment:
     to the end, however the saga ends: a business rejection, a step failing
     past its retries, the ``cancel`` update, or a Temporal cancel (Web UI,
     ``temporal workflow cancel``, a parent):
-        ``payments.void`` → ``inventory.release`` → ``orders.cancel(reason, by)``,
+        ``pickpackship.cancel`` → ``warehouse.withdraw`` → ``erp.cancel_sales_order``
+        → ``payments.void`` → ``inventory.release`` → ``orders.cancel(reason, by)``,
         then ``notifications.send(order_cancelled)``. An undo that can never
-        succeed (``UNDO_IMPOSSIBLE``) is recorded in the status query, the
-        workflow memo and on the order (``orders.record_alert``), and the
-        remaining undos still run. A Temporal cancel cannot interrupt them.
+        succeed (``UNDO_IMPOSSIBLE``; for the ERP's, ``ERP_UNDO_IMPOSSIBLE`` or its
+        8 attempts spent) is recorded in the status query, the workflow memo and
+        on the order (``orders.record_alert``), and the remaining undos still run.
+        A Temporal cancel cannot interrupt them. A delivery that fails after
+        ``SHIPPED`` undoes ``payments.refund`` → ``inventory.return`` →
+        ``warehouse.restock`` → ``erp.cancel_sales_order`` → ``orders.cancel``.
 
     Update ``cancel`` (refused once shipped or already cancelled) takes a
     reason and the requester; a step in flight (even one waiting out a retry
@@ -231,6 +241,8 @@ class OrderFulfillment:
         self._last_event_at: datetime | None = None
         self._exception_deadline: datetime | None = None
         self._erp_document_number: str | None = None
+        #: The export runs with its undo (``PATCH_ERP_EXPORT_UNDO``, asked once, when the export starts).
+        self._erp_undo = False
 
     # -- the process -----------------------------------------------------------------
     @workflow.run
@@ -349,26 +361,51 @@ class OrderFulfillment:
     async def _export(self) -> None:
         """The order's sales order in the ERP; its number goes on the ``AWAITING_WAVE`` transition.
 
-        Nothing is registered to undo it (the contract has no undo for it): an order
-        cancelled afterwards leaves its sales order open in the ERP. The ERP's own
-        key (the order id) makes a repeat harmless.
+        The ERP's own key (the order id) makes a repeat harmless. Its undo,
+        ``erp.cancel_sales_order``, is registered in the same breath as the step is
+        scheduled, not once it answers: a cancel while the export is in flight or
+        waiting out a backoff abandons the step, whose request may still reach the
+        ERP, and the undo (which posts the same order first) cancels whatever it
+        made. A cancel before the step starts registers nothing. Histories recorded
+        before ``erp-export-undo`` have no undo: their sales orders stay open.
         """
-        params = self._params
-        export = CreateSalesOrder(
-            order_id=params.order_id,
-            customer_email=params.customer_email,
-            currency=params.currency,
-            lines=params.lines,
-        )
-        created = await self._step(
-            lambda: workflow.start_activity_method(
+        self._erp_undo = workflow.patched(PATCH_ERP_EXPORT_UNDO)
+        export = self._sales_order()
+
+        def start() -> workflow.ActivityHandle[SalesOrderCreated]:
+            if self._erp_undo:
+                self._register("erp.cancel_sales_order", self._cancel_sales_order)
+            return workflow.start_activity_method(
                 ErpOrdersActivities.create_sales_order,
                 export,
                 start_to_close_timeout=ERP_EXPORT_TIMEOUT,
                 retry_policy=ERP_EXPORT_RETRY,
             )
-        )
+
+        created = await self._step(start)
         self._erp_document_number = created.document_number
+
+    def _sales_order(self) -> CreateSalesOrder:
+        """The export's request; its undo sends the very same one (the ERP's key finds the sales order)."""
+        params = self._params
+        return CreateSalesOrder(
+            order_id=params.order_id,
+            customer_email=params.customer_email,
+            currency=params.currency,
+            lines=params.lines,
+        )
+
+    async def _cancel_sales_order(self) -> None:
+        """Undo the export (``ERP_UNDO_RETRY``: bounded, so the undos behind it are not held back for long)."""
+        undone = await workflow.execute_activity_method(
+            ErpOrdersActivities.cancel_sales_order,
+            self._sales_order(),
+            start_to_close_timeout=ERP_UNDO_TIMEOUT,
+            retry_policy=ERP_UNDO_RETRY,
+        )
+        workflow.logger.info(
+            "sales order undone", extra={"outcome": undone.outcome, "document_number": undone.document_number}
+        )
 
     async def _enqueue(self) -> None:
         """Put the accepted order in the wave backlog (undo: ``warehouse.withdraw``)."""
@@ -570,8 +607,11 @@ class OrderFulfillment:
                 ReturnActivities.restock, order, start_to_close_timeout=STEP_TIMEOUT, retry_policy=COMPENSATION_RETRY
             )
 
-        # Registered oldest-first; they run newest-first: refund, inventory, bins, then the order.
+        # Registered oldest-first; they run newest-first: refund, inventory, bins, the ERP, then the order.
         self._register("orders.cancel", self._cancel_order)
+        if self._erp_undo:
+            # The order is refunded: its sales order must not stay open to be billed.
+            self._register("erp.cancel_sales_order", self._cancel_sales_order)
         self._register("warehouse.restock", restock)
         if lines:
             self._register("inventory.return", return_stock)

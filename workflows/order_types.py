@@ -106,6 +106,28 @@ ERP_EXPORT_RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=[*ERP_REJECTIONS, "DuplicatePurchaseOrder", "UnknownCustomer", "ValidationError"],
 )
+# Undoing the export (``erp.cancel_sales_order``): answers that can never turn into a cancelled sales order.
+ERP_UNDO_IMPOSSIBLE = [
+    "SalesOrderCompleted",  # the ERP completed (billed) it: operators settle it there
+    "DuplicatePurchaseOrder",  # the order id is a sales order made with other content: not ours to cancel
+    "UnknownCustomer",
+    "ValidationError",
+    "UnknownField",
+    "PreconditionRequired",
+]
+# The undo is retried like the export (1 s doubling to 60 s) but not for ever: 8 attempts, about 2 minutes
+# of backoff (an ERP answering 503 or refusing connections: about 2 minutes in all; one whose every call
+# hangs until the worker's 10 s HTTP timeout, two calls an attempt: about 5), so an ERP outage holds back
+# the payment's void and the stock's release behind it only that long. Then it is a compensation failure:
+# recorded, alerted on the order, and the remaining undos run.
+ERP_UNDO_TIMEOUT = timedelta(seconds=30)
+ERP_UNDO_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=8,
+    non_retryable_error_types=ERP_UNDO_IMPOSSIBLE,
+)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,

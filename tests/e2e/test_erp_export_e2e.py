@@ -1,4 +1,5 @@
-"""The order export on the live platform: each accepted order is a sales order in the ERP stand-in."""
+"""The order export on the live platform: each accepted order is a sales order in the ERP stand-in, and a
+cancelled one's sales order is cancelled there."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from paklog.platform import LocalPlatform
+from tests.e2e.test_erp_events_e2e import eventually
 from tests.e2e.test_orders_e2e import messages_of, order_body, payments_of, place, settle, stock
 
 pytestmark = pytest.mark.e2e
@@ -90,3 +92,48 @@ async def test_a_credit_blocked_customer_is_cancelled_erp_rejected_and_everythin
     again = await settle(alice, await place(alice, order_body(("CAP-GRN", 1))))
     assert again["status"] == "AWAITING_WAVE", again
     assert again["erp_document_number"] is not None
+
+
+async def test_a_cancelled_order_cancels_its_sales_order_in_the_erp(
+    platform: LocalPlatform, alice: httpx.AsyncClient, services: httpx.AsyncClient
+) -> None:
+    order_id = await place(alice, order_body(("MUG-RED", 1)))
+    order = await settle(alice, order_id)
+    number = order["erp_document_number"]
+    assert order["status"] == "AWAITING_WAVE", order
+    assert re.fullmatch(r"[0-9]{10}", number or ""), order
+    sales_order_url = f"{platform.erp_url}/odata/SalesOrders('{number}')"
+    assert (await services.get(sales_order_url)).json()["OverallStatus"] == "OPEN"
+
+    resp = await alice.post(f"/api/orders/{order_id}/cancel")
+    assert resp.status_code == 200, resp.text
+    cancelled = resp.json()
+    assert (cancelled["status"], cancelled["cancel_reason"]) == ("CANCELLED", "CUSTOMER_CANCELLED")
+    # Newest first: out of the backlog, the sales order, then the payment, the stock and the order.
+    assert cancelled["compensations"] == [
+        "warehouse.withdraw",
+        "erp.cancel_sales_order",
+        "payments.void",
+        "inventory.release",
+        "orders.cancel",
+    ]
+    sales_order = (await services.get(sales_order_url)).json()
+    assert (sales_order["PurchaseOrderByCustomer"], sales_order["OverallStatus"]) == (order_id, "CANCELLED")
+
+    # The ERP tells PakLog of the change through its webhook; it is taken (2xx) and changes nothing.
+    async def delivered() -> list[dict[str, Any]] | None:
+        resp = await services.get(f"{platform.erp_url}/events", params={"object_id": number, "limit": 100})
+        events: list[dict[str, Any]] = resp.json()
+        return events if events and all(e["status"] != "pending" for e in events) else None
+
+    events = await eventually(delivered, f"the ERP's event of sales order {number}")
+    assert [(e["type"], e["body"]["data"]["OverallStatus"], e["status"]) for e in events] == [
+        ("SalesOrderStatusChanged", "CANCELLED", "delivered")
+    ]
+    after = (await alice.get(f"/api/orders/{order_id}")).json()
+    assert (after["status"], after["cancel_reason"], after["erp_document_number"]) == (
+        "CANCELLED",
+        "CUSTOMER_CANCELLED",
+        number,
+    )
+    assert after["history"][-1]["actor"] == "alice"

@@ -164,7 +164,7 @@ async def test_customer_cancel_runs_the_compensations(
     assert resp.status_code == 200, resp.text
     cancelled = resp.json()
     assert (cancelled["status"], cancelled["cancel_reason"]) == ("CANCELLED", "CUSTOMER_CANCELLED")
-    undos = ["payments.void", "inventory.release", "orders.cancel"]
+    undos = ["erp.cancel_sales_order", "payments.void", "inventory.release", "orders.cancel"]
     # Once the order went to the wave backlog (right after AWAITING_WAVE), it leaves it first.
     assert cancelled["compensations"] in (undos, ["warehouse.withdraw", *undos])
     order = (await alice.get(f"/api/orders/{order_id}")).json()

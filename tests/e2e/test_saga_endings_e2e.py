@@ -16,7 +16,8 @@ from paklog.platform import LocalPlatform, _bin
 from tests.e2e.test_orders_e2e import order_body, payments_of, place, settle, stock
 
 pytestmark = pytest.mark.e2e
-UNDOS = ["payments.void", "inventory.release", "orders.cancel"]
+#: An order past its export also has its sales order cancelled in the ERP.
+UNDOS = ["erp.cancel_sales_order", "payments.void", "inventory.release", "orders.cancel"]
 
 
 async def status_of(http: httpx.AsyncClient, order_id: str) -> dict[str, Any]:

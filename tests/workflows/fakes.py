@@ -26,7 +26,7 @@ from activities.delivery import (
     ReturnStock,
     Subscribe,
 )
-from activities.erp_orders import CreateSalesOrder, SalesOrderCreated
+from activities.erp_orders import CreateSalesOrder, SalesOrderCancelled, SalesOrderCreated
 from activities.inventory import (
     AdjustReservation,
     CommitStock,
@@ -82,6 +82,10 @@ from workflows.warehouse_types import pps_workflow_id
 from workflows.wave_release import WaveRelease
 
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
+EXPORT = "erp.create_sales_order"
+ERP_UNDO = "erp.cancel_sales_order"
+#: The ERP's "no" to an order: no sales order exists, so its undo finds nothing to cancel.
+ERP_REFUSALS = frozenset({"CustomerBlocked", "UnknownMaterial"})
 
 
 @dataclass
@@ -117,6 +121,11 @@ class Fakes:
     notices: list[tuple[str, str]] = field(default_factory=list)
     #: The ERP: order id -> its sales order number (one per order, whatever the retries).
     erp_orders: dict[str, str] = field(default_factory=dict)
+    #: Every answer of the export (a late one too), the order ids whose sales order is ``CANCELLED``,
+    #: and every answer of the export's undo.
+    erp_exports: list[SalesOrderCreated] = field(default_factory=list)
+    erp_cancelled: set[str] = field(default_factory=set)
+    erp_undone: list[SalesOrderCancelled] = field(default_factory=list)
     #: Every ``orders.transition`` asked for, with what it carried.
     transitions: list[TransitionOrder] = field(default_factory=list)
 
@@ -143,13 +152,34 @@ class Fakes:
             self.transitions.append(params)
             return OrderState(order_id=params.order_id, status=params.status)
 
-        @activity.defn(name="erp.create_sales_order")
+        @activity.defn(name=EXPORT)
         async def create_sales_order(params: CreateSalesOrder) -> SalesOrderCreated:
-            self.calls.append("erp.create_sales_order")
-            await self._behave("erp.create_sales_order")
+            self.calls.append(EXPORT)
+            await self._behave(EXPORT)
             created = params.order_id not in self.erp_orders
             number = self.erp_orders.setdefault(params.order_id, f"{500001 + len(self.erp_orders):010d}")
-            return SalesOrderCreated(order_id=params.order_id, document_number=number, created=created)
+            answer = SalesOrderCreated(order_id=params.order_id, document_number=number, created=created)
+            self.erp_exports.append(answer)
+            return answer
+
+        @activity.defn(name=ERP_UNDO)
+        async def cancel_sales_order(params: CreateSalesOrder) -> SalesOrderCancelled:
+            # As the ERP answers the undo's re-post: the sales order made before, else the export's
+            # rejection again, else one made now; then it is cancelled (once).
+            self.calls.append(ERP_UNDO)
+            await self._behave(ERP_UNDO, undo=True)
+            refused = self.rejects.get(EXPORT)
+            if params.order_id not in self.erp_orders and refused is not None:
+                if refused not in ERP_REFUSALS:
+                    raise ApplicationError(f"{ERP_UNDO} rejected", type=refused, non_retryable=False)
+                undone = SalesOrderCancelled(order_id=params.order_id, document_number=None, outcome="never_created")
+            else:
+                number = self.erp_orders.setdefault(params.order_id, f"{500001 + len(self.erp_orders):010d}")
+                outcome = "already_cancelled" if params.order_id in self.erp_cancelled else "cancelled"
+                self.erp_cancelled.add(params.order_id)
+                undone = SalesOrderCancelled(order_id=params.order_id, document_number=number, outcome=outcome)
+            self.erp_undone.append(undone)
+            return undone
 
         @activity.defn(name="orders.cancel")
         async def cancel(params: CancelOrder) -> OrderState:
@@ -206,6 +236,7 @@ class Fakes:
             create,
             transition,
             create_sales_order,
+            cancel_sales_order,
             cancel,
             record_alert,
             reserve,

@@ -11,14 +11,17 @@ the code before ``PATCH_WAREHOUSE`` (the order waited in ``AWAITING_WAVE``).
 The ``v3_`` set came from the code before ``PATCH_BACKLOG_FIRST`` (the order was
 shown ``AWAITING_WAVE`` before it entered the backlog), the ``v4_`` set from the code
 before ``PATCH_DELIVERY`` (the workflow ended at ``SHIPPED``), the ``v5_`` set from the
-code before ``PATCH_ERP_EXPORT`` (the order never went to the ERP). This writes the
-newest set, recorded with today's code: ``order_fulfillment_v6_*`` (exported through
-an ERP outage; rejected by the ERP; cancelled while the export retried; through the
-warehouse to ``DELIVERED``, or ``DELIVERY_FAILED``);
-``pick_pack_ship_v1_*``, ``wave_release_v1_*``, ``erp_import_v1_*`` and ``erp_sync_v1_*``
-are written only when missing (those workflows have not changed since), and so are
-``order_fulfillment_v7_*``: orders that heard from the ERP (``PATCH_ERP_STATUS``: cancelled
-by it; held on credit, released, delivered).
+code before ``PATCH_ERP_EXPORT`` (the order never went to the ERP), the ``v6_`` set and
+``order_fulfillment_v7_*`` (orders that heard from the ERP, ``PATCH_ERP_STATUS``: cancelled
+by it; held on credit, released, delivered) from the code before ``PATCH_ERP_EXPORT_UNDO``
+(the export had no undo). This writes the newest set, recorded with today's code:
+``order_fulfillment_v8_*``, where every ending past the export's start cancels the
+sales order: exported through an ERP outage, then cancelled by the customer; rejected
+by the ERP (the undo finds nothing created); cancelled while the export retried; the
+undo out of attempts (a compensation failure); through the warehouse to ``DELIVERED``,
+cancelled while picking, or ``DELIVERY_FAILED``. ``pick_pack_ship_v1_*``,
+``wave_release_v1_*``, ``erp_import_v1_*``, ``erp_sync_v1_*`` and ``order_fulfillment_v7_*``
+are written only when missing (those workflows, or paths, have not changed since).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory, WorkflowUpdateStage
 from temporalio.worker import Worker
 
 from tests.workflows.erp_fakes import FakeErp
@@ -58,8 +61,9 @@ from workflows.warehouse_types import (
 from workflows.wave_release import WaveRelease
 
 HISTORIES = Path(__file__).parent / "histories"
-ORDER_VERSION = "v6"
+ORDER_VERSION = "v8"
 EXPORT = "erp.create_sales_order"
+ERP_UNDO = "erp.cancel_sales_order"
 #: Orders that heard from the ERP (``erp_status``), recorded once: ``order_fulfillment_v7_*``.
 ERP_STATUS_VERSION = "v7"
 
@@ -116,7 +120,7 @@ async def record() -> dict[str, WorkflowHistory]:
 
 
 async def record_export() -> dict[str, WorkflowHistory]:
-    """The order's export to the ERP: through an outage, refused, and interrupted by a cancel."""
+    """The order's export to the ERP and its undo: through an outage, refused, interrupted by a cancel, undo failed."""
     recorded: dict[str, WorkflowHistory] = {}
     version = f"order_fulfillment_{ORDER_VERSION}"
     async with time_skipping_env() as env:
@@ -144,6 +148,20 @@ async def record_export() -> dict[str, WorkflowHistory]:
             await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
             await handle.result()
             recorded[f"{version}_export_cancelled"] = await handle.fetch_history()
+
+        # The ERP gone for good after the export: its undo runs out of attempts, the rest still run.
+        gone = Fakes()
+        async with running_worker(env.client, gone) as tq:
+            handle = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-erp-undo-failed"))
+            await until_settled(env, handle, gone)
+            gone.down.add(ERP_UNDO)
+            await handle.start_update(
+                OrderFulfillment.cancel,
+                CancelRequest(requested_by="alice"),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            )
+            await handle.result()
+            recorded[f"{version}_erp_undo_failed"] = await handle.fetch_history()
     return recorded
 
 

@@ -85,7 +85,7 @@ async def test_carrier_events_take_the_order_to_delivered(env: WorkflowEnvironme
     assert fakes.notices == [("IN_TRANSIT", "e1"), ("OUT_FOR_DELIVERY", "e2"), ("DELIVERED", "e3")]
     assert fakes.calls.count("tracking.subscribe") == 1
     assert fakes.calls[-2:] == ["orders.transition:DELIVERED", "tracking.notify:DELIVERED"]
-    assert not [c for c in fakes.calls if c.startswith(("payments.refund", "inventory.return", "orders.cancel"))]
+    assert not [c for c in fakes.calls if c.split(":")[0] in UNDO_STEPS]  # the sales order stays open too
 
 
 async def test_duplicate_and_out_of_order_events_change_nothing(env: WorkflowEnvironment) -> None:
@@ -152,8 +152,16 @@ async def test_an_exception_without_progress_fails_the_delivery(env: WorkflowEnv
     assert (result.status, result.cancel_reason) == ("CANCELLED", "DELIVERY_FAILED")
     assert snapshot.payment_status == "REFUNDED"
     undo = [c for c in fakes.calls if c.split(":")[0] in UNDO_STEPS]
-    # Newest first: the money, the stock, the bins, then the order.
-    assert undo == ["payments.refund:2400", "inventory.return:MUG-RED=2", "warehouse.restock", "orders.cancel"]
+    # Newest first: the money, the stock, the bins, the sales order (so the refunded order is not billed), the order.
+    assert undo == [
+        "payments.refund:2400",
+        "inventory.return:MUG-RED=2",
+        "warehouse.restock",
+        "erp.cancel_sales_order",
+        "orders.cancel",
+    ]
+    assert [u.outcome for u in fakes.erp_undone] == ["cancelled"]
+    assert snapshot.erp_document_number in {u.document_number for u in fakes.erp_undone}
     assert fakes.cancel_reasons[-1] == "DELIVERY_FAILED"
     assert fakes.cancel_requesters[-1] == "carrier"
     assert fakes.messages[-1] == "order_cancelled"
@@ -188,4 +196,4 @@ async def test_a_temporal_cancel_while_following_stops_and_undoes_nothing(env: W
     assert not [c for c in fakes.calls if c.split(":")[0] in UNDO_STEPS]
 
 
-UNDO_STEPS = {"payments.refund", "inventory.return", "warehouse.restock", "orders.cancel"}
+UNDO_STEPS = {"payments.refund", "inventory.return", "warehouse.restock", "erp.cancel_sales_order", "orders.cancel"}

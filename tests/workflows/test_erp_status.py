@@ -64,7 +64,8 @@ async def test_cancelled_by_the_erp_before_picking_compensates_like_a_cancel(env
     fakes = Fakes()
     async with running_worker(env.client, fakes) as tq:
         handle = await start_order(env.client, tq, order_input())
-        await until_settled(env, handle, fakes)
+        snapshot = await until_settled(env, handle, fakes)
+        fakes.erp_cancelled.add(snapshot.order_id)  # cancelled in the ERP: that is what the event tells
         await signal(handle, erp("e1", "CANCELLED", 5))
         result = await handle.result()
         snapshot = await handle.query(OrderFulfillment.status)
@@ -72,6 +73,8 @@ async def test_cancelled_by_the_erp_before_picking_compensates_like_a_cancel(env
     assert fakes.calls == [
         *ACCEPTED,
         "warehouse.withdraw",
+        # The sales order the ERP cancelled is found cancelled: nothing is changed there.
+        "erp.cancel_sales_order",
         "payments.void",
         "inventory.release",
         "orders.cancel",
@@ -79,6 +82,7 @@ async def test_cancelled_by_the_erp_before_picking_compensates_like_a_cancel(env
     ]
     assert (fakes.cancel_reasons, fakes.cancel_requesters) == (["ERP_REJECTED"], ["erp"])
     assert (snapshot.cancel_requested_by, snapshot.compensations[-1]) == ("erp", "orders.cancel")
+    assert [u.outcome for u in fakes.erp_undone] == ["already_cancelled"]
 
 
 async def test_a_repeated_or_older_event_changes_nothing(env: WorkflowEnvironment) -> None:
@@ -183,6 +187,7 @@ async def test_cancelled_while_held_withdraws_and_never_requeues(env: WorkflowEn
     assert fakes.calls[len(ACCEPTED) :] == [
         "warehouse.hold:1",
         "warehouse.withdraw",
+        "erp.cancel_sales_order",
         "payments.void",
         "inventory.release",
         "orders.cancel",

@@ -98,7 +98,13 @@ async def test_customer_cancel_runs_compensations_and_rejects_a_second_cancel(en
         await until_settled(env, handle, fakes)
         snapshot = await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
         assert (snapshot.status, snapshot.cancel_reason) == ("CANCELLED", "CUSTOMER_CANCELLED")
-        assert snapshot.compensations == ["warehouse.withdraw", "payments.void", "inventory.release", "orders.cancel"]
+        assert snapshot.compensations == [
+            "warehouse.withdraw",
+            "erp.cancel_sales_order",
+            "payments.void",
+            "inventory.release",
+            "orders.cancel",
+        ]
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(OrderFulfillment.cancel, CancelRequest())
         result = await handle.result()
@@ -106,6 +112,7 @@ async def test_customer_cancel_runs_compensations_and_rejects_a_second_cancel(en
     assert fakes.calls == [
         *ACCEPTED,
         "warehouse.withdraw",
+        "erp.cancel_sales_order",
         "payments.void",
         "inventory.release",
         "orders.cancel",

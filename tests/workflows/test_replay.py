@@ -19,6 +19,7 @@ from workflows.order_fulfillment import (
     PATCH_BACKLOG_FIRST,
     PATCH_DELIVERY,
     PATCH_ERP_EXPORT,
+    PATCH_ERP_EXPORT_UNDO,
     PATCH_SAGA_ENDINGS,
     PATCH_WAREHOUSE,
     OrderFulfillment,
@@ -69,6 +70,10 @@ def test_histories_are_recorded() -> None:
     assert names >= {"v6_delivered", "v6_delivery_failed", "v6_cancelled_while_picking"}
     # Orders that heard from the ERP (PATCH_ERP_STATUS): cancelled by it; held on credit, released, delivered.
     assert names >= {"v7_erp_cancelled", "v7_credit_hold_released"}
+    # The export's undo (PATCH_ERP_EXPORT_UNDO): exported then cancelled by the customer, refused by the ERP
+    # (nothing created), cancelled while it retried, the undo out of attempts; and the whole way again with it.
+    assert names >= {"v8_exported", "v8_erp_rejected", "v8_export_cancelled", "v8_erp_undo_failed"}
+    assert names >= {"v8_delivered", "v8_delivery_failed", "v8_cancelled_while_picking"}
     assert {path.stem for path in WAREHOUSE_HISTORIES} >= {
         "pick_pack_ship_v1_shipped",
         "pick_pack_ship_v1_cancelled",
@@ -95,8 +100,11 @@ def _patches(history: WorkflowHistory) -> set[str]:
     }
 
 
-#: v6 histories the ERP refused (or a cancel stopped at the export): they never reached the backlog.
-STOPPED_AT_EXPORT = {"v6_erp_rejected", "v6_export_cancelled"}
+#: v6 and v8 histories the ERP refused (or a cancel stopped at the export): they never reached the backlog.
+STOPPED_AT_EXPORT = {"v6_erp_rejected", "v6_export_cancelled", "v8_erp_rejected", "v8_export_cancelled"}
+#: Every version recorded since PATCH_SAGA_ENDINGS, and those that exported the order.
+HARDENED = ("v2_", "v3_", "v4_", "v5_", "v6_", "v7_", "v8_")
+EXPORTING = ("v6_", "v7_", "v8_")
 
 
 def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
@@ -105,18 +113,22 @@ def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
         name = path.stem.removeprefix("order_fulfillment_")
         version = name[:3]
         past_export = name not in STOPPED_AT_EXPORT
-        assert (PATCH_SAGA_ENDINGS in patches) == (version in ("v2_", "v3_", "v4_", "v5_", "v6_", "v7_")), path.name
-        assert (PATCH_WAREHOUSE in patches) == (version in ("v3_", "v4_", "v5_", "v6_", "v7_") and past_export), name
-        assert (PATCH_BACKLOG_FIRST in patches) == (version in ("v4_", "v5_", "v6_", "v7_") and past_export), name
+        assert (PATCH_SAGA_ENDINGS in patches) == (version in HARDENED), path.name
+        assert (PATCH_WAREHOUSE in patches) == (version in HARDENED[1:] and past_export), name
+        assert (PATCH_BACKLOG_FIRST in patches) == (version in HARDENED[2:] and past_export), name
         # A history that never shipped never reached the delivery patch.
-        shipped = (version in ("v5_", "v6_") and name.endswith(("_delivered", "_delivery_failed"))) or (
+        shipped = (version in ("v5_", "v6_", "v8_") and name.endswith(("_delivered", "_delivery_failed"))) or (
             version == "v7_" and "cancelled" not in name
         )
         assert (PATCH_DELIVERY in patches) == shipped, path.name
         # Only v6 and later exported the order; the older ones never called the ERP.
-        assert (PATCH_ERP_EXPORT in patches) == (version in ("v6_", "v7_")), path.name
-        exported = '"erp.create_sales_order"' in path.read_text()
-        assert exported == (version in ("v6_", "v7_")), path.name
+        assert (PATCH_ERP_EXPORT in patches) == (version in EXPORTING), path.name
+        text = path.read_text()
+        assert ('"erp.create_sales_order"' in text) == (version in EXPORTING), path.name
+        # Only v8 undoes the export, on every ending but the delivered one (v6 and v7 left it open).
+        assert (PATCH_ERP_EXPORT_UNDO in patches) == (version == "v8_"), path.name
+        undone = '"erp.cancel_sales_order"' in text
+        assert undone == (version == "v8_" and not name.endswith("_delivered")), path.name
         # Only an order the ERP cancelled or held acted on its status.
         assert (PATCH_ERP_STATUS in patches) == (version == "v7_"), path.name
 
@@ -169,6 +181,25 @@ async def test_replay_catches_a_dropped_export() -> None:
     history = load(next(p for p in HISTORIES if p.stem.endswith("v6_exported")))
     with pytest.raises(NondeterminismError):
         await Replayer(workflows=[ExportlessOrderFulfillment]).replay_workflow(history)
+
+
+@workflow.defn(name="OrderFulfillment")
+class UndolessOrderFulfillment(OrderFulfillment):
+    """A careless edit: the export's undo dropped while the patch marker stays."""
+
+    async def _cancel_sales_order(self) -> None:
+        return None
+
+    @workflow.run
+    async def run(self, params: OrderFulfillmentInput) -> OrderFulfillmentResult:
+        return await super().run(params)
+
+
+@pytest.mark.parametrize("ending", ["v8_exported", "v8_erp_rejected", "v8_delivery_failed"])
+async def test_replay_catches_a_dropped_undo(ending: str) -> None:
+    history = load(next(p for p in HISTORIES if p.stem.endswith(ending)))
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[UndolessOrderFulfillment]).replay_workflow(history)
 
 
 def _paklog_replay(*args: str) -> subprocess.CompletedProcess[str]:

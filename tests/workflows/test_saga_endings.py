@@ -15,8 +15,8 @@ from tests.workflows.fakes import Fakes, order_input, running_worker, start_orde
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment, OrderSnapshot
 
 UNDOS = ["payments.void", "inventory.release", "orders.cancel"]
-#: Once the order waits for a wave, it first leaves the wave backlog.
-UNDOS_WAITING = ["warehouse.withdraw", *UNDOS]
+#: Once the order waits for a wave, it first leaves the wave backlog; its sales order in the ERP is cancelled next.
+UNDOS_WAITING = ["warehouse.withdraw", "erp.cancel_sales_order", *UNDOS]
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ async def test_temporal_cancel_while_waiting_runs_the_same_compensations(env: Wo
     assert (snapshot.status, snapshot.cancel_reason) == ("CANCELLED", "OPERATOR_CANCELLED")
     assert snapshot.cancel_requested_by == "temporal-cancel"
     assert snapshot.compensations == UNDOS_WAITING
-    assert fakes.calls[-5:] == [*UNDOS_WAITING, "notifications.send:order_cancelled"]
+    assert fakes.calls[-6:] == [*UNDOS_WAITING, "notifications.send:order_cancelled"]
     assert fakes.cancel_reasons == ["OPERATOR_CANCELLED"]
 
 
@@ -184,4 +184,4 @@ async def test_a_temporal_cancel_cannot_interrupt_compensation(env: WorkflowEnvi
         ended = await ends_cancelled_by_temporal(handle)
     assert snapshot.compensations == UNDOS_WAITING
     assert ended.cancel_reason == "CUSTOMER_CANCELLED"
-    assert fakes.calls[-5:] == [*UNDOS_WAITING, "notifications.send:order_cancelled"]
+    assert fakes.calls[-6:] == [*UNDOS_WAITING, "notifications.send:order_cancelled"]

@@ -297,13 +297,19 @@ async def test_cancel_during_picking_undoes_the_floor_then_the_order(env: Workfl
     assert snapshot.compensations == [
         "pickpackship.cancel",
         "warehouse.withdraw",
+        "erp.cancel_sales_order",
         "payments.void",
         "inventory.release",
         "orders.cancel",
     ]
     undo = [c for c in fakes.calls if c in UNDO_NAMES]
-    assert undo[:4] == ["warehouse.return_picks", "warehouse.withdraw", "warehouse.return_picks", "payments.void"]
-    assert undo[4:] == ["inventory.release", "orders.cancel"]
+    assert undo[:4] == [
+        "warehouse.return_picks",
+        "warehouse.withdraw",
+        "warehouse.return_picks",
+        "erp.cancel_sales_order",
+    ]
+    assert undo[4:] == ["payments.void", "inventory.release", "orders.cancel"]
     assert "shipping.buy_label" not in fakes.calls
     assert "inventory.commit" not in fakes.calls
 
@@ -312,6 +318,7 @@ UNDO_NAMES = {
     "warehouse.return_picks",
     "warehouse.withdraw",
     "shipping.void_label",
+    "erp.cancel_sales_order",
     "payments.void",
     "inventory.release",
     "orders.cancel",
