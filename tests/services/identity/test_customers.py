@@ -17,7 +17,8 @@ from common.erp_import import store_watermark
 from common.errors import Conflict
 from common.settings import asyncpg_url
 from services.identity.app import create_app
-from tests.conftest import FreshDatabase, ServiceDatabases, Statements
+from tests.conftest import FreshDatabase, ServiceDatabases
+from tests.services.round_trips import Statements
 from tests.support import committing_client, rolled_back_client
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
