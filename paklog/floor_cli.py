@@ -39,6 +39,15 @@ def _run(coro: Coroutine[Any, Any, int]) -> None:
     raise typer.Exit(asyncio.run(coro))
 
 
+def run_reaching(coro: Coroutine[Any, Any, int], unreachable: str) -> None:
+    """Run a command that talks to the services; a service out of reach prints ``unreachable`` and exits 2."""
+    try:
+        _run(coro)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]{unreachable}[/red]: {exc}")
+        raise typer.Exit(2) from None
+
+
 @asynccontextmanager
 async def _operator(gateway_url: str, user: str, password: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as http:
@@ -294,8 +303,4 @@ def check_stock(
         console.print(f"[green]{len(rows)} SKUs consistent[/green]")
         return 0
 
-    try:
-        _run(go())
-    except httpx.HTTPError as exc:
-        console.print(f"[red]a service is unreachable[/red]: {exc}")
-        raise typer.Exit(2) from None
+    run_reaching(go(), "a service is unreachable")

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from activities.base import ServiceClient
 from common.stock_adjustments import post_pending
-from paklog.floor_cli import _run, _service_urls, _show, console
+from paklog.floor_cli import _service_urls, _show, console, run_reaching
 
 #: The warehouse's stock-adjustment bin.
 ADJUSTMENT_BIN = "X-00-00-0"
@@ -76,11 +76,7 @@ def adjustments(
         console.print(table)
         return 0
 
-    try:
-        _run(go())
-    except httpx.HTTPError as exc:
-        console.print(f"[red]a service is unreachable[/red]: {exc}")
-        raise typer.Exit(2) from None
+    run_reaching(go(), "a service is unreachable")
 
 
 @stock_app.command("carry")
@@ -94,11 +90,7 @@ def carry() -> None:
         console.print(f"[green]{carried} adjustment(s) carried[/green] into {ADJUSTMENT_BIN}")
         return 0
 
-    try:
-        _run(go())
-    except httpx.HTTPError as exc:
-        console.print(f"[red]carrying failed[/red]: {exc}")
-        raise typer.Exit(2) from None
+    run_reaching(go(), "carrying failed")
 
 
 @stock_app.command("move")
@@ -117,8 +109,4 @@ def move(
             _, warehouse = _clients(http)
             return _show(await warehouse.post("/stock/moves", body, f"cli-move:{uuid.uuid4()}"))
 
-    try:
-        _run(go())
-    except httpx.HTTPError as exc:
-        console.print(f"[red]the warehouse is unreachable[/red]: {exc}")
-        raise typer.Exit(2) from None
+    run_reaching(go(), "the warehouse is unreachable")
