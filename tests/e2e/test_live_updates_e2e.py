@@ -34,7 +34,7 @@ async def events(
     """(id, status) of each event until the stream ends, or until one with status ``until``."""
     headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
     seen: list[tuple[str, str]] = []
-    event_id = ""
+    event_id, status = "", ""
     async with http.stream("GET", f"/api/orders/{order_id}/events", headers=headers, timeout=60) as resp:
         assert resp.status_code == 200, await resp.aread()
         async for line in resp.aiter_lines():
@@ -42,9 +42,11 @@ async def events(
                 event_id = line[4:]
             elif line.startswith("data: "):
                 status = json.loads(line[6:])["status"]
+            elif line == "" and status:  # an event ends at its blank line
                 seen.append((event_id, status))
                 if status == until:
                     return seen
+                event_id, status = "", ""
     return seen
 
 
