@@ -178,6 +178,9 @@ async def gw() -> AsyncIterator[Gateway]:
         name: issuer.issue(username=name, user_id=f"u-{name}", role=role, email=f"{name}@example.com", name=name)
         for name, role in (("alice", "customer"), ("bob", "customer"), ("olivia", "operator"))
     }
+    tokens["erp"] = issuer.issue(
+        username="erp", user_id="c-erp", role="partner", email="erp@example.com", name="erp", scopes=["erp:events"]
+    )
     by_name = {fn.__temporal_activity_definition.name: fn for fn in Fakes().activities()}  # type: ignore[attr-defined]
     for fn in book.activities():
         by_name[fn.__temporal_activity_definition.name] = fn
@@ -374,6 +377,8 @@ async def test_someone_elses_order_is_404_and_unknown_ones_too(gw: Gateway) -> N
         assert resp.status_code == 404, resp.text
         assert resp.json()["type"] == "OrderNotFound"
     assert (await gw.http.get(f"/api/orders/{order_id}/events")).status_code == 401
+    partner = await gw.http.get(f"/api/orders/{order_id}/events", headers=gw.auth("erp"))
+    assert (partner.status_code, partner.json()["type"]) == (403, "PartnerToken")
 
 
 async def test_open_streams_are_bounded_per_principal(gw: Gateway) -> None:
