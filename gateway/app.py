@@ -16,6 +16,7 @@ from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, Uns
 from common.security import TokenVerifier
 from gateway.clients import ServiceClients
 from gateway.errors import install_gateway_error_handlers
+from gateway.live import StreamSlots
 from gateway.models import Health
 from gateway.openapi import install_openapi
 from gateway.routes import auth, erp, erp_events, orders, products, shipments, tracking, warehouse
@@ -54,6 +55,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.stream_slots = StreamSlots(settings.streams_per_principal)
     install_error_handlers(app)
     install_gateway_error_handlers(app)
     install_openapi(app)
@@ -63,10 +65,11 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
     )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(auth.router)
+    app.include_router(orders.events_router)
     app.include_router(orders.router)
     app.include_router(products.router)
     app.include_router(warehouse.waves_router)

@@ -78,6 +78,28 @@ class OrderAccepted(BaseModel):
     status: OrderStatus = Field(description="The order's status now; a repeated request answers the current one")
 
 
+class OrderDecision(OrderAccepted):
+    """Checkout's answer (``?wait=accepted``): accepted, or rejected with the reason."""
+
+    cancel_reason: CancelReason | None = Field(
+        default=None, description="Why the order was rejected (``OUT_OF_STOCK``, ``PAYMENT_DECLINED`` ...)"
+    )
+
+
+class OrderEvent(BaseModel):
+    """One status change of an order, as ``GET /api/orders/{order_id}/events`` streams it.
+
+    ``seq`` (also the SSE ``id``) is the change's 1-based position in the order's history.
+    """
+
+    seq: int
+    order_id: str
+    status: OrderStatus
+    from_status: OrderStatus | None = None
+    reason: str | None = Field(default=None, description="The cancel reason, on the change to CANCELLED")
+    at: str
+
+
 class OrderLineView(BaseModel):
     sku: str
     quantity: int

@@ -17,7 +17,14 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -27,7 +34,8 @@ from common.idempotency import fingerprint
 from common.security import Principal
 from gateway.auth import is_staff
 from gateway.clients import ServiceClients
-from gateway.models import OrderAccepted, OrderStatus, OrderView, PlaceOrderRequest
+from gateway.models import OrderAccepted, OrderDecision, OrderStatus, OrderView, PlaceOrderRequest
+from gateway.updates import GONE
 from workflows.order_fulfillment import (
     WORKFLOW_NAME,
     OrderFulfillment,
@@ -35,9 +43,10 @@ from workflows.order_fulfillment import (
     OrderLine,
     OrderSnapshot,
     ShippingAddress,
+    WaitForStatus,
     workflow_id,
 )
-from workflows.order_types import DEFAULT_DELIVERY_GRACE_SECONDS
+from workflows.order_types import ACCEPTED_STATUSES, DEFAULT_DELIVERY_GRACE_SECONDS
 
 # Orders placed with the same Idempotency-Key by the same user map to one id.
 _ORDER_NAMESPACE = uuid.UUID("6f0d7c7e-8a43-4a8e-9d0b-0d1f5c3a7e21")
@@ -98,9 +107,151 @@ async def place_order(
         repeated = await _repeat(client, clients, order_id, request_fingerprint)
         if repeated is not None:
             return repeated, True
+    params = await _start_input(clients, principal, body, order_id, delivery_grace_seconds)
+    try:
+        await client.start_workflow(
+            WORKFLOW_NAME,
+            params,
+            id=workflow_id(order_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            memo=_memo(principal, request_fingerprint),
+        )
+    except WorkflowAlreadyStartedError:
+        if idempotency_key is None:  # pragma: no cover - 80 random bits collided
+            raise
+        # A concurrent request with the same key started it a moment ago.
+        repeated = await _repeat(client, clients, order_id, request_fingerprint)
+        if repeated is None:  # pragma: no cover - it was started, so it exists
+            raise
+        return repeated, True
+    return OrderAccepted(order_id=order_id, workflow_id=workflow_id(order_id), status=OrderStatus.PENDING), False
+
+
+async def checkout(
+    client: Client,
+    clients: ServiceClients,
+    task_queue: str,
+    principal: Principal,
+    body: PlaceOrderRequest,
+    idempotency_key: str | None,
+    *,
+    wait_seconds: float,
+    delivery_grace_seconds: int = DEFAULT_DELIVERY_GRACE_SECONDS,
+) -> tuple[OrderDecision, bool, bool]:
+    """Start the saga and answer once the order is accepted or rejected, in one round trip.
+
+    Update-with-start: one request starts ``order-<id>`` and sends it the
+    ``wait_for_status`` update (accepted: :data:`ACCEPTED_STATUSES`, or
+    ``CANCELLED`` with its reason), answered when the saga gets there. A repeat
+    of the same key and body waits on the same order (it is not started twice).
+
+    Returns:
+        The order's decision (or its state when ``wait_seconds`` passed first),
+        whether it was decided, and whether it repeats an earlier request.
+
+    Raises:
+        Conflict: ``IdempotencyKeyReused`` when the key was used with another body.
+    """
+    request_fingerprint = fingerprint(principal.username, body.model_dump(mode="json"))
+    order_id = new_order_id(principal, idempotency_key)
+    if idempotency_key is not None and await _repeat(client, clients, order_id, request_fingerprint) is not None:
+        return *await _await_decision(client, clients, order_id, wait_seconds), True
+    params = await _start_input(clients, principal, body, order_id, delivery_grace_seconds)
+    start = WithStartWorkflowOperation(
+        OrderFulfillment.run,
+        params,
+        id=workflow_id(order_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        memo=_memo(principal, request_fingerprint),
+    )
+    try:
+        snapshot = await asyncio.wait_for(
+            client.execute_update_with_start_workflow(
+                OrderFulfillment.wait_for_status, WaitForStatus.accepted(), start_workflow_operation=start
+            ),
+            timeout=wait_seconds,
+        )
+    except WorkflowAlreadyStartedError:
+        if idempotency_key is None:  # pragma: no cover - 80 random bits collided
+            raise
+        # A concurrent request with the same key started it a moment ago.
+        if await _repeat(client, clients, order_id, request_fingerprint) is None:  # pragma: no cover
+            raise
+        return *await _await_decision(client, clients, order_id, wait_seconds), True
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return await _state_now(client, clients, order_id), False, False
+    return _decision(snapshot), True, False
+
+
+async def _await_decision(
+    client: Client, clients: ServiceClients, order_id: str, wait_seconds: float
+) -> tuple[OrderDecision, bool]:
+    """The decision on an order already placed: its ``wait_for_status`` update, or its record once it has ended."""
+    try:
+        snapshot = await asyncio.wait_for(
+            order_handle(client, order_id).execute_update(OrderFulfillment.wait_for_status, WaitForStatus.accepted()),
+            timeout=wait_seconds,
+        )
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return await _state_now(client, clients, order_id), False
+    except WorkflowUpdateFailedError:
+        state = await _state_now(client, clients, order_id)
+        return state, _decided(state.status)
+    except RPCError as exc:
+        if exc.status not in GONE:
+            raise
+        # The workflow has ended (an update finds nothing running): its outcome is on the order's record.
+        state = await _state_now(client, clients, order_id)
+        return state, _decided(state.status)
+    return _decision(snapshot), True
+
+
+def _decided(status: OrderStatus) -> bool:
+    return status in ACCEPTED_STATUSES or status == OrderStatus.CANCELLED
+
+
+def _decision(snapshot: OrderSnapshot) -> OrderDecision:
+    return OrderDecision(
+        order_id=snapshot.order_id,
+        workflow_id=workflow_id(snapshot.order_id),
+        status=OrderStatus(snapshot.status),
+        cancel_reason=snapshot.cancel_reason,
+    )
+
+
+async def _state_now(client: Client, clients: ServiceClients, order_id: str) -> OrderDecision:
+    """The order as it stands: the workflow's own view, else the orders service's record, else just placed."""
+    try:
+        snapshot = await order_handle(client, order_id).query(OrderFulfillment.status, rpc_timeout=_QUERY_TIMEOUT)
+        return _decision(snapshot)
+    except (RPCError, WorkflowQueryFailedError):
+        record = await clients.order(order_id)
+    if record is None:
+        return OrderDecision(order_id=order_id, workflow_id=workflow_id(order_id), status=OrderStatus.PENDING)
+    return OrderDecision(
+        order_id=order_id, workflow_id=workflow_id(order_id), status=record.status, cancel_reason=record.cancel_reason
+    )
+
+
+def _memo(principal: Principal, request_fingerprint: str) -> dict[str, Any]:
+    return {_FINGERPRINT_MEMO: request_fingerprint, "customer_id": principal.username}
+
+
+async def _start_input(
+    clients: ServiceClients,
+    principal: Principal,
+    body: PlaceOrderRequest,
+    order_id: str,
+    delivery_grace_seconds: int,
+) -> OrderFulfillmentInput:
+    """The saga's input: the lines priced from the catalogue now, the caller as the customer."""
     lines, currency = await price_lines(clients, body)
     address = body.shipping_address
-    params = OrderFulfillmentInput(
+    return OrderFulfillmentInput(
         order_id=order_id,
         customer_id=principal.username,
         customer_email=principal.email,
@@ -116,25 +267,6 @@ async def place_order(
         card_token=body.payment.card_token,
         delivery_grace_seconds=delivery_grace_seconds,
     )
-    try:
-        await client.start_workflow(
-            WORKFLOW_NAME,
-            params,
-            id=workflow_id(order_id),
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            memo={_FINGERPRINT_MEMO: request_fingerprint, "customer_id": principal.username},
-        )
-    except WorkflowAlreadyStartedError:
-        if idempotency_key is None:  # pragma: no cover - 80 random bits collided
-            raise
-        # A concurrent request with the same key started it a moment ago.
-        repeated = await _repeat(client, clients, order_id, request_fingerprint)
-        if repeated is None:  # pragma: no cover - it was started, so it exists
-            raise
-        return repeated, True
-    return OrderAccepted(order_id=order_id, workflow_id=workflow_id(order_id), status=OrderStatus.PENDING), False
 
 
 async def _repeat(

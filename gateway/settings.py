@@ -31,6 +31,10 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     #: How long the warehouse routes (plan, release, pick, pack, address change) wait for their
     #: workflow update before answering 202 (accepted; it goes on).
     update_wait_seconds: float = 15.0
+    #: Live order events (``GET /api/orders/{id}/events``): a comment after this much silence keeps
+    #: proxies from closing the stream; at most this many streams open per principal (429 past it).
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    streams_per_principal: int = Field(default=5, ge=1, le=100)
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"])
     #: Carriers whose webhooks are accepted, and their HMAC secrets (``PAKLOG_CARRIER_SECRETS``, JSON);
     #: a carrier without one uses the secret derived from the service token (:mod:`common.webhooks`).

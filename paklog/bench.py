@@ -28,6 +28,12 @@ transaction shape, at the same concurrency, on as many connections as the
 service's pool, each after a warm-up. It prints ``micro ratio <endpoint ÷
 raw asyncpg>``; ``--micro-only`` runs just that.
 
+Checkout: ``checkout_orders`` sequential ``POST /api/orders?wait=accepted``
+through the real gateway as a signed-in customer (one order in flight), each
+timed from request to the 201 answer (accepted: stock reserved, payment
+authorized). It prints ``checkout p50 <ms> p99 <ms>`` and ``checkout ratio
+<p50 ÷ 100 ms goal> <p99 ÷ 300 ms goal>`` (1.00 or less meets the goal).
+
 Last, the backfill phase (:mod:`paklog.bench_erp`): the ERP stand-in's
 materials imported from zero by ``ErpImport(full)``; it prints ``backfill
 materials/s <n>`` (goal: 1000 or more), and is skipped on a platform without
@@ -101,6 +107,11 @@ from workflows.wave_release import WaveRelease
 log = get_logger("paklog.bench")
 #: A material of the ERP stand-in's seed: every order is exported to the ERP, which refuses a SKU it does not know.
 BENCH_SKU = "MAT-00001"
+#: Checkout's own material (the saga phase sets the stock of its SKU outright).
+CHECKOUT_SKU = "MAT-00002"
+#: Checkout's latency goal at one order in flight (``POST /api/orders?wait=accepted``), milliseconds.
+CHECKOUT_P50_GOAL_MS = 100.0
+CHECKOUT_P99_GOAL_MS = 300.0
 
 
 @dataclass
@@ -219,6 +230,51 @@ async def _measure(
         (lambda i: _saga(client, task_queue, run, i), lambda i: _noop(client, task_queue, run, i)),
     )
     return Measured("order saga (real services)", saga_lat, saga_s), Measured("no-op workflow", noop_lat, noop_s)
+
+
+# -- checkout through the gateway ----------------------------------------------------------
+async def measure_checkout(platform: LocalPlatform, orders: int, warm: int = 3) -> Measured:
+    """``orders`` checkouts one after another through the gateway, each timed to its 201 (after ``warm`` untimed)."""
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60) as http:
+        resp = await http.put(
+            f"{platform.service_url('inventory')}/products/{CHECKOUT_SKU}",
+            json={"name": "Checkout unit", "price_cents": 100, "on_hand": (orders + warm + 10) * 2},
+            headers=service_headers(platform.service_token),
+        )
+        resp.raise_for_status()
+        token = await http.post("/api/auth/token", data={"username": "alice", "password": "alice-pass"})
+        token.raise_for_status()
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        body = {
+            "lines": [{"sku": CHECKOUT_SKU, "quantity": 1}],
+            "shipping_address": {
+                "name": "Bench",
+                "line1": "1 Road",
+                "city": "Berlin",
+                "postal_code": "10115",
+                "country": "DE",
+            },
+            "payment": {"card_token": "tok_visa"},
+        }
+        latencies: list[float] = []
+        started = time.perf_counter()
+        for i in range(warm + orders):
+            began = time.perf_counter()
+            answer = await http.post("/api/orders", params={"wait": "accepted"}, json=body, headers=auth)
+            took = time.perf_counter() - began
+            if answer.status_code != 201 or answer.json()["status"] == "CANCELLED":
+                raise RuntimeError(f"checkout {i} answered {answer.status_code}: {answer.text}")
+            if i == warm - 1:
+                started = time.perf_counter()
+            if i >= warm:
+                latencies.append(took)
+        return Measured("checkout (?wait=accepted)", latencies, time.perf_counter() - started)
+
+
+def print_checkout(checkout: Measured) -> None:
+    p50, p99 = checkout.percentile(0.5), checkout.percentile(0.99)
+    print(f"checkout p50 {p50:.0f} p99 {p99:.0f} (goal p50 {CHECKOUT_P50_GOAL_MS:.0f} p99 {CHECKOUT_P99_GOAL_MS:.0f})")
+    print(f"checkout ratio {p50 / CHECKOUT_P50_GOAL_MS:.2f} {p99 / CHECKOUT_P99_GOAL_MS:.2f}", flush=True)
 
 
 # -- the order-to-delivery flow -----------------------------------------------------------
@@ -642,6 +698,7 @@ def run_bench(
     micro_only: bool = False,
     floor_orders: int = 80,
     backfill: bool = True,
+    checkout_orders: int = 100,
 ) -> int:
     """Start a private platform, measure, print the tables, the micro ratio and (last) the ratio line."""
     # No Schedule runs behind the bench's back: it plans its waves and imports the ERP itself.
@@ -660,6 +717,9 @@ def run_bench(
                 else asyncio.run(_measure_floor(platform, floor_orders, concurrency))
             )
             workflows = None if micro_only else asyncio.run(_measure(platform, orders, concurrency))
+            checkout = (
+                None if micro_only or checkout_orders <= 0 else asyncio.run(measure_checkout(platform, checkout_orders))
+            )
             micro = asyncio.run(_micro(platform, micro_requests, concurrency))
             imported: Backfill | None = None
             if backfill and not micro_only and platform_has_erp(platform):
@@ -669,6 +729,8 @@ def run_bench(
     _print_micro(micro, micro_requests, concurrency, console)
     if backfill and not micro_only:
         print_backfill(imported, console)
+    if checkout is not None:
+        print_checkout(checkout)
     if workflows is None:
         return 0
     if floor is not None:

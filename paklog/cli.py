@@ -168,6 +168,9 @@ def bench(
     backfill: Annotated[
         bool, typer.Option(help="Import the ERP stand-in's materials from zero (ErpImport, full) and time it")
     ] = True,
+    checkout_orders: Annotated[
+        int, typer.Option(help="Sequential POST /api/orders?wait=accepted through the gateway, timed; 0 skips it")
+    ] = 100,
 ) -> None:
     """Order saga vs. a no-op workflow, order-to-delivery vs. a no-op flow of the same shape, one call vs. asyncpg."""
     from paklog.bench import run_bench
@@ -180,6 +183,7 @@ def bench(
         micro_only=micro_only,
         floor_orders=floor_orders,
         backfill=backfill,
+        checkout_orders=checkout_orders,
     )
     _exit_after_temporal(code)
 

@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         OrderFulfillmentInput,
         OrderFulfillmentResult,
         OrderSnapshot,
+        WaitForChange,
         WaitForStatus,
         workflow_id,
     )
@@ -97,6 +98,7 @@ __all__ = [
     "OrderSnapshot",
     "OrderStatus",
     "ShippingAddress",
+    "WaitForChange",
     "WaitForStatus",
     "workflow_id",
 ]
@@ -205,7 +207,10 @@ class OrderFulfillment:
     backoff) is abandoned at once — the services' tombstones refuse it if it
     commits late — and compensation runs; the update answers when it has
     finished. A Temporal cancel ends the order ``OPERATOR_CANCELLED`` and the
-    workflow as cancelled. Query ``status``; update ``wait_for_status``.
+    workflow as cancelled. Query ``status``; updates ``wait_for_status`` (checkout's
+    ``?wait=accepted``) and ``wait_for_change`` (the gateway's live event stream: it
+    answers on the next status change, or as the run ends, so a waiting stream never
+    holds the workflow open).
 
     Signal ``erp_status`` (query ``erp``): the ERP's status of the order's sales
     order, once per event id, newest wins. ``CANCELLED`` before ``PICKING``
@@ -243,6 +248,8 @@ class OrderFulfillment:
         self._erp_document_number: str | None = None
         #: The export runs with its undo (``PATCH_ERP_EXPORT_UNDO``, asked once, when the export starts).
         self._erp_undo = False
+        #: The run is over but for its handlers: ``wait_for_change`` answers now (state only, no command).
+        self._ending = False
 
     # -- the process -----------------------------------------------------------------
     @workflow.run
@@ -286,6 +293,7 @@ class OrderFulfillment:
             and workflow.patched(PATCH_DELIVERY)
         ):
             temporal_cancel, stopped_following = await self._follow_delivery(self._shipped)
+        self._ending = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         if stopped_following:
             raise asyncio.CancelledError(
@@ -889,6 +897,21 @@ class OrderFulfillment:
         unknown = set(request.statuses) - set(OrderStatus.__members__)
         if not request.statuses or unknown:
             raise ValueError(f"statuses must be order statuses, got {request.statuses!r}")
+
+    @workflow.update
+    async def wait_for_change(self, request: WaitForChange) -> OrderSnapshot:
+        """Long poll for the gateway's event stream: the order as soon as its status is not ``request.status``.
+
+        Also answers when the run is about to end (whatever the status), so a stream still
+        waiting never keeps the workflow from finishing (``all_handlers_finished``).
+        """
+        await workflow.wait_condition(lambda: self._status.value != request.status or self._ending)
+        return self._snapshot()
+
+    @wait_for_change.validator
+    def _validate_wait_for_change(self, request: WaitForChange) -> None:
+        if request.status not in OrderStatus.__members__:
+            raise ValueError(f"status must be an order status, got {request.status!r}")
 
     # -- the warehouse -------------------------------------------------------------------------
     @workflow.signal

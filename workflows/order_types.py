@@ -25,6 +25,18 @@ def workflow_id(order_id: str) -> str:
 
 
 NOT_CANCELLABLE = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED})
+#: The order is accepted (checkout's answer, ``POST /api/orders?wait=accepted``): its stock is reserved
+#: and its payment authorized. ``PAYMENT_AUTHORIZED`` or any later status; ``CANCELLED`` is the rejection
+#: (``wait_for_status`` always answers it). The ERP export comes after: its "no" can still cancel the
+#: order ``ERP_REJECTED`` later, which the order's event stream shows.
+ACCEPTED_STATUSES = (
+    OrderStatus.PAYMENT_AUTHORIZED,
+    OrderStatus.AWAITING_WAVE,
+    OrderStatus.PICKING,
+    OrderStatus.PACKED,
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+)
 #: Who a Temporal cancel (Web UI, ``temporal workflow cancel``, a parent) is recorded as.
 TEMPORAL_CANCEL_REQUESTER = "temporal-cancel"
 #: Who a ``DELIVERY_FAILED`` cancel is recorded as.
@@ -191,7 +203,21 @@ class CancelRequest:
 
 @dataclass(frozen=True)
 class WaitForStatus:
+    """Answer once the order is in one of ``statuses``, or ``CANCELLED``."""
+
     statuses: list[str]
+
+    @classmethod
+    def accepted(cls) -> WaitForStatus:
+        """Checkout's wait: accepted (:data:`ACCEPTED_STATUSES`) or rejected (``CANCELLED``, with its reason)."""
+        return cls(statuses=[status.value for status in ACCEPTED_STATUSES])
+
+
+@dataclass(frozen=True)
+class WaitForChange:
+    """Answer once the order's status is no longer ``status`` (or its workflow is about to end)."""
+
+    status: str
 
 
 @dataclass(frozen=True)

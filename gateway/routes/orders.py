@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from temporalio.service import RPCError
 
 from common.errors import Conflict, Forbidden
@@ -12,15 +14,17 @@ from common.idempotency import IdempotencyKeyDep
 from common.paging import MAX_CURSOR_LENGTH
 from common.security import Principal
 from common.vocabulary import CancelReason
-from gateway import orders, warehouse
+from gateway import live, orders, warehouse
 from gateway.auth import PrincipalDep, is_staff
 from gateway.clients import ServiceClients
-from gateway.errors import error_responses
+from gateway.errors import error_responses, json_error_responses
 from gateway.models import (
     CancelOrderRequest,
     CancelView,
     CompensationFailureView,
     OrderAccepted,
+    OrderDecision,
+    OrderEvent,
     OrderPage,
     OrderStatus,
     OrderView,
@@ -45,10 +49,19 @@ def _clients(request: Request) -> ServiceClients:
 @router.post(
     "",
     status_code=202,
-    response_model=OrderAccepted,
+    response_model=OrderAccepted | OrderDecision,
     responses={
         **error_responses(400, 409, 413, 422),
-        202: {"headers": {"Idempotent-Replayed": {"description": "`true` when this repeats an earlier request"}}},
+        201: {
+            "model": OrderDecision,
+            "description": "`?wait=accepted`: the order is accepted (stock reserved, payment authorized) "
+            "or rejected (`CANCELLED` with its `cancel_reason`)",
+        },
+        202: {
+            "description": "Placed; without `wait` at once, with `?wait=accepted` when the deadline passed first "
+            "(then with `cancel_reason`)",
+            "headers": {"Idempotent-Replayed": {"description": "`true` when this repeats an earlier request"}},
+        },
     },
 )
 async def place_order(
@@ -57,13 +70,37 @@ async def place_order(
     body: PlaceOrderRequest,
     principal: PrincipalDep,
     key: IdempotencyKeyDep = None,
-) -> OrderAccepted:
+    wait: Annotated[
+        Literal["accepted"] | None,
+        Query(description="`accepted`: answer 201 once the order is accepted or rejected (checkout)"),
+    ] = None,
+) -> OrderAccepted | OrderDecision:
     """Start an order's fulfilment; answers at once with its id (202).
 
-    A repeat with the same ``Idempotency-Key`` and body answers the same order
-    at its current status; the same key with another body is 409.
+    With ``?wait=accepted`` it answers once the order is accepted or rejected
+    (201 with ``status`` and ``cancel_reason``), in one round trip to Temporal
+    (update-with-start); past ``update_wait_seconds`` it answers 202 with the
+    order's state then. A repeat with the same ``Idempotency-Key`` and body
+    answers the same order at its current status (waiting for its decision
+    too, with ``wait``); the same key with another body is 409.
     """
     settings = request.app.state.settings
+    if wait is not None:
+        decision, decided, repeated = await orders.checkout(
+            request.app.state.temporal,
+            _clients(request),
+            settings.task_queue,
+            principal,
+            body,
+            key,
+            wait_seconds=settings.update_wait_seconds,
+            delivery_grace_seconds=settings.delivery_grace_seconds,
+        )
+        if decided:
+            response.status_code = 201
+        if repeated:
+            response.headers["Idempotent-Replayed"] = "true"
+        return decision
     accepted, repeated = await orders.place_order(
         request.app.state.temporal,
         _clients(request),
@@ -105,6 +142,82 @@ async def list_orders(
     return OrderPage(
         items=page.items, total=page.total, limit=page.limit, offset=page.offset, next_cursor=page.next_cursor
     )
+
+
+LastEventId = Annotated[
+    int,
+    Header(
+        alias="Last-Event-ID",
+        ge=0,
+        le=1_000_000_000,
+        description="The id of the last event received: the stream resumes with the next change",
+    ),
+]
+
+
+def _bell(request: Request) -> live.OrderBell:
+    """The process's one :class:`~gateway.live.OrderBell` for its Temporal client."""
+    temporal = request.app.state.temporal
+    bell: live.OrderBell | None = getattr(request.app.state, "order_bell", None)
+    if bell is None or bell.client is not temporal:
+        bell = request.app.state.order_bell = live.OrderBell(temporal)
+    return bell
+
+
+async def order_stream(request: Request, principal: PrincipalDep, order_id: OrderIdPath) -> AsyncIterator[Principal]:
+    """Admit a stream of the order: visible to the caller (else 404, before anything is streamed) and
+    within the caller's open streams (429 ``TooManyStreams``); the slot is held until the stream ends."""
+    await orders.get_order(request.app.state.temporal, _clients(request), principal, order_id)
+    slots: live.StreamSlots = request.app.state.stream_slots
+    slots.acquire(principal.username)
+    try:
+        yield principal
+    finally:
+        slots.release(principal.username)
+
+
+#: The event streams: their success is ``text/event-stream``, their errors JSON (so not ``router``'s responses).
+events_router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+
+@events_router.get(
+    "/{order_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: `event: status`, `id: <seq>`, `data:` an `OrderEvent`; "
+            "ends after `DELIVERED` or `CANCELLED`; `: keep-alive` comments while nothing happens",
+            "content": {"text/event-stream": {"schema": OrderEvent.model_json_schema()}},
+        },
+        **json_error_responses(401, 404, 422, 502, 503),
+        429: {
+            "description": "`TooManyStreams`: the caller holds `streams_per_principal` streams open already",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+        },
+    },
+)
+async def order_events(
+    request: Request,
+    principal: Annotated[Principal, Depends(order_stream)],
+    order_id: OrderIdPath,
+    last_event_id: LastEventId = 0,
+) -> AsyncIterator[ServerSentEvent]:
+    """Each status change of the order as it happens, as Server-Sent Events.
+
+    The first connection gets every change so far; with ``Last-Event-ID`` only
+    those after it, then the live ones. Seen by whoever may ``GET`` the order
+    (someone else's is 404); at most ``streams_per_principal`` streams per caller.
+    """
+    settings = request.app.state.settings
+    async for event in live.order_events(
+        _clients(request),
+        _bell(request),
+        order_id,
+        after=last_event_id,
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
+    ):
+        yield event
 
 
 @router.get("/{order_id}", response_model=OrderView, responses=error_responses(404, 422))
