@@ -14,6 +14,10 @@ from tests.conftest import FreshDatabase
 from tests.services.shipping.factories import THRESHOLD, fault, oid, seeded, ship, shipping_app
 from tests.support import committing_client, rolled_back_client
 
+#: The breakers' reset time in these tests: long enough that the calls which open a breaker (slow on a
+#: loaded machine) all land before it half-opens.
+RESET_SECONDS = 1.5
+
 
 async def calls(tms: httpx.AsyncClient, carrier: str) -> dict[str, int]:
     result: dict[str, int] = next(c for c in (await tms.get("/control")).json() if c["carrier"] == carrier)["calls"]
@@ -103,14 +107,14 @@ async def test_the_breaker_opens_after_repeated_failures_and_stops_calling_the_c
 async def test_after_the_reset_time_one_probe_closes_the_breaker(
     database_url: str, carrier_app: FastAPI, tms: httpx.AsyncClient
 ) -> None:
-    app = shipping_app(carrier_app, carrier_breaker_reset_seconds=0.3)
+    app = shipping_app(carrier_app, carrier_breaker_reset_seconds=RESET_SECONDS)
     async with rolled_back_client(app, "shipping", database_url) as (client, _):
         await fault(tms, "PARCELNET", outage=True)
         for _ in range(2):
             await ship(client, oid())
         assert (await breakers(client))["PARCELNET"]["state"] == "open"
         await fault(tms, "PARCELNET", outage=False)
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(RESET_SECONDS + 0.1)
         assert (await breakers(client))["PARCELNET"]["state"] == "half-open"
         seen = (await calls(tms, "PARCELNET"))["rates"]
         probe = await ship(client, oid())
@@ -127,12 +131,12 @@ async def test_after_the_reset_time_one_probe_closes_the_breaker(
 async def test_a_failed_probe_opens_the_breaker_again(
     database_url: str, carrier_app: FastAPI, tms: httpx.AsyncClient
 ) -> None:
-    app = shipping_app(carrier_app, carrier_breaker_reset_seconds=0.3)
+    app = shipping_app(carrier_app, carrier_breaker_reset_seconds=RESET_SECONDS)
     async with rolled_back_client(app, "shipping", database_url) as (client, _):
         await fault(tms, "SWIFT", outage=True)
         for _ in range(2):
             await ship(client, oid())
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(RESET_SECONDS + 0.1)
         await ship(client, oid())  # the probe fails
         assert (await breakers(client))["SWIFT"]["state"] == "open"
 
