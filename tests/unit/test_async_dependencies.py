@@ -71,5 +71,6 @@ def test_every_dependency_is_a_coroutine(name: str, factory: Callable[[], FastAP
         f"{route.path} -> {dependency}" for route in routes for dependency in _sync_dependencies(route.dependant)
     }
     assert not threaded, f"{name} runs these dependencies in a thread: {sorted(threaded)}"
-    sync_endpoints = [route.path for route in routes if not inspect.iscoroutinefunction(route.endpoint)]
+    # An async generator endpoint is a stream (Server-Sent Events): it runs on the event loop too.
+    sync_endpoints = [route.path for route in routes if not _is_async(route.endpoint)]
     assert not sync_endpoints, f"{name} runs these endpoints in a thread: {sync_endpoints}"
