@@ -13,6 +13,7 @@ from common.paging import MAX_CURSOR_LENGTH
 from common.security import Principal
 from common.vocabulary import CancelReason
 from gateway import orders, warehouse
+from gateway.audit.middleware import note_order
 from gateway.auth import PrincipalDep, is_staff
 from gateway.clients import ServiceClients
 from gateway.errors import error_responses
@@ -75,6 +76,7 @@ async def place_order(
     )
     if repeated:
         response.headers["Idempotent-Replayed"] = "true"
+    note_order(request, order_id=accepted.order_id, workflow_id=accepted.workflow_id)
     return accepted
 
 
