@@ -202,7 +202,7 @@ async def test_audit_down_while_100_calls_are_made_loses_none_and_keeps_their_or
         assert slowest < 1.0  # recording never made a call wait for the audit service
 
         async def all_in_outbox() -> bool:
-            return await trail.outbox_size() == 100
+            return int(await trail.outbox_size()) == 100
 
         await eventually(all_in_outbox)
         await asyncio.sleep(0.5)  # the drainer keeps retrying meanwhile
@@ -213,7 +213,7 @@ async def test_audit_down_while_100_calls_are_made_loses_none_and_keeps_their_or
         await eventually(lambda: _count_is(audit_db, 100))
 
         async def outbox_empty() -> bool:
-            return await trail.outbox_size() == 0
+            return int(await trail.outbox_size()) == 0
 
         await eventually(outbox_empty)
 
