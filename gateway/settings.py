@@ -99,6 +99,10 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     def _no_placeholder_secret(self) -> GatewaySettings:
         if self.jwt_jwks_url is None:
             reject_placeholder_secret(self.environment, "PAKLOG_JWT_SECRET", self.jwt_secret)
+        if self.audit_digest_key is not None and self.audit_digest_key.get_secret_value():
+            reject_placeholder_secret(
+                self.environment, "PAKLOG_AUDIT_DIGEST_KEY", self.audit_digest_key.get_secret_value()
+            )
         return self
 
 

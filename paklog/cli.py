@@ -103,19 +103,36 @@ def service(
 
 @app.command()
 def migrate(
-    services: Annotated[list[str] | None, typer.Argument(help="Services to migrate (default: all)")] = None,
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Services (or `gateway`) to migrate (default: all, and the gateway)")
+    ] = None,
 ) -> None:
-    """Create each service's database if needed and migrate it to the newest revision."""
+    """Create each service's database (and the gateway's) if needed and migrate it to the newest revision.
+
+    The audit database's runtime role (``paklog_audit_writer``: insert and read only) gets its login and
+    password here too, so this runs as a role that may create roles (docs/audit.md).
+    """
     from common import migrations
     from common.db import ensure_database
+    from gateway.settings import GATEWAY_DATABASE, GatewaySettings
+    from services.audit.roles import provision_writer
+    from services.audit.settings import AuditWriterCredential
 
-    chosen = services or list(SERVICE_NAMES)
+    chosen = services or [*SERVICE_NAMES, migrations.GATEWAY]
     for name in chosen:
-        settings = ServiceSettings(service=name)
-        url = settings.resolved_database_url()
-        if not settings.database_url:
-            asyncio.run(ensure_database(settings.postgres_url, f"paklog_{name}"))
+        if name == migrations.GATEWAY:
+            gateway_settings = GatewaySettings()
+            url = gateway_settings.resolved_database_url()
+            if not gateway_settings.gateway_database_url:
+                asyncio.run(ensure_database(gateway_settings.postgres_url, GATEWAY_DATABASE))
+        else:
+            settings = ServiceSettings(service=name)
+            url = settings.resolved_database_url()
+            if not settings.database_url:
+                asyncio.run(ensure_database(settings.postgres_url, f"paklog_{name}"))
         migrations.upgrade(name, url)
+        if name == "audit":
+            asyncio.run(provision_writer(url, AuditWriterCredential().resolved_writer_password()))
         console.print(f"migrated [bold]{name}[/bold]")
 
 
