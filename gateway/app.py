@@ -46,7 +46,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
         )
         app.state.temporal = temporal or await connect_temporal(settings)
         # The outbox database is connected lazily: the gateway serves while it is down (records wait in memory).
-        outbox = create_engine(settings.resolved_database_url(), pool_size=1)
+        outbox = create_engine(settings.resolved_database_url(), pool_size=2)
         app.state.audit = AuditTrail(
             engine=outbox,
             http=http,
