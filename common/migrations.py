@@ -17,15 +17,23 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.settings import asyncpg_url
 
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+ROOT_DIR = Path(__file__).resolve().parent.parent
+SERVICES_DIR = ROOT_DIR / "services"
+#: Databases that belong to a process other than a domain service: the gateway's (its audit outbox).
+GATEWAY = "gateway"
+
+
+def migrations_dir(name: str) -> Path:
+    """Where ``name``'s history lives: ``services/<name>/migrations``, or ``gateway/migrations``."""
+    return ROOT_DIR / GATEWAY / "migrations" if name == GATEWAY else SERVICES_DIR / name / "migrations"
 
 
 def alembic_config(service: str, url: str) -> Config:
-    """An Alembic config for ``service`` pointed at ``url`` (no alembic.ini needed)."""
+    """An Alembic config for ``service`` (or the gateway) pointed at ``url`` (no alembic.ini needed)."""
     cfg = Config()
     cfg.set_main_option("path_separator", "os")
-    cfg.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
-    cfg.set_main_option("version_locations", str(SERVICES_DIR / service / "migrations" / "versions"))
+    cfg.set_main_option("script_location", str(migrations_dir(service)))
+    cfg.set_main_option("version_locations", str(migrations_dir(service) / "versions"))
     cfg.attributes["database_url"] = asyncpg_url(url)
     return cfg
 

@@ -26,6 +26,7 @@ SERVICE_PORTS: dict[str, int] = {
     "notifications": 8105,
     "warehouse": 8106,
     "shipping": 8107,
+    "audit": 8108,
 }
 #: The carrier stand-in (``paklog carriers``): a simulated TMS with two carriers, an outside system.
 CARRIERS_PORT = 8190
@@ -114,6 +115,7 @@ class ServiceUrls(ServiceCredential):
     notifications_url: str = f"http://127.0.0.1:{SERVICE_PORTS['notifications']}"
     warehouse_url: str = f"http://127.0.0.1:{SERVICE_PORTS['warehouse']}"
     shipping_url: str = f"http://127.0.0.1:{SERVICE_PORTS['shipping']}"
+    audit_url: str = f"http://127.0.0.1:{SERVICE_PORTS['audit']}"
     http_timeout_seconds: float = 10.0
 
 

@@ -6,3 +6,6 @@ CREATE DATABASE paklog_payments;
 CREATE DATABASE paklog_notifications;
 CREATE DATABASE paklog_warehouse;
 CREATE DATABASE paklog_shipping;
+CREATE DATABASE paklog_audit;
+-- The gateway's own: its audit outbox.
+CREATE DATABASE paklog_gateway;

@@ -9,17 +9,20 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
+from common.db import create_engine
 from common.errors import install_error_handlers
 from common.http import create_http_client
 from common.logging import configure_logging
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnstorableInputMiddleware
 from common.security import TokenVerifier
+from gateway.audit.middleware import AuditMiddleware
+from gateway.audit.trail import AuditTrail
 from gateway.clients import ServiceClients
 from gateway.errors import install_gateway_error_handlers
 from gateway.live import StreamSlots
 from gateway.models import Health
 from gateway.openapi import install_openapi
-from gateway.routes import auth, erp, erp_events, orders, products, shipments, tracking, warehouse
+from gateway.routes import audit, auth, erp, erp_events, orders, products, shipments, tracking, warehouse
 from gateway.settings import GatewaySettings, get_settings
 from gateway.temporal import connect_temporal
 
@@ -43,9 +46,25 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
             else TokenVerifier(secret=settings.jwt_secret)
         )
         app.state.temporal = temporal or await connect_temporal(settings)
+        # The outbox database is connected lazily: the gateway serves while it is down (records wait in memory).
+        outbox = create_engine(settings.resolved_database_url(), pool_size=2)
+        app.state.audit = AuditTrail(
+            engine=outbox,
+            http=http,
+            audit_url=settings.audit_url,
+            service_token=settings.service_token.get_secret_value(),
+            digest_key=settings.resolved_digest_key(),
+            flush_seconds=settings.audit_flush_seconds,
+            batch_size=settings.audit_batch_size,
+            memory_limit=settings.audit_memory_limit,
+            retry_max_seconds=settings.audit_retry_max_seconds,
+        )
+        app.state.audit.start()
         try:
             yield
         finally:
+            await app.state.audit.stop()
+            await outbox.dispose()
             await http.aclose()
 
     app = FastAPI(
@@ -68,6 +87,8 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
     )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: it sees the final status and X-Request-ID of every call, 413s and 500s included.
+    app.add_middleware(AuditMiddleware)
     app.include_router(auth.router)
     app.include_router(orders.events_router)
     app.include_router(orders.router)
@@ -82,6 +103,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.include_router(erp.router)
     app.include_router(erp_events.webhook_router)
     app.include_router(erp_events.dead_letters_router)
+    app.include_router(audit.router)
 
     @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> Health:

@@ -17,6 +17,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from common.errors import Forbidden, Unauthorized
 from common.security import Principal, TokenVerifier
+from gateway.audit.middleware import note_principal
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
@@ -26,7 +27,9 @@ async def verified_principal(request: Request, token: Annotated[str | None, Depe
     if not token:
         raise Unauthorized("missing bearer token", type="MissingToken")
     verifier: TokenVerifier = request.app.state.verifier
-    return await verifier.averify(token)
+    principal = await verifier.averify(token)
+    note_principal(request, principal)  # the audit record names who called
+    return principal
 
 
 async def current_principal(principal: Annotated[Principal, Depends(verified_principal)]) -> Principal:

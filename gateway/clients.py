@@ -19,6 +19,7 @@ from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViol
 from common.service_auth import service_headers
 from common.settings import ServiceUrls
 from common.stock_adjustments import post_pending
+from gateway.audit.models import AuditPageView
 from gateway.erp_event_models import ErpEventAnswer, ErpEventPageRecord, SalesOrderEventAnswer
 from gateway.erp_models import WatermarkRecord
 from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductPage, ProductView, TokenResponse
@@ -62,6 +63,7 @@ _WATERMARKS = TypeAdapter(dict[str, WatermarkRecord | None])
 _ERP_EVENT = TypeAdapter(ErpEventAnswer)
 _SALES_ORDER_EVENT = TypeAdapter(SalesOrderEventAnswer)
 _ERP_EVENTS = TypeAdapter(ErpEventPageRecord)
+_AUDIT_PAGE = TypeAdapter(AuditPageView)
 PDF = "application/pdf"
 
 
@@ -183,6 +185,10 @@ class ServiceClients:
         if found is None:  # a list itself is never missing: a 404 here is a broken contract
             raise BadGateway(f"{_service(url)} has no list at {httpx.URL(url).path}")
         return found
+
+    async def audit_records(self, params: dict[str, Any]) -> AuditPageView:
+        """A page of the audit trail, newest first; ``params`` are the audit service's filters."""
+        return await self._listing(_AUDIT_PAGE, f"{self.urls.audit_url}/records", params)
 
     # -- warehouse ----------------------------------------------------------------------
     async def wave(self, wave_id: str) -> WaveView | None:

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 
 from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from common.settings import DEV_JWT_SECRET, ServiceUrls, TemporalSettings, port_field, reject_placeholder_secret
+from common.settings import (
+    DEV_JWT_SECRET,
+    ServiceUrls,
+    TemporalSettings,
+    asyncpg_url,
+    database_url,
+    port_field,
+    reject_placeholder_secret,
+)
+
+#: The gateway's own database: the audit outbox (docs/audit.md).
+GATEWAY_DATABASE = "paklog_gateway"
+#: What a derived digest key is bound to, so it never equals an HMAC the token signs for anything else.
+_DIGEST_KEY_DERIVATION = b"audit-digest-key"
 
 
 class GatewaySettings(TemporalSettings, ServiceUrls):
@@ -50,6 +65,20 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     erp_webhook_secret: SecretStr | None = None
     login_failures_per_username: str = "10/minute"
     login_attempts_per_address: str = "60/minute"
+    #: The server of the gateway's database ``paklog_gateway`` (its audit outbox), as for the services;
+    #: ``PAKLOG_GATEWAY_DATABASE_URL`` names the database itself instead.
+    postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433"
+    gateway_database_url: str | None = None
+    #: Audit records wait in memory at most this long before they are written to the outbox together.
+    audit_flush_seconds: float = Field(default=0.1, gt=0, le=1)
+    #: Records per outbox write and per append sent to the audit service.
+    audit_batch_size: int = Field(default=500, ge=1, le=1000)
+    #: Records held in memory while the outbox database is unreachable; beyond it new ones are dropped (logged).
+    audit_memory_limit: int = Field(default=10_000, ge=1)
+    #: The longest wait between two attempts while the outbox database or the audit service is down.
+    audit_retry_max_seconds: float = Field(default=5.0, gt=0)
+    #: Key of the body digests (HMAC-SHA256; ``PAKLOG_AUDIT_DIGEST_KEY``), else derived from the service token.
+    audit_digest_key: SecretStr | None = None
 
     @field_validator("login_failures_per_username", "login_attempts_per_address")
     @classmethod
@@ -57,10 +86,27 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
         parse(value)  # ValueError for anything but "<count>/<unit>"
         return value
 
+    def resolved_database_url(self) -> str:
+        """The asyncpg URL of the gateway's own database."""
+        if self.gateway_database_url:
+            return asyncpg_url(self.gateway_database_url)
+        return database_url(self.postgres_url, GATEWAY_DATABASE)
+
+    def resolved_digest_key(self) -> bytes:
+        """The key of the audit trail's body digests: configured, else derived from the service token."""
+        if self.audit_digest_key is not None and self.audit_digest_key.get_secret_value():
+            return self.audit_digest_key.get_secret_value().encode("utf-8")
+        token = self.service_token.get_secret_value().encode("utf-8")
+        return hmac.new(token, _DIGEST_KEY_DERIVATION, hashlib.sha256).digest()
+
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> GatewaySettings:
         if self.jwt_jwks_url is None:
             reject_placeholder_secret(self.environment, "PAKLOG_JWT_SECRET", self.jwt_secret)
+        if self.audit_digest_key is not None and self.audit_digest_key.get_secret_value():
+            reject_placeholder_secret(
+                self.environment, "PAKLOG_AUDIT_DIGEST_KEY", self.audit_digest_key.get_secret_value()
+            )
         return self
 
 

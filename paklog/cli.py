@@ -18,7 +18,7 @@ from rich.console import Console
 from common.http import SERVER_KEEPALIVE_SECONDS
 from common.logging import configure_logging
 from common.settings import SERVICE_NAMES, PaklogSettings, ServiceSettings, TemporalSettings
-from paklog import erp_cli, floor_cli, stock_cli
+from paklog import audit_cli, erp_cli, floor_cli, stock_cli
 from paklog.exits import exit_after_temporal as _exit_after_temporal
 
 app = typer.Typer(help="PakLog: order-to-delivery operations on Temporal.", no_args_is_help=True)
@@ -29,6 +29,7 @@ app.add_typer(floor_cli.pick_app, name="pick")
 app.add_typer(floor_cli.check_app, name="check")
 app.add_typer(erp_cli.erp_app, name="erp")
 app.add_typer(stock_cli.stock_app, name="stock")
+app.add_typer(audit_cli.audit_app, name="audit")
 console = Console()
 
 
@@ -102,19 +103,36 @@ def service(
 
 @app.command()
 def migrate(
-    services: Annotated[list[str] | None, typer.Argument(help="Services to migrate (default: all)")] = None,
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Services (or `gateway`) to migrate (default: all, and the gateway)")
+    ] = None,
 ) -> None:
-    """Create each service's database if needed and migrate it to the newest revision."""
+    """Create each service's database (and the gateway's) if needed and migrate it to the newest revision.
+
+    The audit database's runtime role (``paklog_audit_writer``: insert and read only) gets its login and
+    password here too, so this runs as a role that may create roles (docs/audit.md).
+    """
     from common import migrations
     from common.db import ensure_database
+    from gateway.settings import GATEWAY_DATABASE, GatewaySettings
+    from services.audit.roles import provision_writer
+    from services.audit.settings import AuditWriterCredential
 
-    chosen = services or list(SERVICE_NAMES)
+    chosen = services or [*SERVICE_NAMES, migrations.GATEWAY]
     for name in chosen:
-        settings = ServiceSettings(service=name)
-        url = settings.resolved_database_url()
-        if not settings.database_url:
-            asyncio.run(ensure_database(settings.postgres_url, f"paklog_{name}"))
+        if name == migrations.GATEWAY:
+            gateway_settings = GatewaySettings()
+            url = gateway_settings.resolved_database_url()
+            if not gateway_settings.gateway_database_url:
+                asyncio.run(ensure_database(gateway_settings.postgres_url, GATEWAY_DATABASE))
+        else:
+            settings = ServiceSettings(service=name)
+            url = settings.resolved_database_url()
+            if not settings.database_url:
+                asyncio.run(ensure_database(settings.postgres_url, f"paklog_{name}"))
         migrations.upgrade(name, url)
+        if name == "audit":
+            asyncio.run(provision_writer(url, AuditWriterCredential().resolved_writer_password()))
         console.print(f"migrated [bold]{name}[/bold]")
 
 

@@ -50,6 +50,7 @@ def print_banner(console: Console, platform: LocalPlatform) -> None:
         table.add_row(f"service {name}", f"http://127.0.0.1:{port}")
     table.add_row("carrier stand-in (simulated TMS)", platform.carriers_url)
     table.add_row("ERP stand-in (simulated SAP)", platform.erp_url)
+    table.add_row("audit trail", f"{platform.gateway_url}/api/audit (operators); check: paklog audit verify")
     table.add_row("service token", f"in {platform.state_dir / 'service.token'} (header X-PakLog-Service-Token)")
     table.add_row("state folder", str(platform.state_dir))
     console.print(table)

@@ -35,10 +35,13 @@ from common.db import ensure_database
 from common.logging import get_logger
 from common.partners import ERP_CLIENT_ID, erp_client_secret
 from common.settings import CARRIERS_PORT, ERP_PORT, SERVICE_NAMES, SERVICE_PORTS, database_url
+from gateway.settings import GATEWAY_DATABASE
 from paklog.embedded_pg import EmbeddedPostgres, read_or_create_secret
 from paklog.seed import seed_all
 from paklog.settings import DevSettings, get_dev_settings
 from paklog.supervisor import Child, CrashHistory, CrashLoop, GiveUp, PostgresChild, ProcessChild, RestartPolicy
+from services.audit.roles import provision_writer
+from services.audit.settings import WRITER_ROLE, as_role, writer_password
 
 log = get_logger("paklog.supervisor")
 
@@ -218,6 +221,22 @@ class LocalPlatform:
         return erp_client_secret(self.service_token, given)
 
     @property
+    def audit_writer_password(self) -> str:
+        """The audit service's runtime role's password: ``PAKLOG_AUDIT_WRITER_PASSWORD``, else derived.
+
+        Derived from the service token, as the audit service derives it (:func:`services.audit.settings.writer_password`).
+        """
+        given = self.config.extra_env.get("PAKLOG_AUDIT_WRITER_PASSWORD") or os.environ.get(
+            "PAKLOG_AUDIT_WRITER_PASSWORD"
+        )
+        return writer_password(self.service_token, given)
+
+    @property
+    def audit_database_url(self) -> str:
+        """The audit database as its runtime role sees it (``paklog audit verify --database-url``)."""
+        return as_role(database_url(self.postgres_url, "paklog_audit"), WRITER_ROLE, self.audit_writer_password)
+
+    @property
     def web_ui_url(self) -> str | None:
         return None if self.config.temporal_address else f"http://127.0.0.1:{self.config.temporal_ui_port}"
 
@@ -367,10 +386,19 @@ class LocalPlatform:
         self._wait(lambda: _port_open("127.0.0.1", port), f"Temporal on :{port}", 60)
 
     async def prepare_databases(self) -> None:
-        """Create, migrate and seed every service's database (idempotent)."""
+        """Create, migrate and seed every service's database and the gateway's (idempotent).
+
+        The audit service's runtime role gets its login here, after its migration granted it insert and
+        read only (docs/audit.md); the embedded server's ``postgres`` user is a superuser and may.
+        """
         for name in SERVICE_NAMES:
             await ensure_database(self.postgres_url, f"paklog_{name}")
             await asyncio.to_thread(migrations.upgrade, name, database_url(self.postgres_url, f"paklog_{name}"))
+        await provision_writer(database_url(self.postgres_url, "paklog_audit"), self.audit_writer_password)
+        await ensure_database(self.postgres_url, GATEWAY_DATABASE)
+        await asyncio.to_thread(
+            migrations.upgrade, migrations.GATEWAY, database_url(self.postgres_url, GATEWAY_DATABASE)
+        )
         await seed_all(self.postgres_url, erp_client_secret=self.erp_client_secret)
 
     def _spawn(self, label: str, *args: str) -> None:

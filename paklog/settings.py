@@ -75,6 +75,7 @@ class DevSettings(PaklogSettings):
     notifications_port: int = SERVICE_PORTS["notifications"]
     warehouse_port: int = SERVICE_PORTS["warehouse"]
     shipping_port: int = SERVICE_PORTS["shipping"]
+    audit_port: int = SERVICE_PORTS["audit"]
     carriers_port: int = CARRIERS_PORT
     erp_port: int = ERP_PORT
     task_queue: str = "paklog"

@@ -15,6 +15,7 @@ from common.paging import MAX_CURSOR_LENGTH
 from common.security import Principal
 from common.vocabulary import CancelReason
 from gateway import live, orders, warehouse
+from gateway.audit.middleware import note_order
 from gateway.auth import PrincipalDep, is_staff
 from gateway.clients import ServiceClients
 from gateway.errors import error_responses, json_error_responses
@@ -100,6 +101,7 @@ async def place_order(
             response.status_code = 201
         if repeated:
             response.headers["Idempotent-Replayed"] = "true"
+        note_order(request, order_id=decision.order_id, workflow_id=decision.workflow_id)
         return decision
     accepted, repeated = await orders.place_order(
         request.app.state.temporal,
@@ -112,6 +114,7 @@ async def place_order(
     )
     if repeated:
         response.headers["Idempotent-Replayed"] = "true"
+    note_order(request, order_id=accepted.order_id, workflow_id=accepted.workflow_id)
     return accepted
 
 

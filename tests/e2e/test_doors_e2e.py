@@ -26,6 +26,7 @@ DOORS: dict[str, list[tuple[str, str]]] = {
     "notifications": [("GET", "/messages")],
     "warehouse": [("GET", "/waves"), ("POST", "/backlog/x/withdraw")],
     "shipping": [("GET", "/shipments"), ("POST", "/shipments/x/void")],
+    "audit": [("GET", "/records"), ("POST", "/records")],
 }
 
 

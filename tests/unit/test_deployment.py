@@ -27,6 +27,7 @@ PAKLOG_COMMANDS = {
     "notifications",
     "warehouse",
     "shipping",
+    "audit",
     "carriers",
     "erp",
     "worker",

@@ -96,6 +96,7 @@ async def test_failed_client_logins_are_throttled_per_client(gateway: httpx.Asyn
         ("GET", "/api/shipments"),
         ("GET", "/api/erp/sync"),
         ("GET", "/api/erp/dead-letters"),
+        ("GET", "/api/audit"),
     ],
 )
 async def test_a_partner_token_gets_403_on_every_route_for_people(

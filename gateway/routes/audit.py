@@ -1,0 +1,56 @@
+"""``/api/audit``: the audit trail of every gateway call (operators and admins; customers and partners 403)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
+
+from common.errors import RuleViolation
+from gateway.audit.models import AuditPageView
+from gateway.auth import StaffDep
+from gateway.clients import ServiceClients
+from gateway.errors import error_responses
+
+router = APIRouter(prefix="/api/audit", tags=["audit"], responses=error_responses(401, 403, 422, 502, 503))
+MAX_OFFSET = 1_000_000
+
+
+@router.get("", response_model=AuditPageView)
+async def audit_trail(
+    request: Request,
+    _: StaffDep,
+    actor: Annotated[str | None, Query(min_length=1, max_length=254, description="Username or client id")] = None,
+    path: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=2048,
+            pattern=r"^/",
+            description="A path or route template (/api/orders/{order_id}), exactly, or any path below it",
+        ),
+    ] = None,
+    order_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Calls at or after this time (with a zone)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Calls before this time (with a zone)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> AuditPageView:
+    """A page of recorded calls, newest first: who, what, the status, correlation and workflow ids, body digests.
+
+    A call shows here once the gateway's outbox has reached the audit service
+    (normally within a fraction of a second; after an outage of the audit
+    service, once it is back).
+    """
+    if since is not None and until is not None and since >= until:
+        raise RuleViolation("since must be before until", type="ValidationError")
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    for name, value in (("actor", actor), ("path", path), ("order_id", order_id)):
+        if value is not None:
+            params[name] = value
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None:
+            params[name] = moment.isoformat()
+    clients: ServiceClients = request.app.state.clients
+    return await clients.audit_records(params)
