@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from common.errors import RuleViolation
 from gateway.audit.models import AuditPageView
@@ -15,6 +16,18 @@ from gateway.errors import error_responses
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], responses=error_responses(401, 403, 422, 502, 503))
 MAX_OFFSET = 1_000_000
+_ISO_DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _iso_text(value: Any) -> Any:
+    # An ISO 8601 date-time only: pydantic would read a bare number ("0.5") as a Unix timestamp.
+    if isinstance(value, str) and not _ISO_DATE_TIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time with an offset")
+    return value
+
+
+#: A moment in a query: ISO 8601 with a zone, as the document says (``format: date-time``).
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 @router.get("", response_model=AuditPageView)
@@ -32,8 +45,8 @@ async def audit_trail(
         ),
     ] = None,
     order_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Calls at or after this time (with a zone)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Calls before this time (with a zone)")] = None,
+    since: Annotated[Moment | None, Query(description="Calls at or after this time (with a zone)")] = None,
+    until: Annotated[Moment | None, Query(description="Calls before this time (with a zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AuditPageView:

@@ -111,3 +111,16 @@ async def test_the_bench_saga_and_its_no_op_twin_both_complete(own_platform: Loc
     saga, noop = await bench._measure(own_platform, orders=4, concurrency=2, rounds=2)
     assert len(saga.latencies) == 4
     assert len(noop.latencies) == 4
+
+
+async def test_the_bench_checkout_phase_runs(own_platform: LocalPlatform, capsys: pytest.CaptureFixture[str]) -> None:
+    # On this platform: the phase stocks its SKU by hand (no bins) and leaves its orders waiting for a wave.
+    # A smoke of the phase (a handful of orders); timing is the bench's to judge, never a test's.
+    checkout = await bench.measure_checkout(own_platform, orders=20)
+    assert len(checkout.latencies) == 20
+    bench.print_checkout(checkout)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("checkout p50 ")
+    assert lines[1].startswith("checkout ratio ")
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))

@@ -191,6 +191,11 @@ async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.Asy
         c.check(await alice.get("/api/erp/sync"), "/api/erp/sync", 403)
         await check_tracking(platform, c, alice)
         await check_erp_events(platform, c, alice, olivia)
+        c.check(await olivia.get("/api/audit", params={"limit": 5}), "/api/audit", 200)
+        c.check(await olivia.get("/api/audit", params={"until": "0.5"}), "/api/audit", 422)
+        c.check(await alice.get("/api/audit"), "/api/audit", 403)
+        # The stream's own answers are text/event-stream (test_live_updates_e2e); its refusals are JSON.
+        c.check(await alice.get("/api/orders/000000000000/events"), "/api/orders/{order_id}/events", 404)
     finally:
         await olivia.aclose()
 

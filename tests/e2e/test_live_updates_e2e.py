@@ -10,9 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from paklog import bench
-from paklog.platform import LocalPlatform
-
 pytestmark = pytest.mark.e2e
 
 ADDRESS = {
@@ -89,15 +86,3 @@ async def test_checkout_answers_accepted_or_rejected_and_repeats(alice: httpx.As
     declined = await alice.post("/api/orders", params={"wait": "accepted"}, json=order_body(card="tok_declined"))
     assert declined.status_code == 201, declined.text
     assert (declined.json()["status"], declined.json()["cancel_reason"]) == ("CANCELLED", "PAYMENT_DECLINED")
-
-
-async def test_the_bench_checkout_phase_runs(platform: LocalPlatform, capsys: pytest.CaptureFixture[str]) -> None:
-    # A smoke of the phase (a handful of orders); timing is the bench's to judge, never a test's.
-    checkout = await bench.measure_checkout(platform, orders=20)
-    assert len(checkout.latencies) == 20
-    bench.print_checkout(checkout)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("checkout p50 ")
-    assert lines[1].startswith("checkout ratio ")
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
