@@ -47,6 +47,8 @@ class User(UserBase, table=True):
     id: str = Field(primary_key=True, max_length=64)
     password_hash: str = Field(max_length=255)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    #: A disabled user cannot log in, and their open sessions were revoked when they were disabled.
+    disabled: bool = False
 
 
 class UserCreate(BaseModel):
@@ -68,12 +70,15 @@ class UserPublic(BaseModel):
     email: str
     full_name: str
     role: Role
+    disabled: bool = False
 
 
 class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    #: A person's refresh token (opaque, single use: each refresh answers a new one); absent for clients.
+    refresh_token: str | None = None
     #: A client's granted scopes (space-separated); absent for people.
     scope: str | None = None
 
