@@ -46,6 +46,15 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     erp_webhook_secret: SecretStr | None = None
     login_failures_per_username: str = "10/minute"
     login_attempts_per_address: str = "60/minute"
+    #: Refuse a person's token that names no session (``sid``): such a token, issued before sessions
+    #: existed, cannot be revoked. Unset: on in production, off elsewhere (tests sign tokens of their own).
+    require_session_claim: bool | None = None
+
+    def sessions_required(self) -> bool:
+        """Whether a person's token must name its session (:attr:`require_session_claim`)."""
+        if self.require_session_claim is not None:
+            return self.require_session_claim
+        return self.environment == "production"
 
     @field_validator("login_failures_per_username", "login_attempts_per_address")
     @classmethod

@@ -42,12 +42,12 @@ async def get_accounts(session: SessionDep) -> AccountRepository:
     return AccountRepository(session)
 
 
-def get_policy(request: Request) -> TokenPolicy:
+async def get_policy(request: Request) -> TokenPolicy:
     policy: TokenPolicy = request.app.state.token_policy
     return policy
 
 
-def get_issuer(request: Request) -> TokenIssuer:
+async def get_issuer(request: Request) -> TokenIssuer:
     issuer: TokenIssuer = request.app.state.issuer
     return issuer
 

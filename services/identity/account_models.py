@@ -14,24 +14,14 @@ from pydantic import Field as PydanticField
 from sqlalchemy import Column, DateTime, String
 from sqlmodel import Field, SQLModel
 
-from services.identity.models import EMAIL_PATTERN, USERNAME_PATTERN, Role, UserPublic
+from common.accounts import EMAIL_PATTERN, MAX_PASSWORD, USERNAME_PATTERN, strong_password
+from services.identity.models import Role, UserPublic
 
-#: Upper bound of a password: it keeps one request from buying minutes of argon2 time.
-MAX_PASSWORD = 128
 #: Opaque tokens we hand out are 43 URL-safe characters; anything longer is no token of ours.
 MAX_TOKEN = 128
 #: A scope: a lower-case word (``erp``, ``carrier.swift``).
 SCOPE_PATTERN = r"^[a-z][a-z0-9._-]{0,31}$"
 CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
-
-
-def _strong(password: str) -> str:
-    """At least 8 characters, not all of one kind of character, not all the same one."""
-    if len(set(password)) < 4:
-        raise ValueError("the password needs at least four different characters")
-    if password.isdigit() or (password.isalpha() and password.islower()):
-        raise ValueError("the password needs more than lower-case letters or digits alone")
-    return password
 
 
 class Session(SQLModel, table=True):
@@ -85,9 +75,7 @@ class Registration(_In):
 
     @model_validator(mode="after")
     def _strong_password(self) -> Registration:
-        _strong(self.password)
-        if self.password.casefold() in (self.username.casefold(), self.email.casefold()):
-            raise ValueError("the password must not be the username or the e-mail address")
+        strong_password(self.password, username=self.username, email=self.email)
         return self
 
 
@@ -122,7 +110,7 @@ class PasswordChange(_In):
 
     @model_validator(mode="after")
     def _strong_password(self) -> PasswordChange:
-        _strong(self.new_password)
+        strong_password(self.new_password)
         return self
 
 
@@ -136,6 +124,7 @@ class ResetIssued(BaseModel):
     reset_id: str
     token: str
     user_id: str
+    username: str
     email: str
     name: str
     expires_at: datetime
@@ -147,7 +136,7 @@ class ResetConfirm(_In):
 
     @model_validator(mode="after")
     def _strong_password(self) -> ResetConfirm:
-        _strong(self.new_password)
+        strong_password(self.new_password)
         return self
 
 

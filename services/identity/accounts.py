@@ -251,6 +251,7 @@ async def issue_reset(repo: AccountRepository, policy: TokenPolicy, email: str) 
         reset_id=reset.id,
         token=token,
         user_id=user.id,
+        username=user.username,
         email=user.email,
         name=user.full_name,
         expires_at=reset.expires_at,

@@ -13,12 +13,11 @@ from sqlalchemy import CheckConstraint, Column, DateTime, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from common.accounts import EMAIL_PATTERN as EMAIL_PATTERN
+from common.accounts import USERNAME_PATTERN as USERNAME_PATTERN
 from common.erp_events import ErpEventIn
 from common.erp_import import MAX_PAGE_ITEMS, ChangeTime, WatermarkIn, WatermarkPublic
 
-USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
-# Deliberately loose: deliverability is the mail server's business, not ours.
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 #: The ERP's customer numbers: ten digits, ``0000100001``.
 CUSTOMER_NUMBER_PATTERN = r"^[0-9]{10}$"
 
