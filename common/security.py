@@ -1,8 +1,12 @@
 """JWT access tokens: issued by identity, verified by the gateway.
 
 Tokens carry the caller's identity as claims (``sub`` username, ``uid``,
-``role``, ``email``, ``name``) plus ``iat``/``exp`` and the fixed issuer
-:data:`ISSUER` and audience :data:`AUDIENCE`. A partner system's token (an
+``role``, ``email``, ``name``) plus ``iat``/``exp``, a unique ``jti`` and the
+fixed issuer :data:`ISSUER` and audience :data:`AUDIENCE`. A person's token
+also names its login session (``sid``, the refresh-token family): the gateway
+asks identity whether that session is still open on every request, so a
+logout, a disabled account or a password change ends the token at once
+(docs/identity.md). A partner system's token (an
 OAuth2 client, role :data:`PARTNER_ROLE`) also carries ``scope``: the
 space-separated scopes it was granted (``erp``); a person's token has none.
 
@@ -28,9 +32,10 @@ caller may retry).
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -67,6 +72,10 @@ class Principal:
     name: str
     #: What a partner's token was granted (``{"erp"}``); empty for people.
     scopes: frozenset[str] = frozenset()
+    #: The login session (refresh-token family) a person's token belongs to; ``None`` for partner tokens.
+    session_id: str | None = None
+    #: The token's own id (``jti``); two tokens of one caller and session make equal principals.
+    token_id: str | None = field(default=None, compare=False)
 
     def has_role(self, *roles: str) -> bool:
         """True when the caller's role is one of ``roles`` (no implied hierarchy)."""
@@ -122,13 +131,24 @@ class TokenIssuer:
             raise ValueError("TokenIssuer needs a secret or an RSA private key")
 
     def issue(
-        self, *, username: str, user_id: str, role: str, email: str, name: str, scopes: Sequence[str] = ()
+        self,
+        *,
+        username: str,
+        user_id: str,
+        role: str,
+        email: str,
+        name: str,
+        scopes: Sequence[str] = (),
+        session_id: str | None = None,
+        ttl_seconds: int | None = None,
     ) -> str:
         """A signed token for this user (or partner client), valid for ``ttl_seconds`` from now.
 
         Args:
             scopes: A partner client's granted scopes, sent as the ``scope`` claim (space-separated);
                 none for people.
+            session_id: The login session the token belongs to (the ``sid`` claim).
+            ttl_seconds: This token's lifetime, in place of the issuer's.
 
         Raises:
             ValueError: ``role`` is not one of :data:`ROLES`, or a scope is empty or holds a space.
@@ -145,10 +165,13 @@ class TokenIssuer:
             "email": email,
             "name": name,
             "iat": now,
-            "exp": now + timedelta(seconds=self.ttl_seconds),
+            "exp": now + timedelta(seconds=ttl_seconds or self.ttl_seconds),
             "iss": ISSUER,
             "aud": AUDIENCE,
+            "jti": secrets.token_hex(16),
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         if scopes:
             claims["scope"] = " ".join(scopes)
         headers = {"kid": self.key_id} if self.algorithm == "RS256" else None
@@ -311,6 +334,9 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         if not isinstance(scope, str):
             raise Unauthorized("invalid token: scope must be a string", type="InvalidToken")
+        session_id, token_id = claims.get("sid"), claims.get("jti")
+        if not all(value is None or (isinstance(value, str) and value) for value in (session_id, token_id)):
+            raise Unauthorized("invalid token: sid and jti must be strings", type="InvalidToken")
         return Principal(
             username=claims["sub"],
             user_id=claims["uid"],
@@ -318,6 +344,8 @@ class TokenVerifier:
             email=claims["email"],
             name=claims["name"],
             scopes=frozenset(scope.split()),
+            session_id=session_id,
+            token_id=token_id,
         )
 
 

@@ -22,7 +22,19 @@ from gateway.errors import install_gateway_error_handlers
 from gateway.live import StreamSlots
 from gateway.models import Health
 from gateway.openapi import install_openapi
-from gateway.routes import audit, auth, erp, erp_events, orders, products, shipments, tracking, warehouse
+from gateway.routes import (
+    account,
+    admin,
+    audit,
+    auth,
+    erp,
+    erp_events,
+    orders,
+    products,
+    shipments,
+    tracking,
+    warehouse,
+)
 from gateway.settings import GatewaySettings, get_settings
 from gateway.temporal import connect_temporal
 
@@ -91,6 +103,9 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.add_middleware(AuditMiddleware)
     app.include_router(auth.router)
     app.include_router(orders.events_router)
+    app.include_router(account.auth_router)
+    app.include_router(account.me_router)
+    app.include_router(admin.router)
     app.include_router(orders.router)
     app.include_router(products.router)
     app.include_router(warehouse.waves_router)

@@ -5,6 +5,17 @@ role ``partner``) hold the same kind of token. A partner's token opens its
 own webhook and nothing else: every route for people answers it 403
 ``PartnerToken``, and the partner routes demand their scope (403
 ``InsufficientScope`` for a person's token or another scope).
+
+Revocation: a person's token names its login session (``sid``). After the
+signature, expiry, audience and algorithm checks, every request with such a
+token asks identity whether the session is still open and its user enabled
+(``GET /sessions/{sid}``: one primary-key lookup joined by primary key), so a
+logout, a reused refresh token, a disabled account or a new password ends the
+token on the very next request; there is no cache, hence no stale window
+(docs/identity.md measures the cost). A revoked session is 401
+``TokenRevoked``; identity unreachable is 503, never a pass. A person's token
+without ``sid`` (issued before sessions existed) is refused when
+``require_session_claim`` is on (the default in production).
 """
 
 from __future__ import annotations
@@ -17,18 +28,25 @@ from fastapi.security import OAuth2PasswordBearer
 
 from common.errors import Forbidden, Unauthorized
 from common.security import Principal, TokenVerifier
+from gateway.accounts import IdentityAccounts
 from gateway.audit.middleware import note_principal
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
 async def verified_principal(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
-    """Whoever the token names, person or partner; 401 for a missing, malformed or expired token."""
+    """Whoever the token names, person or partner; 401 for a missing, malformed, expired or revoked token."""
     if not token:
         raise Unauthorized("missing bearer token", type="MissingToken")
     verifier: TokenVerifier = request.app.state.verifier
     principal = await verifier.averify(token)
-    note_principal(request, principal)  # the audit record names who called
+    note_principal(request, principal)  # the audit record names who called, a revoked token's holder too
+    if principal.session_id is not None:
+        session = await IdentityAccounts(request.app.state.clients).session(principal.session_id)
+        if session is None or not session.active or session.user_id != principal.user_id:
+            raise Unauthorized("this token's session was ended; log in again", type="TokenRevoked")
+    elif not principal.is_partner and request.app.state.settings.sessions_required():
+        raise Unauthorized("this token names no session; log in again", type="InvalidToken")
     return principal
 
 
@@ -66,3 +84,13 @@ async def staff_principal(principal: PrincipalDep) -> Principal:
 
 
 StaffDep = Annotated[Principal, Depends(staff_principal)]
+
+
+async def admin_principal(principal: PrincipalDep) -> Principal:
+    """The caller, if an admin; 403 ``AdminOnly`` for operators and customers (partners are refused first)."""
+    if not principal.has_role("admin"):
+        raise Forbidden("this needs the admin role", type="AdminOnly")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(admin_principal)]

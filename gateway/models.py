@@ -198,6 +198,8 @@ class TokenResponse(BaseModel):
     expires_in: int | None = None
     #: A partner client's scopes (space-separated, ``erp``); absent for people.
     scope: str | None = None
+    #: A person's refresh token (``POST /api/auth/refresh``; single use); absent for partner clients.
+    refresh_token: str | None = None
 
 
 class MeView(BaseModel):

@@ -79,6 +79,15 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     audit_retry_max_seconds: float = Field(default=5.0, gt=0)
     #: Key of the body digests (HMAC-SHA256; ``PAKLOG_AUDIT_DIGEST_KEY``), else derived from the service token.
     audit_digest_key: SecretStr | None = None
+    #: Refuse a person's token that names no session (``sid``): such a token, issued before sessions
+    #: existed, cannot be revoked. Unset: on in production, off elsewhere (tests sign tokens of their own).
+    require_session_claim: bool | None = None
+
+    def sessions_required(self) -> bool:
+        """Whether a person's token must name its session (:attr:`require_session_claim`)."""
+        if self.require_session_claim is not None:
+            return self.require_session_claim
+        return self.environment == "production"
 
     @field_validator("login_failures_per_username", "login_attempts_per_address")
     @classmethod

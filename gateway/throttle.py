@@ -18,6 +18,11 @@ reverse proxy every caller shares the proxy's address, so raise the address
 limit there (or terminate at the gateway). Limits are per gateway process;
 several gateway replicas each keep their own counts.
 
+The other credential doors (registration, refresh, password reset and its
+confirmation) count against the same per-address limit (:meth:`LoginThrottle.admit_address`):
+each costs argon2 time or sends a message. A password change counts its wrong
+current passwords per username, as a failed login.
+
 The per-username limit lets anyone who knows a username hold its owner off
 for a minute by failing on purpose; that is the price of stopping password
 guessing, and why the window is short.
@@ -76,6 +81,18 @@ class LoginThrottle:
         if not await self._limiter.hit(self._per_address, "login-attempts", address):
             raise TooManyRequests(
                 "too many login attempts from this address; wait before trying again",
+                retry_after_seconds=await self._retry_after(self._per_address, "login-attempts", address),
+            )
+
+    async def admit_address(self, address: str) -> None:
+        """Count an attempt at another credential door from ``address`` (the login's per-address limit).
+
+        Raises:
+            TooManyRequests: ``RateLimited`` with the seconds until a retry can succeed.
+        """
+        if not await self._limiter.hit(self._per_address, "login-attempts", address):
+            raise TooManyRequests(
+                "too many attempts from this address; wait before trying again",
                 retry_after_seconds=await self._retry_after(self._per_address, "login-attempts", address),
             )
 

@@ -23,6 +23,7 @@ from common.settings import ServiceUrls
 from gateway.temporal import connect_temporal
 from paklog.schedules import ensure_erp_schedule, ensure_wave_schedule
 from paklog.settings import WorkerSettings, get_worker_settings
+from workflows.account_notice import AccountNotice
 from workflows.erp_sync import ErpImport, ErpSync
 from workflows.noop_floor import NoopFloorOrder, NoopFloorPick, NoopWave
 from workflows.noop_saga import NoopSaga
@@ -44,6 +45,7 @@ WORKFLOWS: tuple[type, ...] = (
     NoopFloorOrder,
     NoopFloorPick,
     NoopWave,
+    AccountNotice,
 )
 
 

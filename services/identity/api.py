@@ -14,7 +14,9 @@ from common.errors import ErrorBody, Forbidden, NotFound, Unauthorized
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from common.oauth import PasswordGrant, TokenGrant, token_grant
 from common.security import Principal, TokenIssuer, TokenVerifier
-from services.identity import erp_import, service
+from services.identity import accounts, erp_import, service
+from services.identity.account_api import PolicyDep
+from services.identity.account_repository import AccountRepository
 from services.identity.models import (
     CUSTOMER_NUMBER_PATTERN,
     CustomerErpEventIn,
@@ -42,8 +44,10 @@ async def get_issuer(request: Request) -> TokenIssuer:
 _bearer = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False)
 
 
-async def current_principal(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
-    """The verified caller; 401 for a missing, malformed or expired token."""
+async def current_principal(
+    request: Request, token: Annotated[str | None, Depends(_bearer)], session: SessionDep
+) -> Principal:
+    """The verified caller; 401 for a missing, malformed, expired or revoked token."""
     if not token:
         raise Unauthorized("missing bearer token", type="MissingToken")
     verifier: TokenVerifier = request.app.state.verifier
@@ -51,6 +55,11 @@ async def current_principal(request: Request, token: Annotated[str | None, Depen
     principal = verifier.verify(token)
     if principal.is_partner:
         raise Forbidden("a partner system's token opens only its webhook", type="PartnerToken")
+    if principal.session_id is not None:
+        async with session.begin():
+            state = await AccountRepository(session).session_state(principal.session_id)
+        if state is None or not state[1] or state[0] != principal.user_id:
+            raise Unauthorized("this token's session was ended; log in again", type="TokenRevoked")
     return principal
 
 
@@ -73,23 +82,35 @@ MAX_OFFSET = 1_000_000
 @router.post(
     "/token",
     response_model=TokenResponse,
+    # A client's answer has no refresh token, a person's no scope: absent rather than null.
+    response_model_exclude_none=True,
     tags=["auth"],
     responses={
         400: {"model": ErrorBody, "description": "``UnsupportedGrantType``, or ``InvalidRequest``"},
-        401: {"model": ErrorBody, "description": "``InvalidCredentials`` (password) or ``InvalidClient``"},
+        401: {
+            "model": ErrorBody,
+            "description": "``InvalidCredentials`` or ``AccountDisabled`` (password), or ``InvalidClient``",
+        },
     },
 )
-async def token(grant: Annotated[TokenGrant, Depends(token_grant)], repo: RepoDep, issuer: IssuerDep) -> TokenResponse:
+async def token(
+    grant: Annotated[TokenGrant, Depends(token_grant)], session: SessionDep, issuer: IssuerDep, policy: PolicyDep
+) -> TokenResponse:
     """Exchange a username and password (a person) or a client's credentials (a partner system) for a token.
+
+    A person's login opens a session: a short-lived access token naming it
+    (``sid``) and a refresh token (``POST /sessions/refresh``). A disabled
+    account's correct password is 401 ``AccountDisabled``.
 
     ``grant_type=client_credentials`` takes ``client_id`` and ``client_secret`` as
     form fields or HTTP Basic; the token's role is ``partner`` with the client's
     scopes, and there is no refresh token.
     """
+    repo = AccountRepository(session)
     async with repo.session.begin():
         if isinstance(grant, PasswordGrant):
             user = await service.authenticate(repo, grant.username, grant.password)
-            return service.issue_token(issuer, user)
+            return await accounts.open_session(repo, issuer, policy, user)
         client = await service.authenticate_client(repo, grant.client_id, grant.client_secret)
     return service.issue_client_token(issuer, client)
 

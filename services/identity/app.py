@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from common.security import TokenIssuer, TokenVerifier
 from common.service_app import create_service_app
 from common.settings import ServiceSettings
+from services.identity.account_api import router as account_router
+from services.identity.accounts import TokenPolicy
 from services.identity.api import router
 from services.identity.settings import IdentitySettings, get_settings
 
@@ -15,9 +17,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """Build the app; a plain ``ServiceSettings`` is completed from ``PAKLOG_*`` (JWT settings)."""
     if not isinstance(settings, IdentitySettings):
         settings = IdentitySettings(**settings.model_dump()) if settings else get_settings()
-    app = create_service_app(settings, title="PakLog identity", routers=[router])
+    app = create_service_app(settings, title="PakLog identity", routers=[router, account_router])
     issuer = build_issuer(settings)
     app.state.issuer = issuer
+    app.state.token_policy = TokenPolicy(
+        access_seconds=settings.access_token_seconds,
+        refresh_seconds=settings.refresh_token_seconds,
+        reset_seconds=settings.password_reset_seconds,
+    )
     app.state.verifier = (
         TokenVerifier(jwks=issuer.jwks()) if issuer.algorithm == "RS256" else TokenVerifier(secret=settings.jwt_secret)
     )

@@ -13,12 +13,11 @@ from sqlalchemy import CheckConstraint, Column, DateTime, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from common.accounts import EMAIL_PATTERN as EMAIL_PATTERN
+from common.accounts import USERNAME_PATTERN as USERNAME_PATTERN
 from common.erp_events import ErpEventIn
 from common.erp_import import MAX_PAGE_ITEMS, ChangeTime, WatermarkIn, WatermarkPublic
 
-USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
-# Deliberately loose: deliverability is the mail server's business, not ours.
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 #: The ERP's customer numbers: ten digits, ``0000100001``.
 CUSTOMER_NUMBER_PATTERN = r"^[0-9]{10}$"
 
@@ -47,6 +46,8 @@ class User(UserBase, table=True):
     id: str = Field(primary_key=True, max_length=64)
     password_hash: str = Field(max_length=255)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    #: A disabled user cannot log in, and their open sessions were revoked when they were disabled.
+    disabled: bool = False
 
 
 class UserCreate(BaseModel):
@@ -68,12 +69,15 @@ class UserPublic(BaseModel):
     email: str
     full_name: str
     role: Role
+    disabled: bool = False
 
 
 class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    #: A person's refresh token (opaque, single use: each refresh answers a new one); absent for clients.
+    refresh_token: str | None = None
     #: A client's granted scopes (space-separated); absent for people.
     scope: str | None = None
 

@@ -56,13 +56,10 @@ class IdentityRepository:
         return set(result.all())
 
     async def insert(self, user: User) -> bool:
-        """Insert ``user``; False when the username is taken (the unique constraint decides)."""
+        """Insert ``user``; False when the username or the e-mail address is taken (unique indexes decide)."""
         table = User.__table__  # type: ignore[attr-defined]
         result = await self.session.exec(
-            insert(table)
-            .values(**user.model_dump())
-            .on_conflict_do_nothing(index_elements=["username"])
-            .returning(table.c.id)
+            insert(table).values(**user.model_dump()).on_conflict_do_nothing().returning(table.c.id)
         )
         return result.first() is not None
 

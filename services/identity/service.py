@@ -45,6 +45,11 @@ def _verify(password: str, password_hash: str | None) -> tuple[bool, str | None]
     return _hasher().verify_and_update(password, password_hash)
 
 
+def verify_password(password: str, password_hash: str) -> tuple[bool, str | None]:
+    """Whether ``password`` matches the hash, and a re-hash when its parameters are outdated (CPU-bound)."""
+    return _verify(password, password_hash)
+
+
 async def hash_password(password: str) -> str:
     return await anyio.to_thread.run_sync(_hasher().hash, password)
 
@@ -57,7 +62,8 @@ async def create_user(repo: IdentityRepository, data: UserCreate) -> User:
     """Store a new user with a hashed password.
 
     Raises:
-        Conflict: ``UsernameTaken`` when the username exists already.
+        Conflict: ``UsernameTaken`` when the username exists already, ``EmailTaken`` when another
+            account has the address (ignoring case).
     """
     user = User(
         id=uuid.uuid4().hex,
@@ -69,7 +75,9 @@ async def create_user(repo: IdentityRepository, data: UserCreate) -> User:
         created_at=datetime.now(UTC),
     )
     if not await repo.insert(user):
-        raise Conflict(f"username {data.username} is taken", type="UsernameTaken")
+        if await repo.get_by_username(data.username) is not None:
+            raise Conflict(f"username {data.username} is taken", type="UsernameTaken")
+        raise Conflict("another account uses this e-mail address", type="EmailTaken")
     return user
 
 
@@ -86,11 +94,6 @@ async def authenticate(repo: IdentityRepository, username: str, password: str) -
     if new_hash is not None:
         await repo.set_password_hash(user.id, new_hash)
     return user
-
-
-def issue_token(issuer: TokenIssuer, user: User) -> TokenResponse:
-    token = issuer.issue(username=user.username, user_id=user.id, role=user.role, email=user.email, name=user.full_name)
-    return TokenResponse(access_token=token, expires_in=issuer.ttl_seconds)
 
 
 async def authenticate_client(repo: IdentityRepository, client_id: str, client_secret: str) -> Client:

@@ -16,6 +16,12 @@ class IdentitySettings(ServiceSettings):
     Tokens are HS256 with ``jwt_secret`` unless ``jwt_private_key_file`` names
     an RSA private key (PEM); then they are RS256 and the public key is served
     at ``/.well-known/jwks.json`` under ``jwt_key_id``.
+
+    A person's access token lives ``access_token_seconds`` (short: the session
+    check makes a logout immediate anyway, but a stolen token should not last);
+    its refresh token ``refresh_token_seconds`` from its issue (every refresh
+    issues a new one). A partner client's token lives ``token_ttl_seconds``. A
+    password-reset token is good once, for ``password_reset_seconds``.
     """
 
     service: str = "identity"
@@ -24,6 +30,9 @@ class IdentitySettings(ServiceSettings):
     jwt_private_key_file: Path | None = None
     jwt_key_id: str = "paklog-1"
     token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    access_token_seconds: int = Field(default=900, ge=60, le=86_400)
+    refresh_token_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
+    password_reset_seconds: int = Field(default=1800, ge=60, le=86_400)
 
     @model_validator(mode="after")
     def _no_placeholder_secret(self) -> IdentitySettings:

@@ -121,6 +121,26 @@ TEMPLATES: dict[str, Template] = {
         ),
         derive=_tracking_values,
     ),
+    # Account notices (the gateway's AccountNotice workflow): no order.
+    "welcome": Template(
+        subject="Welcome to PakLog, {name}",
+        body=(
+            "Dear {name},\n\n"
+            "your PakLog account {username} is ready. Sign in to place and follow your orders.\n\n"
+            "PakLog"
+        ),
+    ),
+    "password_reset": Template(
+        subject="Reset your PakLog password",
+        body=(
+            "Dear {name},\n\n"
+            "someone (we hope you) asked to reset the password of your PakLog account.\n"
+            "Your reset code is:\n\n    {token}\n\n"
+            "It works once, until {expires_at}. If you did not ask, ignore this message:\n"
+            "your password stays as it is.\n\n"
+            "PakLog"
+        ),
+    ),
 }
 
 CANCEL_REASONS: dict[str, str] = {

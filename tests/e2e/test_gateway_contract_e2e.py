@@ -23,6 +23,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from paklog.platform import LocalPlatform, _bin, _port_open, free_port
 from tests.e2e.conftest import login
+from tests.e2e.test_identity_flows_e2e import check_identity
 from tests.e2e.test_orders_e2e import order_body, place, settle
 
 pytestmark = pytest.mark.e2e
@@ -134,6 +135,7 @@ async def test_every_route_answers_what_the_document_says(
     c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 200)
     c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 409)
     c.check(await alice.post("/api/orders/nosuchorder/cancel"), "/api/orders/{order_id}/cancel", 404)
+    await check_identity(platform, c)
 
     assert c.seen == c.operations()
 

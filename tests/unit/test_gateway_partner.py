@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from tests.conftest import ServiceDatabases
 from tests.support import rolled_back_client
 
 CLIENT_SECRET = secrets.token_hex(32)
-PARTNER = {"username": "erp", "user_id": "client:erp", "role": "partner", "email": "", "name": "ERP"}
+PARTNER: dict[str, Any] = {"username": "erp", "user_id": "client:erp", "role": "partner", "email": "", "name": "ERP"}
 
 
 @pytest.fixture

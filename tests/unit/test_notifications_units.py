@@ -37,11 +37,22 @@ def test_every_template_renders_with_a_full_context() -> None:
         "status": "OUT_FOR_DELIVERY",
         "occurred_at": "2026-12-10T14:03:00+00:00",
         "location": "Hamburg hub",
+        "username": "alice",
+        "token": "reset-code-1",
+        "expires_at": "2027-01-20 10:30 UTC",
     }
     for name in TEMPLATES:
         rendered = render(name, context)
-        assert "o-1" in rendered.subject
+        # Account notices are about no order.
+        assert ("o-1" in rendered.subject) == (name not in {"welcome", "password_reset"}), name
         assert "{" not in rendered.subject + rendered.body
+
+
+def test_a_reset_message_carries_its_code_and_when_it_runs_out() -> None:
+    rendered = render("password_reset", {"name": "Alice", "token": "abc-123", "expires_at": "10:30 UTC"})
+    assert "abc-123" in rendered.body
+    assert "10:30 UTC" in rendered.body
+    assert "abc-123" not in rendered.subject
 
 
 def test_unknown_reason_is_still_readable() -> None:

@@ -105,11 +105,26 @@ def test_wrong_secret_is_invalid() -> None:
         pytest.param({"exp": None}, id="missing-exp"),
         pytest.param({"email": 42}, id="non-string-claim"),
         pytest.param({"scope": ["erp"]}, id="non-string-scope"),
+        pytest.param({"sid": 7}, id="non-string-session"),
+        pytest.param({"jti": ""}, id="empty-token-id"),
     ],
 )
 def test_bad_claims_are_invalid(bad_claims: dict[str, Any]) -> None:
     token = jwt.encode(claims(**bad_claims), SECRET, algorithm="HS256")
     assert rejected(TokenVerifier(secret=SECRET), token).type == "InvalidToken"
+
+
+def test_a_persons_token_names_its_session_and_every_token_has_its_own_id() -> None:
+    issuer = TokenIssuer(secret=SECRET, ttl_seconds=3600)
+    token = issuer.issue(**ALICE, session_id="s-1", ttl_seconds=120)
+    principal = TokenVerifier(secret=SECRET).verify(token)
+    assert (principal.session_id, len(principal.token_id or "")) == ("s-1", 32)
+    raw = jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUDIENCE)
+    assert raw["exp"] - raw["iat"] == 120
+    other = TokenVerifier(secret=SECRET).verify(issuer.issue(**ALICE, session_id="s-1"))
+    assert other.token_id != principal.token_id
+    assert other == principal  # the same caller in the same session
+    assert TokenVerifier(secret=SECRET).verify(issuer.issue(**ALICE)).session_id is None
 
 
 def test_tampered_payload_is_invalid() -> None:
@@ -132,7 +147,13 @@ def test_unsigned_token_is_invalid() -> None:
 
 def test_a_partner_token_carries_its_scopes_and_a_persons_none() -> None:
     issuer = TokenIssuer(secret=SECRET)
-    partner = {"username": "erp", "user_id": "client:erp", "role": "partner", "email": "", "name": "ERP"}
+    partner: dict[str, Any] = {
+        "username": "erp",
+        "user_id": "client:erp",
+        "role": "partner",
+        "email": "",
+        "name": "ERP",
+    }
     token = issuer.issue(**partner, scopes=["erp", "erp:read"])
     assert jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUDIENCE)["scope"] == "erp erp:read"
     principal = TokenVerifier(secret=SECRET).verify(token)

@@ -20,7 +20,8 @@ sales order: exported through an ERP outage, then cancelled by the customer; rej
 by the ERP (the undo finds nothing created); cancelled while the export retried; the
 undo out of attempts (a compensation failure); through the warehouse to ``DELIVERED``,
 cancelled while picking, or ``DELIVERY_FAILED``. ``pick_pack_ship_v1_*``,
-``wave_release_v1_*``, ``erp_import_v1_*``, ``erp_sync_v1_*`` and ``order_fulfillment_v7_*``
+``wave_release_v1_*``, ``erp_import_v1_*``, ``erp_sync_v1_*``, ``order_fulfillment_v7_*`` and
+``account_notice_v1_*`` (a welcome; a reset code sent through a notifications outage)
 are written only when missing (those workflows, or paths, have not changed since).
 """
 
@@ -44,6 +45,10 @@ from tests.workflows.fakes import (
     until_picking,
     until_settled,
 )
+from tests.workflows.test_account_notice import FakeNotifications
+from tests.workflows.test_account_notice import worker as notice_worker
+from workflows.account_notice import AccountNotice, AccountNoticeInput
+from workflows.account_notice import workflow_id as notice_workflow_id
 from workflows.erp_status import ErpStatusEvent
 from workflows.erp_sync import ErpImport, ErpSync
 from workflows.erp_types import MATERIALS, STOCK, ErpImportInput, ErpSyncInput, import_workflow_id
@@ -339,12 +344,41 @@ async def record_erp_status() -> dict[str, WorkflowHistory]:
     return recorded
 
 
+async def record_account_notice() -> dict[str, WorkflowHistory]:
+    """AccountNotice: a welcome; a reset code that met two failures of the notifications service."""
+    recorded: dict[str, WorkflowHistory] = {}
+    async with time_skipping_env() as env:
+        async with notice_worker(env.client, FakeNotifications()) as tq:
+            welcome = AccountNoticeInput(kind="welcome", recipient="bob@example.com", name="Bob", username="bob")
+            handle = await env.client.start_workflow(
+                AccountNotice.run, welcome, id=notice_workflow_id("welcome", "u-v1"), task_queue=tq
+            )
+            await handle.result()
+            recorded["account_notice_v1_welcome"] = await handle.fetch_history()
+        async with notice_worker(env.client, FakeNotifications(failures=2)) as tq:
+            reset = AccountNoticeInput(
+                kind="password_reset",
+                recipient="bob@example.com",
+                name="Bob",
+                username="bob",
+                token="recorded-code-not-a-real-one",
+                expires_at="2027-01-20 10:30 UTC",
+            )
+            handle = await env.client.start_workflow(
+                AccountNotice.run, reset, id=notice_workflow_id("password_reset", "r-v1"), task_queue=tq
+            )
+            await handle.result()
+            recorded["account_notice_v1_reset_retried"] = await handle.fetch_history()
+    return recorded
+
+
 def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     recorded = asyncio.run(record_export())
     recorded.update(asyncio.run(record_warehouse()))
     recorded.update(asyncio.run(record_erp()))
     recorded.update(asyncio.run(record_erp_status()))
+    recorded.update(asyncio.run(record_account_notice()))
     for name, history in recorded.items():
         path = HISTORIES / f"{name}.json"
         if path.exists() and not name.startswith(f"order_fulfillment_{ORDER_VERSION}_"):

@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from workflows.account_notice import AccountNotice, AccountNoticeInput, AccountNoticeResult
 from workflows.erp_status import PATCH_ERP_STATUS
 from workflows.erp_sync import ErpImport, ErpSync
 from workflows.order_fulfillment import (
@@ -40,6 +41,8 @@ ERP_HISTORIES = sorted(
     for pattern in ("erp_import_*.json", "erp_sync_*.json")
     for path in (Path(__file__).parent / "histories").glob(pattern)
 )
+
+ACCOUNT_HISTORIES = sorted((Path(__file__).parent / "histories").glob("account_notice_*.json"))
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -89,6 +92,8 @@ def test_histories_are_recorded() -> None:
         "erp_sync_v1_full",
         "erp_sync_v1_busy",
     }
+    # Account notices: a welcome; a reset code through a notifications outage.
+    assert {path.stem for path in ACCOUNT_HISTORIES} >= {"account_notice_v1_welcome", "account_notice_v1_reset_retried"}
 
 
 def _patches(history: WorkflowHistory) -> set[str]:
@@ -133,10 +138,26 @@ def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
         assert (PATCH_ERP_STATUS in patches) == (version == "v7_"), path.name
 
 
-@pytest.mark.parametrize("path", HISTORIES + WAREHOUSE_HISTORIES + ERP_HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", HISTORIES + WAREHOUSE_HISTORIES + ERP_HISTORIES + ACCOUNT_HISTORIES, ids=lambda p: p.stem
+)
 async def test_history_replays_deterministically(path: Path) -> None:
-    workflows = [OrderFulfillment, PickPackShip, WaveRelease, ErpImport, ErpSync]
+    workflows = [OrderFulfillment, PickPackShip, WaveRelease, ErpImport, ErpSync, AccountNotice]
     await Replayer(workflows=workflows).replay_workflow(load(path))
+
+
+@workflow.defn(name="AccountNotice")
+class SilentAccountNotice(AccountNotice):
+    """A careless edit: the message dropped."""
+
+    @workflow.run
+    async def run(self, params: AccountNoticeInput) -> AccountNoticeResult:
+        return AccountNoticeResult(message_id="", status="SKIPPED")
+
+
+async def test_replay_catches_a_dropped_account_notice() -> None:
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[SilentAccountNotice]).replay_workflow(load(ACCOUNT_HISTORIES[0]))
 
 
 @workflow.defn(name="OrderFulfillment")

@@ -85,7 +85,9 @@ async def test_login_issues_a_token_with_the_users_claims(client: httpx.AsyncCli
     assert resp.status_code == 200
     body = resp.json()
     assert body["token_type"] == "bearer"
-    assert body["expires_in"] == 3600
+    # A person's access token is short-lived (PAKLOG_ACCESS_TOKEN_SECONDS) and comes with a refresh token.
+    assert body["expires_in"] == 900
+    assert len(body["refresh_token"]) >= 40
 
     claims = jwt.decode(body["access_token"], jwt_secret(), algorithms=["HS256"], audience=AUDIENCE)
     assert claims["sub"] == "alice"
@@ -93,11 +95,17 @@ async def test_login_issues_a_token_with_the_users_claims(client: httpx.AsyncCli
     assert claims["email"] == "alice@example.com"
     assert claims["name"] == "Alice Customer"
     assert claims["iss"] == ISSUER
-    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["exp"] - claims["iat"] == 900
     me = (await client.get("/users/me", headers={"Authorization": f"Bearer {body['access_token']}"})).json()
     assert claims["uid"] == me["id"]
     assert TokenVerifier(secret=jwt_secret()).verify(body["access_token"]) == Principal(
-        username="alice", user_id=me["id"], role="customer", email="alice@example.com", name="Alice Customer"
+        username="alice",
+        user_id=me["id"],
+        role="customer",
+        email="alice@example.com",
+        name="Alice Customer",
+        session_id=claims["sid"],
+        token_id=claims["jti"],
     )
 
 
@@ -145,7 +153,7 @@ async def test_users_me_answers_the_profile(client: httpx.AsyncClient) -> None:
     resp = await client.get("/users/me", headers=await bearer(client, "olivia", "olivia-pass"))
     assert resp.status_code == 200
     body = resp.json()
-    assert set(body) == {"id", "username", "email", "full_name", "role"}
+    assert set(body) == {"id", "username", "email", "full_name", "role", "disabled"}
     assert body["username"] == "olivia"
     assert body["role"] == "operator"
     assert body["email"] == "olivia@example.com"
@@ -223,7 +231,7 @@ async def test_admin_creates_a_user_who_can_log_in(client: httpx.AsyncClient) ->
     created = await client.post("/users", json=body, headers=admin)
     assert created.status_code == 201, created.text
     user = created.json()
-    assert set(user) == {"id", "username", "email", "full_name", "role"}
+    assert set(user) == {"id", "username", "email", "full_name", "role", "disabled"}
     assert user["role"] == "operator"
 
     token = await bearer(client, body["username"], body["password"])
