@@ -49,6 +49,11 @@ database = "none"
 [phases.stateful]
 enabled = false
 
+# Every operation: a schema-valid string may still hold what no database stores (a NUL character,
+# an unpaired surrogate): the edge refuses it, 422. (The entries below narrow or widen this per operation.)
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
 [phases.examples.extra-data-sources]
 responses = {feed_back}
 
