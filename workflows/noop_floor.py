@@ -45,6 +45,8 @@ ORDER_STEPS = (
 )
 #: How many of ``ORDER_STEPS`` run before the order is ``AWAITING_WAVE``.
 ACCEPTED_AFTER = ORDER_STEPS.index("awaiting_wave") + 1
+#: How many of ``ORDER_STEPS`` run as local activities.
+LOCAL_STEPS = ORDER_STEPS.index("authorized") + 1
 # PickPackShip after the pack: label, commit, issue, capture, ship, notify.
 SHIP_STEPS = ("label", "commit", "issue", "capture", "ship", "notify")
 # The pack update: dimensions, carton, packed.
@@ -56,11 +58,10 @@ DELIVERED_STEP = "transition_delivered"
 DELIVERED = "DELIVERED"
 
 
-async def _steps(*steps: str) -> None:
+async def _steps(*steps: str, local: bool = False) -> None:
+    execute = workflow.execute_local_activity if local else workflow.execute_activity
     for step in steps:
-        await workflow.execute_activity(
-            noop, NoopInput(step=step), start_to_close_timeout=NOOP_TIMEOUT, retry_policy=NOOP_RETRY
-        )
+        await execute(noop, NoopInput(step=step), start_to_close_timeout=NOOP_TIMEOUT, retry_policy=NOOP_RETRY)
 
 
 def noop_order_id(label: str) -> str:
@@ -112,7 +113,9 @@ class NoopFloorOrder:
 
     @workflow.run
     async def run(self, params: NoopOrderInput) -> NoopFloorStatus:
-        await _steps(*ORDER_STEPS[:ACCEPTED_AFTER])
+        # The accept path's five steps are local activities, as in OrderFulfillment (``accept-in-one-task``).
+        await _steps(*ORDER_STEPS[:LOCAL_STEPS], local=True)
+        await _steps(*ORDER_STEPS[LOCAL_STEPS:ACCEPTED_AFTER])
         self._status = "AWAITING_WAVE"
         await _steps(*ORDER_STEPS[ACCEPTED_AFTER:])
         await workflow.wait_condition(lambda: self._wave is not None)

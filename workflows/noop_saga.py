@@ -25,6 +25,8 @@ STEPS = (
     "awaiting_wave",
     "notify",
 )
+#: The first five run as local activities, as the saga's accept path does (``accept-in-one-task``).
+LOCAL_STEPS = 5
 NOOP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=10)
 
 
@@ -41,12 +43,14 @@ class NoopSagaResult:
 
 @workflow.defn(name="NoopSaga")
 class NoopSaga:
-    """Run ``bench.noop`` once per order-saga step, sequentially, with the same timeouts."""
+    """Run ``bench.noop`` once per order-saga step, sequentially, with the same timeouts and the same kind
+    (local or not) of activity."""
 
     @workflow.run
     async def run(self, params: NoopSagaInput) -> NoopSagaResult:
-        for step in STEPS:
-            await workflow.execute_activity(
+        for index, step in enumerate(STEPS):
+            execute = workflow.execute_local_activity if index < LOCAL_STEPS else workflow.execute_activity
+            await execute(
                 noop, NoopInput(step=step), start_to_close_timeout=timedelta(seconds=10), retry_policy=NOOP_RETRY
             )
         return NoopSagaResult(label=params.label, steps=len(STEPS))

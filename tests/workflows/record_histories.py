@@ -14,12 +14,15 @@ before ``PATCH_DELIVERY`` (the workflow ended at ``SHIPPED``), the ``v5_`` set f
 code before ``PATCH_ERP_EXPORT`` (the order never went to the ERP), the ``v6_`` set and
 ``order_fulfillment_v7_*`` (orders that heard from the ERP, ``PATCH_ERP_STATUS``: cancelled
 by it; held on credit, released, delivered) from the code before ``PATCH_ERP_EXPORT_UNDO``
-(the export had no undo). This writes the newest set, recorded with today's code:
-``order_fulfillment_v8_*``, where every ending past the export's start cancels the
-sales order: exported through an ERP outage, then cancelled by the customer; rejected
-by the ERP (the undo finds nothing created); cancelled while the export retried; the
-undo out of attempts (a compensation failure); through the warehouse to ``DELIVERED``,
-cancelled while picking, or ``DELIVERY_FAILED``. ``pick_pack_ship_v1_*``,
+(the export had no undo), the ``v8_`` set from the code before ``PATCH_LOCAL_ACCEPT``
+(the accept path's steps were scheduled activities, and every patch was asked on its
+own). This writes the newest set, recorded with today's code: ``order_fulfillment_v9_*``,
+with the accept path as local activities and one patch marker: declined, out of stock,
+cancelled (update, then Temporal cancel) while a local step was in flight; exported
+through an ERP outage, then cancelled by the customer; rejected by the ERP (the undo
+finds nothing created); cancelled while the export retried; the undo out of attempts
+(a compensation failure); through the warehouse to ``DELIVERED``, cancelled while
+picking, or ``DELIVERY_FAILED``. ``pick_pack_ship_v1_*``,
 ``wave_release_v1_*``, ``erp_import_v1_*``, ``erp_sync_v1_*``, ``order_fulfillment_v7_*`` and
 ``account_notice_v1_*`` (a welcome; a reset code sent through a notifications outage)
 are written only when missing (those workflows, or paths, have not changed since).
@@ -66,7 +69,7 @@ from workflows.warehouse_types import (
 from workflows.wave_release import WaveRelease
 
 HISTORIES = Path(__file__).parent / "histories"
-ORDER_VERSION = "v8"
+ORDER_VERSION = "v9"
 EXPORT = "erp.create_sales_order"
 ERP_UNDO = "erp.cancel_sales_order"
 #: Orders that heard from the ERP (``erp_status``), recorded once: ``order_fulfillment_v7_*``.
@@ -167,6 +170,48 @@ async def record_export() -> dict[str, WorkflowHistory]:
             )
             await handle.result()
             recorded[f"{version}_erp_undo_failed"] = await handle.fetch_history()
+    return recorded
+
+
+async def record_accept() -> dict[str, WorkflowHistory]:
+    """The accept path as local activities (``PATCH_LOCAL_ACCEPT``): declined, out of stock, cancelled mid-step."""
+    recorded: dict[str, WorkflowHistory] = {}
+    version = f"order_fulfillment_{ORDER_VERSION}"
+    async with time_skipping_env() as env:
+        fakes = Fakes()
+        async with running_worker(env.client, fakes) as tq:
+            handle = await start_order(
+                env.client, tq, order_input(order_id=f"{ORDER_VERSION}-declined", card="tok_declined")
+            )
+            await handle.result()
+            recorded[f"{version}_declined"] = await handle.fetch_history()
+
+        empty = Fakes(out_of_stock=True)
+        async with running_worker(env.client, empty) as tq:
+            handle = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-out-of-stock"))
+            await handle.result()
+            recorded[f"{version}_out_of_stock"] = await handle.fetch_history()
+
+        held = Fakes(hold={"payments.authorize"})
+        async with running_worker(env.client, held) as tq:
+            handle = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-cancel-mid-step"))
+            await _until_called(held, "payments.authorize")
+            await handle.execute_update(OrderFulfillment.cancel, CancelRequest(requested_by="alice"))
+            held.release.set()
+            await handle.result()
+            recorded[f"{version}_cancel_mid_step"] = await handle.fetch_history()
+
+        held = Fakes(hold={"payments.authorize"})
+        async with running_worker(env.client, held) as tq:
+            handle = await start_order(env.client, tq, order_input(order_id=f"{ORDER_VERSION}-temporal-cancel"))
+            await _until_called(held, "payments.authorize")
+            await handle.cancel()  # delivered at the open workflow task's heartbeat; it cancels the held step
+            try:
+                await handle.result()
+            except WorkflowFailureError:
+                pass
+            held.release.set()
+            recorded[f"{version}_temporal_cancel"] = await handle.fetch_history()
     return recorded
 
 
@@ -375,6 +420,7 @@ async def record_account_notice() -> dict[str, WorkflowHistory]:
 def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     recorded = asyncio.run(record_export())
+    recorded.update(asyncio.run(record_accept()))
     recorded.update(asyncio.run(record_warehouse()))
     recorded.update(asyncio.run(record_erp()))
     recorded.update(asyncio.run(record_erp_status()))

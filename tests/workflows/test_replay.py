@@ -21,6 +21,7 @@ from workflows.order_fulfillment import (
     PATCH_DELIVERY,
     PATCH_ERP_EXPORT,
     PATCH_ERP_EXPORT_UNDO,
+    PATCH_LOCAL_ACCEPT,
     PATCH_SAGA_ENDINGS,
     PATCH_WAREHOUSE,
     OrderFulfillment,
@@ -77,6 +78,11 @@ def test_histories_are_recorded() -> None:
     # (nothing created), cancelled while it retried, the undo out of attempts; and the whole way again with it.
     assert names >= {"v8_exported", "v8_erp_rejected", "v8_export_cancelled", "v8_erp_undo_failed"}
     assert names >= {"v8_delivered", "v8_delivery_failed", "v8_cancelled_while_picking"}
+    # The accept path as local activities, every earlier patch given (PATCH_LOCAL_ACCEPT): its own endings
+    # (declined, out of stock, the cancel update and a Temporal cancel during a local step), and the rest again.
+    assert names >= {"v9_declined", "v9_out_of_stock", "v9_cancel_mid_step", "v9_temporal_cancel"}
+    assert names >= {"v9_exported", "v9_erp_rejected", "v9_export_cancelled", "v9_erp_undo_failed"}
+    assert names >= {"v9_delivered", "v9_delivery_failed", "v9_cancelled_while_picking"}
     assert {path.stem for path in WAREHOUSE_HISTORIES} >= {
         "pick_pack_ship_v1_shipped",
         "pick_pack_ship_v1_cancelled",
@@ -112,11 +118,33 @@ HARDENED = ("v2_", "v3_", "v4_", "v5_", "v6_", "v7_", "v8_")
 EXPORTING = ("v6_", "v7_", "v8_")
 
 
+def test_current_histories_carry_one_marker_and_accept_in_local_steps() -> None:
+    current = [path for path in HISTORIES if path.stem.startswith("order_fulfillment_v9_")]
+    assert current
+    for path in current:
+        history = load(path)
+        # One marker stands for every earlier patch: the saga asks nothing else.
+        assert _patches(history) == {PATCH_LOCAL_ACCEPT}, path.name
+        scheduled = {
+            event.activity_task_scheduled_event_attributes.activity_type.name
+            for event in history.events
+            if event.HasField("activity_task_scheduled_event_attributes")
+        }
+        assert not scheduled & {"orders.create", "inventory.reserve", "payments.authorize"}, path.name
+        local = [e for e in history.events if e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+        assert len(local) >= 2, path.name  # create and reserve at least, each recorded as a marker
+    for path in HISTORIES:
+        if not path.stem.startswith("order_fulfillment_v9_"):
+            assert PATCH_LOCAL_ACCEPT not in _patches(load(path)), path.name
+
+
 def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
     for path in HISTORIES:
         patches = _patches(load(path))
         name = path.stem.removeprefix("order_fulfillment_")
         version = name[:3]
+        if version == "v9_":
+            continue  # one marker for all (test_current_histories_carry_one_marker_and_accept_in_local_steps)
         past_export = name not in STOPPED_AT_EXPORT
         assert (PATCH_SAGA_ENDINGS in patches) == (version in HARDENED), path.name
         assert (PATCH_WAREHOUSE in patches) == (version in HARDENED[1:] and past_export), name
@@ -216,7 +244,7 @@ class UndolessOrderFulfillment(OrderFulfillment):
         return await super().run(params)
 
 
-@pytest.mark.parametrize("ending", ["v8_exported", "v8_erp_rejected", "v8_delivery_failed"])
+@pytest.mark.parametrize("ending", ["v8_exported", "v8_erp_rejected", "v8_delivery_failed", "v9_exported"])
 async def test_replay_catches_a_dropped_undo(ending: str) -> None:
     history = load(next(p for p in HISTORIES if p.stem.endswith(ending)))
     with pytest.raises(NondeterminismError):
