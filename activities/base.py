@@ -80,6 +80,7 @@ class ServiceClient:
     def __init__(self, http: httpx.AsyncClient, base_url: str, service_token: str) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
+        self.service_token = service_token
         self._auth = service_headers(service_token)
 
     async def post(self, path: str, payload: dict[str, Any] | None, key: str | None) -> httpx.Response:

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.base import ServiceClient, idempotency_key, raise_for_rejection
+from common.sealing import SealBroken, unseal_values
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class NotificationsActivities:
         so each step's message goes out once however often the activity is retried.
 
         A failed delivery is 503 ``DeliveryFailed`` and is retried (the service
-        resends the same message); ``UnknownTemplate`` is not.
+        resends the same message); ``UnknownTemplate`` is not, nor ``SealBroken``
+        (a sealed context value this deployment's key cannot open).
         """
         payload = {
             "channel": params.channel,
@@ -48,6 +51,11 @@ class NotificationsActivities:
             "order_id": params.order_id,
             "context": params.context,
         }
+        try:
+            # A reset code rides sealed through the history (common/sealing.py); it is opened only here.
+            payload["context"] = unseal_values(self.client.service_token, params.context)
+        except SealBroken as exc:
+            raise ApplicationError(str(exc), type="SealBroken", non_retryable=True) from None
         resp = await self.client.post("/messages", payload, idempotency_key(f"notify:{params.template}"))
         raise_for_rejection(resp)
         body = resp.json()

@@ -17,6 +17,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from common.sealing import seal
 from gateway.account_models import ResetRecord, UserRecord
 from workflows.account_notice import WORKFLOW_NAME, AccountNoticeInput, NoticeKind, workflow_id
 
@@ -46,14 +47,18 @@ async def send_welcome(temporal: Client, task_queue: str, user: UserRecord) -> b
     return await _start(temporal, task_queue, "welcome", user.id, notice)
 
 
-async def send_reset(temporal: Client, task_queue: str, reset: ResetRecord) -> bool:
-    """Start ``account-notice-password_reset-<reset id>`` carrying the code; False when Temporal is unreachable."""
+async def send_reset(temporal: Client, task_queue: str, reset: ResetRecord, service_token: str) -> bool:
+    """Start ``account-notice-password_reset-<reset id>`` carrying the code; False when Temporal is unreachable.
+
+    The code is sealed (common/sealing.py): the workflow's history, which the
+    Temporal Web UI shows, never holds it readable.
+    """
     notice = AccountNoticeInput(
         kind="password_reset",
         recipient=reset.email,
         name=reset.name,
         username=reset.username,
-        token=reset.token,
+        token=seal(service_token, reset.token),
         expires_at=reset.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     return await _start(temporal, task_queue, "password_reset", reset.reset_id, notice)

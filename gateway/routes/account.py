@@ -107,7 +107,7 @@ async def password_reset(request: Request, body: ResetRequest, accounts: Account
     await login_throttle(request).admit_address(_address(request))
     reset = await accounts.issue_reset(body.email)
     if reset is not None:
-        await send_reset(*_temporal(request), reset)
+        await send_reset(*_temporal(request), reset, request.app.state.settings.service_token.get_secret_value())
     return Accepted(detail="if an account has this address, a reset code is on its way")
 
 

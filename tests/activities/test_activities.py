@@ -16,6 +16,7 @@ from activities.inventory import InventoryActivities, InventoryClient, ReleaseSt
 from activities.notifications import NotificationsActivities, NotificationsClient, SendMessage
 from activities.orders import CancelOrder, OrdersActivities, OrdersClient, TransitionOrder
 from activities.payments import AuthorizePayment, PaymentsActivities, PaymentsClient, VoidPayment
+from common.sealing import seal
 from common.service_auth import SERVICE_TOKEN_HEADER
 
 TOKEN = "test-service-token-of-this-deployment-0123456789"
@@ -146,6 +147,28 @@ async def test_notification_key_is_per_template() -> None:
     assert sent.status == "SENT"
     assert recorder.requests[0].headers["Idempotency-Key"] == "order-42:notify:order_confirmed"
     assert json.loads(recorder.requests[0].content)["template"] == "order_confirmed"
+
+
+async def test_a_sealed_reset_code_is_opened_only_for_the_call_to_notifications() -> None:
+    recorder = Recorder(201, {"id": "m1", "status": "SENT"})
+    sealed = seal(TOKEN, "reset-code-123")
+    context = {"name": "Alice", "token": sealed, "expires_at": "10:30 UTC"}
+    async with recorder.client() as http:
+        acts = NotificationsActivities(NotificationsClient(http, "http://notifications", TOKEN))
+        await env().run(acts.send, SendMessage(template="password_reset", recipient="a@example.com", context=context))
+    assert "reset-code-123" not in sealed
+    assert json.loads(recorder.requests[0].content)["context"] == {**context, "token": "reset-code-123"}
+
+
+async def test_a_code_sealed_with_another_key_is_not_retried() -> None:
+    recorder = Recorder(201, {"id": "m1", "status": "SENT"})
+    context = {"token": seal("another deployment's token", "reset-code-123")}
+    async with recorder.client() as http:
+        acts = NotificationsActivities(NotificationsClient(http, "http://notifications", TOKEN))
+        with pytest.raises(ApplicationError) as caught:
+            await env().run(acts.send, SendMessage(template="password_reset", recipient="a@b.example", context=context))
+    assert (caught.value.type, caught.value.non_retryable) == ("SealBroken", True)
+    assert recorder.requests == []
 
 
 async def test_a_late_reserve_after_its_release_is_not_retried() -> None:

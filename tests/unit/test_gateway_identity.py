@@ -13,6 +13,7 @@ import jsonschema_rs
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
+from common.sealing import is_sealed, unseal
 from common.security import TokenIssuer, TokenVerifier
 from gateway.app import create_app
 from gateway.clients import ServiceClients
@@ -242,8 +243,12 @@ async def test_a_password_reset_sends_a_single_use_code_and_tells_nobody_who_exi
     assert workflow_id.startswith("account-notice-password_reset-")
     assert (notice.kind, notice.recipient, notice.username) == ("password_reset", "alice@example.com", "alice")
     assert notice.expires_at.endswith(" UTC")
+    # The code is sealed in the workflow's input (its history, the Web UI): only the worker's key opens it.
+    assert is_sealed(notice.token)
+    code = unseal(door.app.state.settings.service_token.get_secret_value(), notice.token)
+    assert code not in notice.token
 
-    confirm = {"token": notice.token, "new_password": "Reset-pass-77"}
+    confirm = {"token": code, "new_password": "Reset-pass-77"}
     door.check(
         await door.http.post("/api/auth/password-reset/confirm", json=confirm), "/api/auth/password-reset/confirm", 204
     )
