@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,13 +20,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common import migrations
 from common.db import create_engine
 from common.settings import ServiceSettings
 from services.orders.api import close_history_bell
 from services.orders.app import create_app
 from tests.conftest import FreshDatabase
 from tests.services.orders.test_orders import create, move
-from tests.support import service_credential
+from tests.support import committing_client, service_credential
 
 
 @dataclass
@@ -57,9 +59,9 @@ class Orders:
         raise AssertionError(f"{count} reads never waited")
 
 
-@pytest.fixture
-async def orders(fresh_database: FreshDatabase) -> AsyncIterator[Orders]:
-    url = await fresh_database("orders")
+@asynccontextmanager
+async def history_app(url: str) -> AsyncIterator[Orders]:
+    """The orders service on ``url`` with real commits; its LISTEN connection closed afterwards."""
     settings = ServiceSettings(service="orders", database_url=url, environment="test")
     app = create_app(settings)
     engine = create_engine(url, pool_size=5)
@@ -73,6 +75,12 @@ async def orders(fresh_database: FreshDatabase) -> AsyncIterator[Orders]:
     finally:
         await close_history_bell(app)
         await engine.dispose()
+
+
+@pytest.fixture
+async def orders(fresh_database: FreshDatabase) -> AsyncIterator[Orders]:
+    async with history_app(await fresh_database("orders")) as app:
+        yield app
 
 
 def trail(page: dict[str, Any]) -> list[tuple[str, str]]:
@@ -151,26 +159,22 @@ async def test_a_change_committed_after_a_later_one_is_not_skipped(orders: Order
     assert (await orders.after(page["next"]))["items"] == []
 
 
-async def test_rows_from_before_the_cursor_column_come_first(orders: Orders) -> None:
-    order = await create(orders.client)
-    db = await asyncpg.connect(orders.dsn)
-    try:
-        # As written before migration 0006: no xid.
-        old_id = await db.fetchval(
-            "INSERT INTO order_status_history (order_id, from_status, to_status, at, xid)"
-            " VALUES ($1, 'PENDING', 'RESERVED', now(), NULL) RETURNING id",
-            order["order_id"],
-        )
-    finally:
-        await db.close()
-    page = await orders.after("0.0")
-    # The old row first (as xid 0), though its id is higher than the order's PENDING row, written with an xid.
-    assert [(item["cursor"].split(".")[0], item["to_status"]) for item in page["items"]] == [
-        ("0", "RESERVED"),
-        (page["items"][1]["cursor"].split(".")[0], "PENDING"),
+async def test_rows_written_before_the_migration_come_first_in_id_order(fresh_database: FreshDatabase) -> None:
+    url = await fresh_database("orders")
+    await asyncio.to_thread(migrations.downgrade, "orders", url, "0005")
+    async with committing_client(create_app, "orders", url) as client:
+        old = await create(client)
+        assert (await move(client, old["order_id"], "RESERVED")).status_code == 200
+    await asyncio.to_thread(migrations.upgrade, "orders", url)
+    async with history_app(url) as orders:
+        assert (await move(orders.client, old["order_id"], "PAYMENT_AUTHORIZED")).status_code == 200
+        page = await orders.after("0.0")
+    assert [(item["cursor"].split(".")[0] == "0", item["to_status"]) for item in page["items"]] == [
+        (True, "PENDING"),
+        (True, "RESERVED"),
+        (False, "PAYMENT_AUTHORIZED"),
     ]
-    assert page["items"][0]["cursor"] == f"0.{old_id}"
-    assert int(page["items"][1]["cursor"].split(".")[1]) < old_id
+    assert [item["seq"] for item in page["items"]] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("cursor", ["abc", "12", "1.2.3", "-1.2", f"{2**64}.1", f"1.{2**63}", "1.2 "])
