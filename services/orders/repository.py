@@ -355,7 +355,7 @@ class OrdersRepository:
         return [], int(counted.one())
 
     # -- the history feed ------------------------------------------------------------------------
-    async def changes_after(self, xid: int, row_id: int, limit: int) -> list[Record]:
+    async def changes_after(self, xid: int, row_id: int, limit: int) -> Sequence[Record]:
         """Up to ``limit`` changes after ``(xid, row_id)`` that no later commit can precede, in that order."""
         return await HISTORY_SQL.fetch(await driver_connection(self.session), xid=str(xid), id=row_id, limit=limit)
 
