@@ -68,7 +68,7 @@ async def list_orders(
     )
 
 
-def history_bell(request: Request) -> history.HistoryBell:
+async def history_bell(request: Request) -> history.HistoryBell:
     """The process's one LISTEN connection (:class:`~services.orders.history.HistoryBell`), made on first use."""
     bell: history.HistoryBell | None = getattr(request.app.state, "history_bell", None)
     if bell is None:
