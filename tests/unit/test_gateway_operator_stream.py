@@ -373,5 +373,5 @@ async def test_a_stream_that_falls_behind_is_dropped_and_ends_with_an_overflow_e
         order_feed.unsubscribe(slow)
         order_feed.unsubscribe(keeping_up)
     assert [e.event for e in events] == ["status", "status", "overflow"]
-    assert events[-1].data["resume_after"] == events[1].id  # type: ignore[index]
+    assert events[-1].data["resume_after"] == events[1].id
     assert events[-1].id is None  # Last-Event-ID stays the last change received
