@@ -71,7 +71,8 @@ class Subscription:
         self.statuses = frozenset(statuses)
         self.customer = customer
         self.queue: asyncio.Queue[OrderChange] = asyncio.Queue(maxsize=backlog)
-        #: Fell more than ``backlog`` behind: dropped from the feed; the stream ends after what it has.
+        #: Fell more than ``backlog`` behind (or the feed failed): dropped from the feed; the stream ends
+        #: after what it has, with an ``overflow`` event, and the client resumes.
         self.overflowed = False
 
     def wants(self, change: OrderChange) -> bool:
@@ -120,6 +121,7 @@ class OrderFeed:
             if not self.running:
                 self.cursor = (await self.clients.order_history(after=None, limit=1)).next
                 self._task = asyncio.create_task(self._follow())
+                self._task.add_done_callback(self._ended)
             self._subscriptions.add(subscription)
             assert self.cursor is not None
             return self.cursor
@@ -130,6 +132,15 @@ class OrderFeed:
         if not self._subscriptions and self._task is not None:
             self._task.cancel()
             self._task = None
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A feed that failed drops its streams (they end; their clients resume): a restart begins at now."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("operator feed failed", error=repr(task.exception()), streams=len(self._subscriptions))
+        for subscription in self._subscriptions:
+            subscription.overflowed = True
+        self._subscriptions.clear()
 
     async def _follow(self) -> None:
         retry = RETRY_SECONDS[0]

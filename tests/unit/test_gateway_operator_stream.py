@@ -24,6 +24,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fastapi.sse import ServerSentEvent
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -375,3 +376,38 @@ async def test_a_stream_that_falls_behind_is_dropped_and_ends_with_an_overflow_e
     assert [e.event for e in events] == ["status", "status", "overflow"]
     assert events[-1].data["resume_after"] == events[1].id
     assert events[-1].id is None  # Last-Event-ID stays the last change received
+
+
+class BrokenAfterHead(ServiceClients):
+    """The real clients, but the feed's long-poll meets a bug (anything but a service's error answer)."""
+
+    async def order_history(self, *, after: str | None, limit: int, wait_seconds: float = 0) -> Any:
+        if wait_seconds:
+            raise RuntimeError("a bug")
+        return await super().order_history(after=after, limit=limit, wait_seconds=wait_seconds)
+
+
+async def test_a_feed_that_fails_ends_its_streams_and_the_next_one_starts_it_again(gw: Platform) -> None:
+    real: ServiceClients = gw.app.state.clients
+    broken = BrokenAfterHead(real.http, real.urls)
+    order_feed = OrderFeed(broken, wait_seconds=5)
+    subscription = Subscription(statuses=(), customer=None, backlog=10)
+    joined = await order_feed.subscribe(subscription)
+    stream = operator_events(broken, subscription, joined=joined, after=None, heartbeat_seconds=0.2)
+
+    async def until_it_ends() -> list[ServerSentEvent]:
+        return [event async for event in stream if event.comment is None]
+
+    events = await asyncio.wait_for(until_it_ends(), 30)
+    assert [e.event for e in events] == ["overflow"]  # ended: the client resumes with its Last-Event-ID
+    assert (order_feed.subscribers(), order_feed.running) == (0, False)
+    again = Subscription(statuses=(), customer=None, backlog=10)
+    order_feed.clients = real
+    await order_feed.subscribe(again)
+    try:
+        assert order_feed.running
+        order_id = await gw.place("alice")
+        change = await asyncio.wait_for(again.queue.get(), 30)
+        assert (change.order_id, change.status.value) == (order_id, "PENDING")
+    finally:
+        order_feed.unsubscribe(again)
