@@ -8,7 +8,7 @@ ids and ``/healthz``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
@@ -25,13 +25,20 @@ from common.settings import ServiceSettings
 log = get_logger("paklog.service")
 
 
-def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    routers: Sequence[APIRouter],
+    on_shutdown: Sequence[Callable[[FastAPI], Awaitable[None]]] = (),
+) -> FastAPI:
     """Build a service's FastAPI app; nothing touches the database until start-up.
 
     Args:
         settings: This process's settings (``settings.service`` names the service).
         title: Shown in the OpenAPI document.
         routers: The service's routes.
+        on_shutdown: Run at shutdown, before the engine is disposed (e.g. closing a LISTEN connection).
     """
 
     @asynccontextmanager
@@ -42,6 +49,8 @@ def create_service_app(settings: ServiceSettings, *, title: str, routers: Sequen
         try:
             yield
         finally:
+            for hook in on_shutdown:
+                await hook(app)
             await engine.dispose()
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)

@@ -29,6 +29,7 @@ from gateway.routes import (
     auth,
     erp,
     erp_events,
+    operator_events,
     orders,
     products,
     shipments,
@@ -103,6 +104,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.add_middleware(AuditMiddleware)
     app.include_router(auth.router)
     app.include_router(orders.events_router)
+    app.include_router(operator_events.router)  # before orders.router: /api/orders/events is no order id
     app.include_router(account.auth_router)
     app.include_router(account.me_router)
     app.include_router(admin.router)

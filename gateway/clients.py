@@ -22,7 +22,15 @@ from common.stock_adjustments import post_pending
 from gateway.audit.models import AuditPageView
 from gateway.erp_event_models import ErpEventAnswer, ErpEventPageRecord, SalesOrderEventAnswer
 from gateway.erp_models import WatermarkRecord
-from gateway.models import OrderPageRecord, OrderRecord, PaymentRecord, ProductPage, ProductView, TokenResponse
+from gateway.models import (
+    HistoryPageRecord,
+    OrderPageRecord,
+    OrderRecord,
+    PaymentRecord,
+    ProductPage,
+    ProductView,
+    TokenResponse,
+)
 from gateway.tracking_models import EventApplied, SubscriptionView, TrackingRecord
 from gateway.warehouse_models import (
     CarrierView,
@@ -49,6 +57,9 @@ _PRODUCTS = TypeAdapter(ProductPage)
 _ORDER = TypeAdapter(OrderRecord)
 _ORDERS = TypeAdapter(OrderPageRecord)
 _PAYMENTS = TypeAdapter(list[PaymentRecord])
+_HISTORY = TypeAdapter(HistoryPageRecord)
+#: A long-poll may take its wait and then this long to answer before it counts as unreachable.
+LONG_POLL_MARGIN_SECONDS = 10.0
 _TOKEN = TypeAdapter(TokenResponse)
 _WAVE = TypeAdapter(WaveView)
 _WAVES = TypeAdapter(WaveListRecord | list[WaveSummary])
@@ -172,6 +183,19 @@ class ServiceClients:
         if page is None:  # the list itself is never missing: a 404 here is a broken contract
             raise BadGateway(f"{_service(self.urls.orders_url)} has no order list")
         return page
+
+    async def order_history(self, *, after: str | None, limit: int, wait_seconds: float = 0) -> HistoryPageRecord:
+        """Every order's changes after the cursor ``after`` in commit order, waiting up to ``wait_seconds``
+        for one (a long-poll); without ``after``, none and ``next`` = now."""
+        params: dict[str, Any] = {"limit": limit, "wait_seconds": wait_seconds}
+        if after is not None:
+            params["after"] = after
+        url = f"{self.urls.orders_url}/history"
+        resp = await self._send("GET", url, params=params, timeout=wait_seconds + LONG_POLL_MARGIN_SECONDS)
+        if resp.status_code == 404:  # the feed itself is never missing: a broken contract
+            raise BadGateway(f"{_service(url)} has no history feed")
+        _raise_for_status(resp)
+        return _parse(_HISTORY, resp)
 
     async def payment_status(self, order_id: str) -> str | None:
         """Status of the order's newest payment attempt, if any."""

@@ -100,6 +100,22 @@ class OrderEvent(BaseModel):
     at: str
 
 
+#: A history cursor, ``<xid>.<id>`` (the operator stream's event ids, the orders service's ``GET /history``).
+CURSOR_PATTERN = r"^\d{1,20}\.\d{1,19}$"
+
+
+class OrderChange(OrderEvent):
+    """One status change of any order, as the operator stream ``GET /api/orders/events`` sends it.
+
+    The per-order event plus whose order it is and ``cursor`` (also the SSE
+    ``id``): the change's place in commit order, to resume after.
+    """
+
+    cursor: str = Field(pattern=CURSOR_PATTERN, examples=["1234.567"])
+    customer_id: str
+    actor: str | None = Field(default=None, description="Who asked for the change (a cancel's requester)")
+
+
 class OrderLineView(BaseModel):
     sku: str
     quantity: int
@@ -240,6 +256,27 @@ class OrderPageRecord(BaseModel):
     limit: int
     offset: int
     next_cursor: str | None = None
+
+
+class HistoryEntryRecord(BaseModel):
+    """One item of the orders service's ``GET /history`` (``HistoryEntry``)."""
+
+    cursor: str = Field(pattern=CURSOR_PATTERN)
+    seq: int
+    order_id: str
+    customer_id: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
+    reason: str | None
+    actor: str | None
+    at: str
+
+
+class HistoryPageRecord(BaseModel):
+    """The orders service's ``HistoryPage``: changes in commit order, ``next`` the cursor to ask after."""
+
+    items: list[HistoryEntryRecord]
+    next: str = Field(pattern=CURSOR_PATTERN)
 
 
 class PaymentRecord(BaseModel):

@@ -50,6 +50,10 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     #: proxies from closing the stream; at most this many streams open per principal (429 past it).
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     streams_per_principal: int = Field(default=5, ge=1, le=100)
+    #: The operator stream (``GET /api/orders/events``): how long each long-poll of the orders service's
+    #: history waits, and how many changes a stream may fall behind before it is closed (it resumes).
+    history_wait_seconds: float = Field(default=25.0, gt=0, le=30)
+    operator_stream_backlog: int = Field(default=1000, ge=1, le=100_000)
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"])
     #: Carriers whose webhooks are accepted, and their HMAC secrets (``PAKLOG_CARRIER_SECRETS``, JSON);
     #: a carrier without one uses the secret derived from the service token (:mod:`common.webhooks`).

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 
 from common.db import SessionDep
 from common.erp_events import EVENT_ID_PATTERN, MAX_EVENTS_OFFSET, MAX_EVENTS_PAGE, ErpEventPage, EventStatus
 from common.errors import ErrorBody
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
 from common.paging import MAX_CURSOR_LENGTH
-from services.orders import erp_events, service
+from services.orders import erp_events, history, service
 from services.orders.models import (
     AddressChangeIn,
     AlertIn,
     AlertPublic,
     CancelIn,
     EventForwarded,
+    HistoryPage,
     OrderCreate,
     OrderPage,
     OrderPublic,
@@ -65,6 +66,45 @@ async def list_orders(
     return await service.list_orders(
         repo, customer_id=customer_id, status=status, limit=limit, offset=offset, cursor=cursor
     )
+
+
+async def history_bell(request: Request) -> history.HistoryBell:
+    """The process's one LISTEN connection (:class:`~services.orders.history.HistoryBell`), made on first use."""
+    bell: history.HistoryBell | None = getattr(request.app.state, "history_bell", None)
+    if bell is None:
+        bell = request.app.state.history_bell = history.HistoryBell(request.app.state.engine)
+    return bell
+
+
+async def close_history_bell(app: FastAPI) -> None:
+    bell: history.HistoryBell | None = getattr(app.state, "history_bell", None)
+    if bell is not None:
+        await bell.close()
+
+
+history_router = APIRouter(prefix="/history", tags=["history"])
+
+
+@history_router.get("", response_model=HistoryPage, responses={422: {"model": ErrorBody}})
+async def order_history(
+    session: SessionDep,
+    bell: Annotated[history.HistoryBell, Depends(history_bell)],
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=41,
+            description="A cursor (`<xid>.<id>`) from an item or `next`: the changes after it "
+            "(422 `InvalidCursor` otherwise); none: no changes, `next` = now",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 100,
+    wait_seconds: Annotated[
+        float, Query(ge=0, le=history.MAX_WAIT_SECONDS, description="Wait this long for a change when none is there")
+    ] = 0,
+) -> HistoryPage:
+    """Every order's status changes after ``after``, in commit order (a late commit never lands behind a cursor
+    handed out); with ``wait_seconds`` it answers at the first change, or empty when the wait ends."""
+    return await history.changes(session, bell, after, limit=limit, wait_seconds=wait_seconds)
 
 
 @router.get("/{order_id}", response_model=OrderPublic)

@@ -6,9 +6,14 @@ from fastapi import FastAPI
 
 from common.service_app import create_service_app
 from common.settings import ServiceSettings
-from services.orders.api import erp_router, router
+from services.orders.api import close_history_bell, erp_router, history_router, router
 from services.orders.settings import get_settings
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    return create_service_app(settings or get_settings(), title="PakLog orders", routers=[router, erp_router])
+    return create_service_app(
+        settings or get_settings(),
+        title="PakLog orders",
+        routers=[router, erp_router, history_router],
+        on_shutdown=[close_history_bell],
+    )

@@ -56,6 +56,9 @@ class OrderLine(SQLModel, table=True):
 
 
 class StatusChange(SQLModel, table=True):
+    """One status change. The table also has ``xid`` (the writing transaction, ``xid8``, filled by its
+    default; migration 0006), read only by the history feed's plain SQL, so it is not mapped here."""
+
     __tablename__ = "order_status_history"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -205,6 +208,27 @@ class OrderPage(BaseModel):
     limit: int
     offset: int
     next_cursor: str | None
+
+
+class HistoryEntry(BaseModel):
+    """One status change of any order, as ``GET /history`` hands it out, in commit order."""
+
+    cursor: str = PydanticField(description="``<xid>.<id>``: ask ``after`` it for the changes that follow")
+    seq: int = PydanticField(description="The change's 1-based position in its order's history")
+    order_id: str
+    customer_id: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
+    reason: str | None
+    actor: str | None
+    at: datetime
+
+
+class HistoryPage(BaseModel):
+    """The changes after a cursor; ``next`` is the cursor to ask after next (the last item's, or the same)."""
+
+    items: list[HistoryEntry]
+    next: str
 
 
 # -- the ERP's sales-order events (docs/erp.md, part C) ---------------------------------------

@@ -138,6 +138,39 @@ READ_FOR_UPDATE_SQL = Sql(
     f"SELECT o.*, {_LINES_JSON.format(alias='o')} FROM orders o WHERE o.order_id = :order_id FOR UPDATE OF o"
 )
 
+# The history feed (services/orders/history.py): every order's changes in commit order.
+#: A row's place in the feed; rows written before migration 0006 have no xid and come first.
+_XID = "coalesce(h.xid, '0'::xid8)"
+#: The changes after the cursor ``(:xid, :id)`` whose transaction is older than every one still running
+#: (``xmin`` of this statement's snapshot), so no row can commit behind them later; with the order's
+#: customer and the change's position in its order's history. xid8 travels as text (asyncpg has no codec).
+HISTORY_SQL = Sql(
+    f"""
+    WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+    page AS (
+        SELECT {_XID} AS xid, h.id, h.order_id, h.from_status, h.to_status, h.reason, h.actor, h.at
+        FROM order_status_history h, horizon
+        WHERE ({_XID}, h.id) > (CAST(CAST(:xid AS text) AS xid8), CAST(:id AS bigint)) AND {_XID} < horizon.xmin
+        ORDER BY {_XID}, h.id
+        LIMIT :limit
+    )
+    SELECT CAST(page.xid AS text) AS xid, page.id, page.order_id, o.customer_id, page.from_status,
+        page.to_status, page.reason, page.actor, page.at,
+        (SELECT count(*) FROM order_status_history s WHERE s.order_id = page.order_id AND s.id <= page.id) AS seq
+    FROM page JOIN orders o USING (order_id)
+    ORDER BY page.xid, page.id
+    """
+)
+#: Whether a committed change after the cursor waits behind a transaction still running (nothing handed out).
+HISTORY_HELD_SQL = Sql(
+    f"""
+    SELECT EXISTS (SELECT 1 FROM order_status_history h
+                   WHERE ({_XID}, h.id) > (CAST(CAST(:xid AS text) AS xid8), CAST(:id AS bigint)))
+    """
+)
+#: "Now": every transaction older than the oldest one still running has committed (or aborted).
+HISTORY_HEAD_SQL = Sql("SELECT CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text)")
+
 # The ERP's sales-order events (services/orders/erp_events.py).
 #: The order's ERP status and its time, locked: two events of one order never both think they are the newest.
 LOCK_ERP_STATUS_SQL = Sql("SELECT erp_status, erp_status_at FROM orders WHERE order_id = :order_id FOR UPDATE")
@@ -320,6 +353,19 @@ class OrdersRepository:
         # Past the end (or an empty filter): the count still answers.
         counted = await self.session.exec(select(func.count()).select_from(Order).where(*filters))
         return [], int(counted.one())
+
+    # -- the history feed ------------------------------------------------------------------------
+    async def changes_after(self, xid: int, row_id: int, limit: int) -> Sequence[Record]:
+        """Up to ``limit`` changes after ``(xid, row_id)`` that no later commit can precede, in that order."""
+        return await HISTORY_SQL.fetch(await driver_connection(self.session), xid=str(xid), id=row_id, limit=limit)
+
+    async def changes_held(self, xid: int, row_id: int) -> bool:
+        """Whether a committed change after ``(xid, row_id)`` is held back by an older transaction still running."""
+        return bool(await HISTORY_HELD_SQL.fetchval(await driver_connection(self.session), xid=str(xid), id=row_id))
+
+    async def history_head(self) -> int:
+        """The xid below which every transaction has ended: the feed's "now"."""
+        return int(await HISTORY_HEAD_SQL.fetchval(await driver_connection(self.session)))
 
     # -- the ERP's sales-order events ----------------------------------------------------------
     async def lock_erp_status(self, order_id: str) -> Record | None:

@@ -198,6 +198,8 @@ async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.Asy
         c.check(await alice.get("/api/audit"), "/api/audit", 403)
         # The stream's own answers are text/event-stream (test_live_updates_e2e); its refusals are JSON.
         c.check(await alice.get("/api/orders/000000000000/events"), "/api/orders/{order_id}/events", 404)
+        c.check(await alice.get("/api/orders/events"), "/api/orders/events", 403)
+        c.check(await olivia.get("/api/orders/events", params={"after": "1.x"}), "/api/orders/events", 422)
     finally:
         await olivia.aclose()
 

@@ -86,3 +86,57 @@ async def test_checkout_answers_accepted_or_rejected_and_repeats(alice: httpx.As
     declined = await alice.post("/api/orders", params={"wait": "accepted"}, json=order_body(card="tok_declined"))
     assert declined.status_code == 201, declined.text
     assert (declined.json()["status"], declined.json()["cancel_reason"]) == ("CANCELLED", "PAYMENT_DECLINED")
+
+
+async def operator_changes(
+    http: httpx.AsyncClient,
+    opened: asyncio.Event,
+    order_id: asyncio.Future[str],
+    *,
+    last_event_id: str | None = None,
+) -> list[tuple[str, str]]:
+    """(id, status) of the operator stream's changes of ``order_id`` (known once placed), until ``CANCELLED``."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+    seen: list[tuple[str, str]] = []
+    event_id, data = "", None
+    params = {"customer": "alice"}
+    async with http.stream("GET", "/api/orders/events", params=params, headers=headers, timeout=60) as resp:
+        assert resp.status_code == 200, await resp.aread()
+        opened.set()  # joined the feed: every change from now on comes
+        async for line in resp.aiter_lines():
+            if line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "" and data is not None:
+                if data["order_id"] == await order_id:
+                    seen.append((event_id, data["status"]))
+                    if data["status"] == "CANCELLED":
+                        return seen
+                event_id, data = "", None
+    raise AssertionError(f"the operator stream ended after {seen}")
+
+
+async def test_an_operator_stream_sees_an_order_placed_and_cancelled_go_through_its_statuses(
+    alice: httpx.AsyncClient, olivia: httpx.AsyncClient
+) -> None:
+    opened, order_id = asyncio.Event(), asyncio.get_running_loop().create_future()
+    watching = asyncio.create_task(operator_changes(olivia, opened, order_id))
+    await asyncio.wait_for(opened.wait(), 60)
+    placed = await alice.post("/api/orders", params={"wait": "accepted"}, json=order_body())
+    assert placed.status_code == 201, placed.text
+    order_id.set_result(placed.json()["order_id"])
+    for _ in range(300):
+        if (await alice.get(f"/api/orders/{order_id.result()}")).json()["status"] == "AWAITING_WAVE":
+            break
+        await asyncio.sleep(0.1)
+    cancelled = await alice.post(f"/api/orders/{order_id.result()}/cancel")
+    assert cancelled.status_code in (200, 202), cancelled.text
+    seen = await asyncio.wait_for(watching, 60)
+    assert [status for _, status in seen] == ["PENDING", "RESERVED", "PAYMENT_AUTHORIZED", "AWAITING_WAVE", "CANCELLED"]
+    # Resuming after the second change: the rest of them, none before.
+    resumed = await asyncio.wait_for(operator_changes(olivia, asyncio.Event(), order_id, last_event_id=seen[1][0]), 60)
+    assert resumed == seen[2:]
+    # A customer may not open it.
+    refused = await alice.get("/api/orders/events")
+    assert (refused.status_code, refused.json()["type"]) == (403, "StaffOnly")
