@@ -22,7 +22,7 @@ round trip: the trigger runs inside the insert.
 
 Revision ID: 0006
 Revises: 0005 (the ERP's sales-order events)
-Create Date: 2027-01-20
+Create Date: 2026-11-24
 """
 
 from collections.abc import Sequence
