@@ -23,6 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from common.errors import RuleViolation
 
@@ -79,6 +80,7 @@ def decode_cursor(cursor: str) -> Cursor:
 # -- keyed cursors ------------------------------------------------------------------------------------
 #: What a keyed cursor's key may be: a unique sort key (a username, a client id, a sequence number).
 Key = str | int
+K = TypeVar("K", str, int)
 _LIST = re.compile(r"[a-z][a-z0-9:_-]{0,31}")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _MAX_KEY_LENGTH = 128
@@ -102,7 +104,7 @@ def encode_key_cursor(listing: str, key: Key) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_key_cursor(cursor: str, listing: str, kind: type[str] | type[int]) -> Key:
+def decode_key_cursor(cursor: str, listing: str, kind: type[K]) -> K:
     """The key a cursor from :func:`encode_key_cursor` of the same ``listing`` names.
 
     Raises:
@@ -126,4 +128,4 @@ def decode_key_cursor(cursor: str, listing: str, kind: type[str] | type[int]) ->
         raise invalid
     if isinstance(key, str) and (not 0 < len(key) <= _MAX_KEY_LENGTH or _UNSTORABLE.search(key)):
         raise invalid
-    return key  # type: ignore[no-any-return]
+    return key

@@ -14,8 +14,8 @@ from pydantic import TypeAdapter
 
 from common.errors import DomainError, NotFound
 from gateway.account_models import (
-    ClientSecretView,
     ClientPage,
+    ClientSecretView,
     ResetRecord,
     SessionRecord,
     UserPageRecord,

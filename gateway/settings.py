@@ -10,7 +10,6 @@ from functools import lru_cache
 from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gateway.ratelimit import parse_limit
 from common.settings import (
     DEV_JWT_SECRET,
     ServiceUrls,
@@ -20,6 +19,7 @@ from common.settings import (
     port_field,
     reject_placeholder_secret,
 )
+from gateway.ratelimit import parse_limit
 
 #: The gateway's own database: the audit outbox (docs/audit.md).
 GATEWAY_DATABASE = "paklog_gateway"

@@ -108,5 +108,7 @@ class AuditRepository:
         stmt = select(AuditRecord).where(where)
         if after_seq is not None:
             stmt = stmt.where(seq > after_seq if oldest_first else seq < after_seq)
-        rows = await self.session.exec(stmt.order_by(seq.asc() if oldest_first else seq.desc()).limit(limit).offset(offset))
+        rows = await self.session.exec(
+            stmt.order_by(seq.asc() if oldest_first else seq.desc()).limit(limit).offset(offset)
+        )
         return rows.all(), total

@@ -139,9 +139,7 @@ class AccountRepository(IdentityRepository):
         )
 
     # -- clients ------------------------------------------------------------------------------
-    async def list_clients(
-        self, *, limit: int, offset: int, after: str | None = None
-    ) -> tuple[Sequence[Client], int]:
+    async def list_clients(self, *, limit: int, offset: int, after: str | None = None) -> tuple[Sequence[Client], int]:
         """Clients by id, strictly after ``after`` when given, and how many clients there are in all."""
         stmt = select(Client)
         if after is not None:

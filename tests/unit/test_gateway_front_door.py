@@ -125,7 +125,9 @@ async def door(make_door: Any) -> AsyncIterator[Door]:
 @pytest.fixture
 async def tight(make_door: Any) -> AsyncIterator[Door]:
     """Limits small enough to reach in a test."""
-    async for door in make_door(rate_limit_writes="3/minute", rate_limit_reads="2/minute", rate_limit_webhooks="2/minute"):
+    async for door in make_door(
+        rate_limit_writes="3/minute", rate_limit_reads="2/minute", rate_limit_webhooks="2/minute"
+    ):
         yield door
 
 
@@ -171,7 +173,9 @@ async def test_a_partner_is_limited_per_client(tight: Door) -> None:
     assert_rate_limited(answers[2])
     # Another client of the same address is counted apart.
     other = tight.auth("tms", role="partner", scopes=["erp"])
-    assert (await tight.http.post("/api/webhooks/erp", content=b"{}", headers=other)).json()["type"] == "InvalidSignature"
+    assert (await tight.http.post("/api/webhooks/erp", content=b"{}", headers=other)).json()[
+        "type"
+    ] == "InvalidSignature"
 
 
 async def test_callers_without_a_valid_token_are_limited_per_address(tight: Door) -> None:
@@ -314,4 +318,3 @@ async def test_the_body_limit_bounds_the_login_form_and_the_webhooks(make_door: 
             "/api/webhooks/erp", content=big, headers={**door.auth("erp", role="partner", scopes=["erp"])}
         )
         assert (erp.status_code, erp.json()["type"]) == (413, "PayloadTooLarge")
-

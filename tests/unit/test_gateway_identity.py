@@ -366,4 +366,3 @@ async def test_admins_walk_users_and_clients_by_cursor_and_a_bad_cursor_is_422(d
         assert door.check(resp, template, 422)["type"] == "InvalidCursor", (template, bad)
     malformed = await door.http.get("/api/admin/users", params={"cursor": "has space"}, headers=admin)
     assert door.check(malformed, "/api/admin/users", 422)["type"] == "ValidationError"
-

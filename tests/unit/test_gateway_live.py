@@ -408,7 +408,9 @@ async def test_open_streams_are_bounded_per_principal(gw: Gateway) -> None:
 async def test_the_stream_carries_the_security_headers_and_opening_it_counts_as_a_read(gw: Gateway) -> None:
     order_id = await placed(gw)
     defaults = gw.app.state.route_limits
-    gw.app.state.route_limits = RouteLimits(writes="0", reads="1/minute", webhooks="0", verifies_token=verified_principal)
+    gw.app.state.route_limits = RouteLimits(
+        writes="0", reads="1/minute", webhooks="0", verifies_token=verified_principal
+    )
     try:
         async with gw.http.stream("GET", f"/api/orders/{order_id}/events", headers=gw.auth("alice")) as resp:
             assert resp.status_code == 200

@@ -313,10 +313,10 @@ async def test_the_trail_is_walked_by_cursor_through_the_gateway(
             params["cursor"] = page.json()["next_cursor"]
         assert [len(p) for p in seqs] == [2, 2, 1]
         flat = [s for p in seqs for s in p]
-        assert flat == sorted(flat, reverse=True) and len(set(flat)) == 5
+        assert flat == sorted(flat, reverse=True)
+        assert len(set(flat)) == 5
         for bad in ("not-a-cursor", "eyJ2IjoxfQ"):
             resp = await http.get("/api/audit", params={"cursor": bad}, headers=OLIVIA)
             assert (resp.status_code, resp.json()["type"]) == (422, "InvalidCursor"), bad
         malformed = await http.get("/api/audit", params={"cursor": "not base64!"}, headers=OLIVIA)
         assert (malformed.status_code, malformed.json()["type"]) == (422, "ValidationError")
-

@@ -322,7 +322,11 @@ async def test_users_and_clients_are_walked_to_their_end_by_cursor(client: httpx
 @pytest.mark.parametrize("path", ["/accounts", "/clients"])
 async def test_a_cursor_not_given_out_by_the_list_is_422(client: httpx.AsyncClient, path: str) -> None:
     users_cursor = (await client.get("/accounts", params={"limit": 1})).json()["next_cursor"]
-    for bad in ("not-a-cursor", "eyJ2IjoxfQ", users_cursor if path == "/clients" else "eyJ2IjoxLCJsIjoidXNlcnMiLCJrIjoxfQ"):
+    for bad in (
+        "not-a-cursor",
+        "eyJ2IjoxfQ",
+        users_cursor if path == "/clients" else "eyJ2IjoxLCJsIjoidXNlcnMiLCJrIjoxfQ",
+    ):
         resp = await client.get(path, params={"cursor": bad})
         assert (resp.status_code, resp.json()["type"]) == (422, "InvalidCursor"), bad
 
