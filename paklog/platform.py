@@ -47,6 +47,12 @@ log = get_logger("paklog.supervisor")
 
 #: How often the supervisor looks at its children.
 SUPERVISE_INTERVAL_SECONDS = 0.2
+#: The gateway's per-route limits on this platform, unless its environment sets them (see :meth:`child_env`).
+LOCAL_RATE_LIMITS = {
+    "PAKLOG_RATE_LIMIT_WRITES": "100000/minute",
+    "PAKLOG_RATE_LIMIT_READS": "100000/minute",
+    "PAKLOG_RATE_LIMIT_WEBHOOKS": "100000/minute",
+}
 
 
 @dataclass(frozen=True)
@@ -278,6 +284,11 @@ class LocalPlatform:
         env["PAKLOG_ERP_CLIENT_SECRET"] = self.erp_client_secret
         # A demo sees a failed delivery within a minute (the gateway's own default is two days).
         env.setdefault("PAKLOG_DELIVERY_GRACE_SECONDS", "60")
+        # This platform's callers are scripts as one user from one address (``paklog simulate`` reads every
+        # open order each second; the bench checks out 100+ orders in a row; the e2e suite), so its per-route
+        # limits are far above the gateway's defaults (docs/front-door.md); set these to see the defaults.
+        for name, value in LOCAL_RATE_LIMITS.items():
+            env.setdefault(name, value)
         env.update(self.config.extra_env)
         return env
 

@@ -31,9 +31,12 @@ class AuditRecordView(BaseModel):
 
 
 class AuditPageView(BaseModel):
-    """A page of the trail, newest first (DESIGN.md's list shape; walked by ``offset``)."""
+    """A page of the trail, newest first (DESIGN.md's list shape); walk with ``?cursor=<next_cursor>``."""
 
     items: list[AuditRecordView]
     total: int = Field(description="Records matching the filters, on every page")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; continue with ?cursor= (same filters), null when there is no next page"
+    )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BeforeValidator
 
 from common.errors import RuleViolation
+from common.paging import MAX_CURSOR_LENGTH
 from gateway.audit.models import AuditPageView
 from gateway.auth import StaffDep
 from gateway.clients import ServiceClients
@@ -49,9 +50,19 @@ async def audit_trail(
     until: Annotated[Moment | None, Query(description="Calls before this time (with a zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR_LENGTH,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out)",
+        ),
+    ] = None,
 ) -> AuditPageView:
     """A page of recorded calls, newest first: who, what, the status, correlation and workflow ids, body digests.
 
+    Walk with ``cursor`` (each page's ``next_cursor``, with the same filters)
+    to see each call once while new ones are recorded; ``offset`` pages shift meanwhile.
     A call shows here once the gateway's outbox has reached the audit service
     (normally within a fraction of a second; after an outage of the audit
     service, once it is back).
@@ -59,7 +70,7 @@ async def audit_trail(
     if since is not None and until is not None and since >= until:
         raise RuleViolation("since must be before until", type="ValidationError")
     params: dict[str, Any] = {"limit": limit, "offset": offset}
-    for name, value in (("actor", actor), ("path", path), ("order_id", order_id)):
+    for name, value in (("actor", actor), ("path", path), ("order_id", order_id), ("cursor", cursor)):
         if value is not None:
             params[name] = value
     for name, moment in (("since", since), ("until", until)):

@@ -293,3 +293,30 @@ async def test_the_trail_is_for_operators(start_gateway: Callable[..., Any], aud
         assert [(i["client"], i["role"], i["status"]) for i in partners] == [("erp", "partner", 403)]
         mine = (await http.get("/api/audit", params={"path": "/api/auth/me"}, headers=OLIVIA)).json()
         assert mine["total"] == 1
+
+
+async def test_the_trail_is_walked_by_cursor_through_the_gateway(
+    start_gateway: Callable[..., Any], audit_db: AuditDb
+) -> None:
+    async with start_gateway() as (http, _):
+        for _ in range(5):
+            assert (await http.get("/api/auth/me", headers=ALICE)).status_code == 200
+        await eventually(lambda: _count_is(audit_db, 5))
+        seqs: list[list[int]] = []
+        params: dict[str, Any] = {"actor": "alice", "path": "/api/auth/me", "limit": 2}
+        while True:
+            page = await http.get("/api/audit", params=params, headers=OLIVIA)
+            assert page.status_code == 200, page.text
+            seqs.append([i["seq"] for i in page.json()["items"]])
+            if page.json()["next_cursor"] is None:
+                break
+            params["cursor"] = page.json()["next_cursor"]
+        assert [len(p) for p in seqs] == [2, 2, 1]
+        flat = [s for p in seqs for s in p]
+        assert flat == sorted(flat, reverse=True)
+        assert len(set(flat)) == 5
+        for bad in ("not-a-cursor", "eyJ2IjoxfQ"):
+            resp = await http.get("/api/audit", params={"cursor": bad}, headers=OLIVIA)
+            assert (resp.status_code, resp.json()["type"]) == (422, "InvalidCursor"), bad
+        malformed = await http.get("/api/audit", params={"cursor": "not base64!"}, headers=OLIVIA)
+        assert (malformed.status_code, malformed.json()["type"]) == (422, "ValidationError")
