@@ -17,6 +17,7 @@ call), beside the structlog binding that puts it on log lines.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,3 +57,24 @@ async def send_request_id(request: httpx.Request) -> None:
     request_id = _request_id.get()
     if request_id is not None and REQUEST_ID_HEADER not in request.headers:
         request.headers[REQUEST_ID_HEADER] = request_id
+
+
+#: Workflow run id -> the id that run works for now (set by :mod:`common.tracing`'s workflow interceptor), for
+#: the exception log's record of a failed workflow task: the SDK logs it outside the workflow, where the
+#: interceptor's state is out of reach. Bounded: the oldest entry goes first.
+_RUN_REQUEST_IDS: dict[str, str] = {}
+_RUN_REQUEST_IDS_MAX = 10_000
+_runs_lock = threading.Lock()
+
+
+def remember_run(run_id: str, request_id: str) -> None:
+    """Note the id a workflow run (on this worker) works for now."""
+    with _runs_lock:
+        if run_id not in _RUN_REQUEST_IDS and len(_RUN_REQUEST_IDS) >= _RUN_REQUEST_IDS_MAX:
+            del _RUN_REQUEST_IDS[next(iter(_RUN_REQUEST_IDS))]
+        _RUN_REQUEST_IDS[run_id] = request_id
+
+
+def run_request_id(run_id: str) -> str | None:
+    """The id the workflow run ``run_id`` worked for most recently on this worker, if known."""
+    return _RUN_REQUEST_IDS.get(run_id)

@@ -29,7 +29,6 @@ It runs inside the workflow sandbox (this module passes through it, as
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from typing import Any, NoReturn, Protocol
 
@@ -73,7 +72,13 @@ from temporalio.worker import (
     Interceptor as WorkerInterceptor,
 )
 
-from common.correlation import MAX_REQUEST_ID_LENGTH, current_request_id, new_request_id, request_id_context
+from common.correlation import (
+    MAX_REQUEST_ID_LENGTH,
+    current_request_id,
+    new_request_id,
+    remember_run,
+    request_id_context,
+)
 from common.logging import get_logger
 
 #: The Temporal header that carries the correlation id.
@@ -158,24 +163,6 @@ class _ClientOutbound(ClientOutbound):
 
 # -- worker: workflows ---------------------------------------------------------------------------------
 
-#: Run id -> the id a workflow works for now, for the exception log's record of a failed workflow task
-#: (the SDK logs it outside the workflow, where the interceptor's state is out of reach). Bounded.
-_RUN_REQUEST_IDS: dict[str, str] = {}
-_RUN_REQUEST_IDS_MAX = 10_000
-_runs_lock = threading.Lock()
-
-
-def _remember_run(run_id: str, request_id: str) -> None:
-    with _runs_lock:
-        if len(_RUN_REQUEST_IDS) >= _RUN_REQUEST_IDS_MAX and run_id not in _RUN_REQUEST_IDS:
-            del _RUN_REQUEST_IDS[next(iter(_RUN_REQUEST_IDS))]
-        _RUN_REQUEST_IDS[run_id] = request_id
-
-
-def run_request_id(run_id: str) -> str | None:
-    """The id the workflow run ``run_id`` (on this worker) worked for most recently, if known."""
-    return _RUN_REQUEST_IDS.get(run_id)
-
 
 class _WorkflowTrace:
     """One workflow instance's current id, shared by its inbound and outbound interceptors."""
@@ -188,7 +175,7 @@ class _WorkflowTrace:
     def use(self, request_id: str | None) -> None:
         if request_id is not None and request_id != self.request_id:
             self.request_id = request_id
-            _remember_run(workflow.info().run_id, request_id)
+            remember_run(workflow.info().run_id, request_id)
 
 
 class _WorkflowInbound(WorkflowInboundInterceptor):

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from common.db import create_engine
 from common.errors import install_error_handlers
 from common.http import create_http_client
-from common.logging import configure_logging
+from common.logging import configure_process_logging
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnstorableInputMiddleware
 from common.security import TokenVerifier
 from gateway.audit.middleware import AuditMiddleware
@@ -130,5 +130,5 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
 def create_app_from_env() -> FastAPI:
     """uvicorn factory for ``paklog gateway``."""
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_process_logging(settings, "gateway")
     return create_app(settings)

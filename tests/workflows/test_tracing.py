@@ -25,8 +25,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 with workflow.unsafe.imports_passed_through():
     import structlog
 
-    from common.correlation import current_request_id, request_id_context
-    from common.tracing import TEMPORAL_HEADER, ClientTracing, WorkerTracing, decode, is_unexpected, run_request_id
+    from common.correlation import current_request_id, request_id_context, run_request_id
+    from common.tracing import TEMPORAL_HEADER, ClientTracing, WorkerTracing, decode, is_unexpected
     from tests.workflows.fakes import time_skipping_env
 
 #: (step, the current id, the id bound for log lines, workflow_id bound for log lines), per activity run.
@@ -44,14 +44,14 @@ async def echo(step: str) -> str:
 RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("activities", "common", "pydantic")
 )
-_OPTIONS = {"start_to_close_timeout": timedelta(seconds=10)}
+TIMEOUT = timedelta(seconds=10)
 
 
 @workflow.defn(name="TraceChild")
 class TraceChild:
     @workflow.run
     async def run(self, tag: str) -> str:
-        return await workflow.execute_activity(echo, f"{tag}:child", **_OPTIONS)  # type: ignore[arg-type]
+        return await workflow.execute_activity(echo, f"{tag}:child", start_to_close_timeout=TIMEOUT)
 
 
 @workflow.defn(name="TraceParent")
@@ -62,13 +62,13 @@ class TraceParent:
 
     @workflow.run
     async def run(self, tag: str) -> None:
-        await workflow.execute_activity(echo, f"{tag}:start", **_OPTIONS)  # type: ignore[arg-type]
-        await workflow.execute_local_activity(echo, f"{tag}:local", **_OPTIONS)  # type: ignore[arg-type]
+        await workflow.execute_activity(echo, f"{tag}:start", start_to_close_timeout=TIMEOUT)
+        await workflow.execute_local_activity(echo, f"{tag}:local", start_to_close_timeout=TIMEOUT)
         await workflow.execute_child_workflow(TraceChild.run, tag, id=f"{workflow.info().workflow_id}-child")
         await workflow.wait_condition(lambda: self.proceed)
-        await workflow.execute_activity(echo, f"{tag}:after-update", **_OPTIONS)  # type: ignore[arg-type]
+        await workflow.execute_activity(echo, f"{tag}:after-update", start_to_close_timeout=TIMEOUT)
         await workflow.wait_condition(lambda: self.finish)
-        await workflow.execute_activity(echo, f"{tag}:after-signal", **_OPTIONS)  # type: ignore[arg-type]
+        await workflow.execute_activity(echo, f"{tag}:after-signal", start_to_close_timeout=TIMEOUT)
 
     @workflow.update
     async def go_on(self) -> str:
@@ -102,7 +102,9 @@ async def child_done(client: Client, tag: str) -> None:
 @asynccontextmanager
 async def traced(client: Client) -> AsyncIterator[tuple[Client, str]]:
     """A client with the gateway's interceptor, and a worker with the worker's, on a fresh task queue."""
-    traced_client = Client(**{**client.config(), "interceptors": [ClientTracing()]})
+    config = client.config()
+    config["interceptors"] = [ClientTracing()]
+    traced_client = Client(**config)
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
     async with Worker(
         client,
@@ -145,7 +147,8 @@ async def test_start_update_and_signal_ids_reach_activities_and_children() -> No
     assert seen["after-signal"] == ("rid-signal", "rid-signal", f"trace-{tag}")
     # The activities' headers are in the history, as the worker sent them.
     assert scheduled == ["rid-start", "rid-update", "rid-signal"]
-    assert run_request_id(history.events[0].workflow_execution_started_event_attributes.original_execution_run_id)
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert run_request_id(started.original_execution_run_id) == "rid-signal"  # for a failed task's record
     # Headers are no commands: the history replays, with the interceptor and without it.
     workflows = [TraceParent, TraceChild]
     await Replayer(workflows=workflows, interceptors=[WorkerTracing()], workflow_runner=RUNNER).replay_workflow(history)
