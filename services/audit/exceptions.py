@@ -124,7 +124,8 @@ class ExceptionRepository:
         self.session = session
 
     async def insert(self, items: Sequence[ExceptionCreate]) -> None:
-        await self.session.execute(insert(ExceptionRecord), [item.model_dump() for item in items])
+        # One multi-row INSERT: a full batch is 500 x 14 parameters, well under PostgreSQL's 32767.
+        await self.session.exec(insert(ExceptionRecord).values([item.model_dump() for item in items]))
 
     async def page(
         self, filters: ExceptionFilters, *, limit: int, before_id: int | None
