@@ -14,7 +14,9 @@ SERVER_KEEPALIVE_SECONDS = 75
 CLIENT_KEEPALIVE_SECONDS = 30.0
 
 
-def create_http_client(timeout_seconds: float = 10.0, max_connections: int = 100) -> httpx.AsyncClient:
+def create_http_client(
+    timeout_seconds: float = 10.0, max_connections: int = 100, *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
     """One pooled client per process, with explicit timeouts.
 
     The httpx API (its request and response types, timeouts and exceptions,
@@ -28,6 +30,7 @@ def create_http_client(timeout_seconds: float = 10.0, max_connections: int = 100
     Args:
         timeout_seconds: Read/write/pool timeout; connecting gets at most 5 s.
         max_connections: Upper bound of pooled connections.
+        transport: In place of the aiohttp pool (tests hand services in over ASGI).
     """
     limits = httpx.Limits(
         max_connections=max_connections,
@@ -36,7 +39,7 @@ def create_http_client(timeout_seconds: float = 10.0, max_connections: int = 100
     )
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
-        transport=AiohttpTransport(limits=limits, trust_env=False),
+        transport=transport or AiohttpTransport(limits=limits, trust_env=False),
         headers={"User-Agent": "paklog"},
         event_hooks={"request": [send_request_id]},
     )

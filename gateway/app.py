@@ -119,6 +119,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.include_router(erp_events.webhook_router)
     app.include_router(erp_events.dead_letters_router)
     app.include_router(audit.router)
+    app.include_router(audit.exceptions_router)
 
     @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> Health:
