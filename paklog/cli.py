@@ -18,7 +18,7 @@ from rich.console import Console
 from common.http import SERVER_KEEPALIVE_SECONDS
 from common.logging import configure_process_logging
 from common.settings import SERVICE_NAMES, PaklogSettings, ServiceSettings, TemporalSettings
-from paklog import audit_cli, client_cli, erp_cli, floor_cli, stock_cli
+from paklog import audit_cli, client_cli, erp_cli, errors_cli, floor_cli, stock_cli
 from paklog.exits import exit_after_temporal as _exit_after_temporal
 
 app = typer.Typer(help="PakLog: order-to-delivery operations on Temporal.", no_args_is_help=True)
@@ -31,6 +31,7 @@ app.add_typer(erp_cli.erp_app, name="erp")
 app.add_typer(stock_cli.stock_app, name="stock")
 app.add_typer(audit_cli.audit_app, name="audit")
 app.add_typer(client_cli.client_app, name="client")
+app.command("errors")(errors_cli.errors)
 console = Console()
 
 

@@ -315,3 +315,28 @@ async def test_bad_queries_are_422(client: httpx.AsyncClient, params: dict[str, 
 async def test_the_log_is_behind_the_service_token(client: httpx.AsyncClient) -> None:
     resp = await client.get("/exceptions", headers={"X-PakLog-Service-Token": "wrong"})
     assert resp.status_code == 401
+
+
+def test_paklog_errors_shows_the_log(audit_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from paklog.cli import app
+
+    process = f"cli-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=audit_url, headers=service_credential(), timeout=10) as http:
+        resp = http.post("/exceptions", json={"items": [exception(service=process, request_id="rid-for-the-cli")]})
+        assert resp.status_code == 200
+    monkeypatch.setenv("PAKLOG_AUDIT_URL", audit_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["errors", "--service", process, "--since", "1h", "--stack"])
+    assert shown.exit_code == 0, shown.output
+    assert "rid-for-the-cli" in shown.output
+    assert "RuntimeError" in shown.output
+    assert "Traceback ..." in shown.output
+    other = runner.invoke(app, ["errors", "--request-id", "nobody-has-this"])
+    assert other.exit_code == 0
+    assert "rid-for-the-cli" not in other.output
+    assert runner.invoke(app, ["errors", "--since", "yesterday"]).exit_code == 2
+    monkeypatch.setenv("PAKLOG_AUDIT_URL", f"http://127.0.0.1:{free_port()}")
+    assert runner.invoke(app, ["errors"]).exit_code == 2
