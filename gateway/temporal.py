@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+from functools import lru_cache
+
 from temporalio.client import Client
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import TLSConfig
 
 from common.settings import TemporalSettings
 from common.tracing import ClientTracing
+
+
+@lru_cache
+def temporal_runtime() -> Runtime:
+    """One SDK runtime per process, whose core (Rust) log lines go through Python logging.
+
+    The default runtime writes them to the console in its own format; forwarded to
+    ``temporalio.core``, they are JSON lines like every other (:mod:`common.logging`).
+    """
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    filter_ = TelemetryFilter(core_level="WARN", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=filter_, forwarding=forwarding)))
 
 
 async def connect_temporal(settings: TemporalSettings) -> Client:
@@ -30,4 +46,5 @@ async def connect_temporal(settings: TemporalSettings) -> Client:
         api_key=settings.temporal_api_key,
         tls=tls,
         interceptors=[ClientTracing()],
+        runtime=temporal_runtime(),
     )
