@@ -12,7 +12,7 @@ from temporalio.client import Client
 from common.db import create_engine
 from common.errors import install_error_handlers
 from common.http import create_http_client
-from common.logging import configure_logging
+from common.logging import configure_process_logging
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnstorableInputMiddleware
 from common.security import TokenVerifier
 from gateway.audit.middleware import AuditMiddleware
@@ -133,6 +133,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.include_router(erp_events.webhook_router)
     app.include_router(erp_events.dead_letters_router)
     app.include_router(audit.router)
+    app.include_router(audit.exceptions_router)
 
     @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> Health:
@@ -151,5 +152,5 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
 def create_app_from_env() -> FastAPI:
     """uvicorn factory for ``paklog gateway``."""
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_process_logging(settings, "gateway")
     return create_app(settings)
