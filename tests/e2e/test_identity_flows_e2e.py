@@ -154,6 +154,7 @@ async def check_identity(platform: LocalPlatform, c: Any) -> None:
         junk = {"token": "junk", "new_password": "Another-pass-2"}
         c.check(await http.post("/api/auth/password-reset/confirm", json=junk), "/api/auth/password-reset/confirm", 400)
         c.check(await http.get("/api/admin/users", headers=mine), "/api/admin/users", 403)
+        c.check(await http.get("/api/admin/exceptions", headers=mine), "/api/admin/exceptions", 403)
         right = {"current_password": PASSWORD, "new_password": "Another-pass-2"}
         c.check(await http.post("/api/me/password", json=right, headers=mine), "/api/me/password", 204)
         again = bearer(await token(http, account["username"], "Another-pass-2"))
@@ -176,6 +177,11 @@ async def check_identity(platform: LocalPlatform, c: Any) -> None:
         c.check(await http.put(f"/api/admin/users/{who}/role", json={"role": "operator"}, headers=admin), role, 200)
         c.check(await http.put(f"/api/admin/users/{who}/role", json={"role": "partner"}, headers=admin), role, 422)
         c.check(await http.get("/api/admin/clients", headers=admin), "/api/admin/clients", 200)
+        errors: Any = c.check(
+            await http.get("/api/admin/exceptions?limit=5", headers=admin), "/api/admin/exceptions", 200
+        )
+        assert len(errors["items"]) <= 5
+        c.check(await http.get("/api/admin/exceptions?limit=0", headers=admin), "/api/admin/exceptions", 422)
         partner = {"name": "Contract Partner", "scopes": ["contract"]}
         created: Any = c.check(
             await http.post("/api/admin/clients", json=partner, headers=admin), "/api/admin/clients", 201
@@ -195,5 +201,5 @@ async def test_every_identity_door_answers_what_the_document_says(platform: Loca
         c = Contract((await http.get("/openapi.json")).json())
     await check_identity(platform, c)
     doors = {(method, path) for method, path in c.operations() if IDENTITY_PATHS.match(path)}
-    assert len(doors) == 15
+    assert len(doors) == 16
     assert doors <= c.seen, sorted(doors - c.seen)
