@@ -69,6 +69,7 @@ from common.service_auth import service_headers
 from common.settings import ServiceSettings, TemporalSettings, database_url
 from common.webhooks import SIGNATURE_HEADER, carrier_secret, sign
 from gateway.temporal import connect_temporal
+from paklog.bench_edges import measure_edges, print_edges
 from paklog.bench_erp import Backfill, measure_backfill, platform_has_erp, print_backfill
 from paklog.platform import LocalPlatform, free_ports_config
 from services.orders.models import OrderStatus
@@ -703,6 +704,7 @@ def run_bench(
     """Start a private platform, measure, print the tables, the micro ratio and (last) the ratio line."""
     # No Schedule runs behind the bench's back: it plans its waves and imports the ERP itself.
     quiet = {"PAKLOG_WAVE_INTERVAL_SECONDS": "0", "PAKLOG_ERP_SYNC_INTERVAL_SECONDS": "0"}
+    edges = measure_edges()  # in this process, before the platform's children share the cores
     with tempfile.TemporaryDirectory(prefix="paklog-bench-") as tmp:
         platform = LocalPlatform(free_ports_config(Path(tmp) / "state", task_queue="bench", extra_env=quiet))
         console.print(f"starting a private platform in {tmp} ...")
@@ -727,6 +729,7 @@ def run_bench(
         finally:
             platform.stop()
     _print_micro(micro, micro_requests, concurrency, console)
+    print_edges(edges)
     if backfill and not micro_only:
         print_backfill(imported, console)
     if checkout is not None:

@@ -4,14 +4,14 @@ structlog's console default renders a rich traceback with every frame's
 locals; one such 500 cost the orders service seconds of CPU and 700 kB of
 log. These drive a real service app whose route fails deep in a call stack
 holding a large local, and a record logged the way uvicorn's error logger
-does it.
+does it. What a logged 500 costs in CPU is measured by ``make bench``
+(``paklog.bench_edges``), not asserted here.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Iterator
 from io import StringIO
 
@@ -72,24 +72,21 @@ def _failing_app() -> httpx.AsyncClient:
 
 
 @pytest.mark.parametrize("log_output", ["console", "json"], indirect=True)
-async def test_a_500_is_logged_once_short_and_fast(log_output: StringIO) -> None:
+async def test_a_500_is_logged_once_and_short(log_output: StringIO) -> None:
     async with _failing_app() as http:
         assert (await http.get("/boom")).status_code == 500  # warm-up: source lines cached
         log_output.seek(0)
         log_output.truncate()
-        cpu = time.process_time()
         for _ in range(10):
             resp = await http.get("/boom")
             assert resp.status_code == 500
             assert resp.json()["type"] == "InternalError"
-        cpu = (time.process_time() - cpu) / 10
     text = log_output.getvalue()
     assert text.count("RuntimeError: the route's bug") == 10, text[:2_000]  # once per error
     assert SECRET_LOCAL not in text
     assert len(text.encode()) / 10 < MAX_BYTES_PER_ERROR
     assert 'File \\"' in text or 'File "' in text  # a traceback (JSON escapes its quotes), innermost frames included
     assert "_deep" in text
-    assert cpu < 0.05, f"{cpu * 1000:.0f} ms of CPU per 500"
 
 
 @pytest.mark.parametrize("log_output", ["console", "json"], indirect=True)
@@ -99,13 +96,25 @@ def test_uvicorn_error_logger_renders_through_the_short_traceback(log_output: St
         # A driver error's text can carry the whole statement and its parameters.
         _deep(200, payload, "the route's bug; parameters: " + "x" * 100_000)
     except RuntimeError as exc:
-        cpu = time.process_time()
         logging.getLogger("uvicorn.error").error("Exception in ASGI application\n", exc_info=exc)
-        cpu = time.process_time() - cpu
     text = log_output.getvalue()
     assert text.count("Exception in ASGI application") == 1
     assert "RuntimeError: the route's bug" in text
     assert "traceback cut" in text  # 200 frames do not fit: the middle goes
     assert SECRET_LOCAL not in text
     assert len(text.encode()) < MAX_BYTES_PER_ERROR
-    assert cpu < 0.05, f"{cpu * 1000:.0f} ms of CPU"
+
+
+def test_the_bench_measures_a_logged_500_and_the_scan(capsys: pytest.CaptureFixture[str]) -> None:
+    from paklog.bench_edges import measure_edges, print_edges
+
+    costs = measure_edges()
+    assert 0 < costs.log_bytes_per_error < MAX_BYTES_PER_ERROR  # each timed 500 really was logged
+    assert min(costs.error_ms, costs.ok_ms, costs.scan_ms, costs.parse_ms) > 0
+    assert costs.body_bytes > 200_000
+    print_edges(costs)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] + " " + line.split()[1] for line in lines if "ratio" in line] == [
+        "error ratio",
+        "scan ratio",
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -41,10 +40,8 @@ def test_storable_text_is_let_through(body: bytes) -> None:
     assert unstorable_json(body) is None
 
 
-def test_the_scan_is_linear_even_for_a_body_full_of_escapes() -> None:
-    # A hostile 256 kB body of surrogate pairs must not cost more than a few parses of it.
+def test_a_body_full_of_escaped_pairs_is_let_through() -> None:
+    # What scanning such a 256 kB body costs against a parse of it is printed by `make bench` (paklog.bench_edges).
     body = json.dumps({f"k{i}": "\U0001f600" * 50 for i in range(420)}).encode()
-    started = time.process_time()
-    for _ in range(10):
-        assert unstorable_json(body) is None
-    assert (time.process_time() - started) / 10 < 0.03
+    assert unstorable_json(body) is None
+    assert unstorable_json(body[:-2] + rb'\ud83d"}') is not None  # one lone high surrogate at the very end
