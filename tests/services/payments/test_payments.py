@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from common.idempotency import IDEMPOTENCY_LEASE, IdempotencyRecord, fingerprint
 from common.settings import ServiceSettings
 from services.payments.app import create_app
+from services.payments.processor import Approved, Declined
 from tests.conftest import FreshDatabase, ServiceDatabases
 from tests.support import committing_client, rolled_back_client
 
@@ -237,14 +238,24 @@ async def test_void_wins_over_a_slow_authorization(
     async with committing_client(capturing(apps), "payments", url) as client:
         order_id = oid()
         key = f"order-{order_id}:authorize"
+        processor = apps[0].state.processor
+        decide = processor._decide
+        answer = asyncio.Event()  # the processor answers only when the test says so
+
+        async def held(card_token: str, attempt: int) -> Approved | Declined:
+            await answer.wait()
+            return await decide(card_token, attempt)
+
+        processor._decide = held
         slow = asyncio.create_task(authorize(client, order_id, "tok_slow", key=key))
         done, _ = await asyncio.wait({slow}, timeout=0.3)
         assert not done  # the activity's client has given up; the service is still at it
 
-        started = time.monotonic()
-        voided = await client.post("/payments/void", json={"order_id": order_id})
-        assert time.monotonic() - started < 1.0, "the void must not wait for the processor"
+        # The void does not wait for the processor: were it to, it would wait here until the timeout.
+        voided = await asyncio.wait_for(client.post("/payments/void", json={"order_id": order_id}), timeout=30)
+        assert not slow.done()
         assert (voided.status_code, voided.json()["status"]) == (200, "VOIDED")
+        answer.set()
 
         late = await slow
         assert (late.status_code, late.json()["type"]) == (409, "PaymentVoided")
@@ -255,20 +266,38 @@ async def test_void_wins_over_a_slow_authorization(
         assert apps[0].state.processor.holds == {}  # the money is back on the card
 
 
-async def test_twenty_slow_cards_do_not_exhaust_a_pool_of_two(
-    fresh_database: FreshDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    slow_seconds = 1.0
-    monkeypatch.setenv("PAKLOG_SLOW_CARD_SECONDS", str(slow_seconds))
+async def test_twenty_slow_cards_do_not_exhaust_a_pool_of_two(fresh_database: FreshDatabase) -> None:
+    """All twenty card calls are at the processor at once on a pool of two: none holds a connection through it.
+
+    Each card call waits at a gate until all twenty have arrived. Were a
+    connection held through the call, at most the pool's few could arrive and
+    the gate's wait would run out (a 5xx, not twenty 201s).
+    """
+    cards = 20
     url = await fresh_database("payments")
-    async with committing_client(create_app, "payments", url, pool_size=2) as client:
-        orders = [oid() for _ in range(20)]
-        started = time.monotonic()
-        results = await asyncio.gather(*(authorize(client, o, "tok_slow", key=f"order-{o}:authorize") for o in orders))
-        elapsed = time.monotonic() - started
-    assert [r.status_code for r in results] == [201] * 20
-    # Holding a connection per call would take 20 / 4 connections = 5 slow periods.
-    assert elapsed < 2 * slow_seconds, f"20 slow cards took {elapsed:.1f} s"
+    apps: list[FastAPI] = []
+    async with committing_client(capturing(apps), "payments", url, pool_size=2) as client:
+        processor = apps[0].state.processor
+        decide = processor._decide
+        in_flight: list[int] = [0, 0]  # now, most at once
+        everyone = asyncio.Event()
+
+        async def gated(card_token: str, attempt: int) -> Approved | Declined:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+            if in_flight[0] == cards:
+                everyone.set()
+            try:
+                await asyncio.wait_for(everyone.wait(), timeout=30)
+                return await decide(card_token, attempt)
+            finally:
+                in_flight[0] -= 1
+
+        processor._decide = gated
+        orders = [oid() for _ in range(cards)]
+        results = await asyncio.gather(*(authorize(client, o, "tok_visa", key=f"order-{o}:authorize") for o in orders))
+    assert [r.status_code for r in results] == [201] * cards
+    assert in_flight == [0, cards]
 
 
 async def test_a_retried_attempt_reuses_the_processor_key_and_holds_once(fresh_database: FreshDatabase) -> None:

@@ -4,7 +4,6 @@ circuit breakers, one label per order, voids with a tombstone, label PDFs and pa
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -262,14 +261,13 @@ async def test_a_void_wins_over_a_slow_label_purchase(
 ) -> None:
     url = await seeded(await fresh_database("shipping"))
     async with committing_client(shipping_app(carrier_app, carrier_timeout_seconds=5), "shipping", url) as client:
-        await fault(tms, "SWIFT", latency_ms=600)
-        await fault(tms, "PARCELNET", latency_ms=600)
+        await fault(tms, "SWIFT", latency_ms=4000)
+        await fault(tms, "PARCELNET", latency_ms=4000)
         order_id = oid()
         buying = asyncio.create_task(ship(client, order_id, key=f"pps-{order_id}:buy_label"))
         await asyncio.sleep(0.3)
-        started = time.monotonic()
         voided = await client.post(f"/shipments/{order_id}/void")
-        assert time.monotonic() - started < 0.5, "the void must not wait for the carrier"
+        assert not buying.done()  # the void did not wait for the carrier still answering the purchase
         assert voided.json()["status"] == "VOIDED"
         late = await buying
         assert (late.status_code, late.json()["type"]) == (409, "ShipmentVoided")
