@@ -27,7 +27,8 @@ export const router = createRouter({ history: createWebHistory(), routes });
 router.beforeEach(async (to) => {
   if (!session.ready) await loadMe();
   if (to.meta.public) return true;
-  if (!session.me) return { path: "/sign-in", query: { next: to.fullPath } };
+  // The landing page is no destination to return to: staff land on the console, customers on the catalogue.
+  if (!session.me) return { path: "/sign-in", query: to.fullPath === "/catalogue" ? {} : { next: to.fullPath } };
   if (to.meta.staff && !isStaff(session.me)) return { path: "/catalogue" };
   return true;
 });
