@@ -1,7 +1,9 @@
 """structlog set-up shared by every process.
 
-Console rendering locally, JSON in containers; ``request_id``,
-``workflow_id`` and ``activity_id`` are bound through contextvars.
+JSON lines by default (every process the platform runs; ``PAKLOG_LOG_FORMAT=console``
+for people); ``request_id``, ``workflow_id`` and ``activity`` are bound through
+contextvars. With ``PAKLOG_EXCEPTIONS_URL`` set, unexpected exceptions also go
+to the central exception log (:mod:`common.exception_log`).
 
 Every exception, whoever logs it (our code, uvicorn's error logger, a
 library), is rendered by :func:`short_traceback`: plain text, the innermost
@@ -15,10 +17,14 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import structlog
 from structlog.typing import ExcInfo
+
+if TYPE_CHECKING:
+    from common.exception_log import ExceptionShipper
+    from common.settings import PaklogSettings
 
 #: Frames kept per exception of a chain, innermost first (where the error happened).
 MAX_TRACEBACK_FRAMES = 8
@@ -48,13 +54,27 @@ def _write_short_traceback(sio: TextIO, exc_info: ExcInfo) -> None:
     sio.write("\n" + short_traceback(exc_info))
 
 
-def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
-    """Route stdlib and structlog output through one renderer.
+#: The exception shipper :func:`configure_logging` installed last (replaced, and closed, by the next call).
+_shipper: ExceptionShipper | None = None
+
+
+def configure_logging(
+    fmt: str = "json",
+    level: str = "INFO",
+    *,
+    stream: TextIO | None = None,
+    shipper: ExceptionShipper | None = None,
+) -> None:
+    """Route stdlib and structlog output through one renderer, and unexpected exceptions to the exception log.
 
     Args:
-        fmt: ``console`` for people, ``json`` for log shippers.
+        fmt: ``json`` (one JSON object a line: every process the platform runs) or ``console`` for people.
         level: Minimum level name, e.g. ``INFO``.
+        stream: Where lines go (default: standard error).
+        shipper: Ships exceptions to the central exception log (:mod:`common.exception_log`);
+            it is started here. A shipper installed earlier is closed.
     """
+    global _shipper
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -72,7 +92,7 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -85,7 +105,16 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         )
     )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    handlers: list[logging.Handler] = [handler]
+    if _shipper is not None and _shipper is not shipper:
+        _shipper.close(timeout=1.0)
+    _shipper = shipper
+    if shipper is not None:
+        from common.exception_log import ExceptionLogHandler
+
+        shipper.start()
+        handlers.append(ExceptionLogHandler(shipper))
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
     # uvicorn's own error logger ("Exception in ASGI application") goes through the handler above, even when
     # uvicorn was started with its default logging config (which gives it a handler of its own).
@@ -96,6 +125,22 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # httpx logs every outgoing request at INFO; the service that answers logs it already.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def configure_process_logging(settings: PaklogSettings, process: str) -> None:
+    """:func:`configure_logging` from a process's settings: its format and level, and the exception log.
+
+    The exception log is on when ``PAKLOG_EXCEPTIONS_URL`` is set; records go there with the
+    deployment's service token (``PAKLOG_SERVICE_TOKEN``) under ``process`` (``gateway``, ``orders`` ...).
+    """
+    from common.exception_log import ExceptionShipper
+    from common.settings import ServiceCredential
+
+    shipper = None
+    if settings.exceptions_url:
+        credential = settings if isinstance(settings, ServiceCredential) else ServiceCredential()
+        shipper = ExceptionShipper(settings.exceptions_url, credential.service_token.get_secret_value(), process)
+    configure_logging(settings.log_format, settings.log_level, shipper=shipper)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

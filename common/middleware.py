@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.correlation import MAX_REQUEST_ID_LENGTH, new_request_id, request_id_context
 from common.errors import error_response, internal_error_response
 from common.logging import get_logger
 
@@ -192,7 +192,7 @@ class UnstorableInputMiddleware:
 
 
 class RequestContextMiddleware:
-    """Bind ``request_id`` for the request's log lines and echo it as ``X-Request-ID``.
+    """Bind ``request_id`` for the request's log lines and its outgoing calls, and echo it as ``X-Request-ID``.
 
     It is also the last line of defence: an exception no handler took is
     answered 500 ``InternalError`` and logged once, with the short, bounded
@@ -207,7 +207,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode(errors="replace")
-        request_id = incoming[:64] or uuid.uuid4().hex
+        request_id = incoming[:MAX_REQUEST_ID_LENGTH] or new_request_id()
         started = time.perf_counter()
         status = 500
         responded = False
@@ -221,7 +221,8 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        # Log lines get it through structlog; outgoing calls and Temporal starts through common.correlation.
+        with structlog.contextvars.bound_contextvars(request_id=request_id), request_id_context(request_id):
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:

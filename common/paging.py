@@ -8,6 +8,11 @@ twice (unlike ``OFFSET``, where each insert shifts every later page by one).
 The cursor is URL-safe base64 of a small JSON object (``{"v": 1, "t":
 created_at, "id": id}``). Callers treat it as opaque; anything that does not
 decode to exactly that shape is a 422 ``InvalidCursor``.
+
+Lists sorted by one unique column (users by username, partner clients by id,
+the audit trail by ``seq``) use :func:`encode_key_cursor` and
+:func:`decode_key_cursor`: the same envelope around that key and the list's
+name, so one list's cursor is never taken for another's.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from common.errors import RuleViolation
 
@@ -69,3 +75,57 @@ def decode_cursor(cursor: str) -> Cursor:
     if at.tzinfo is None:
         raise invalid
     return Cursor(created_at=at, id=id_)
+
+
+# -- keyed cursors ------------------------------------------------------------------------------------
+#: What a keyed cursor's key may be: a unique sort key (a username, a client id, a sequence number).
+Key = str | int
+K = TypeVar("K", str, int)
+_LIST = re.compile(r"[a-z][a-z0-9:_-]{0,31}")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_MAX_KEY_LENGTH = 128
+
+
+def encode_key_cursor(listing: str, key: Key) -> str:
+    """The opaque cursor after the row whose unique sort key is ``key``, in the list named ``listing``.
+
+    For lists sorted by one unique column rather than ``(created_at, id)``:
+    the next page holds the rows strictly after ``key`` in the list's order.
+    ``listing`` (``users``, ``clients``, ``audit:desc``) binds the cursor to its
+    list, so one list's cursor is never read as another's position.
+
+    Args:
+        listing: The list's name, ``[a-z][a-z0-9:_-]{0,31}``.
+        key: The last row's sort key: text up to 128 characters, or an integer.
+    """
+    if not _LIST.fullmatch(listing):
+        raise ValueError(f"not a list name: {listing!r}")
+    payload = json.dumps({"v": _VERSION, "l": listing, "k": key}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_key_cursor(cursor: str, listing: str, kind: type[K]) -> K:
+    """The key a cursor from :func:`encode_key_cursor` of the same ``listing`` names.
+
+    Raises:
+        RuleViolation: ``InvalidCursor``: not base64 JSON of the expected shape, another list's cursor,
+            a key not of ``kind`` (or text over 128 characters), or longer than :data:`MAX_CURSOR_LENGTH`.
+    """
+    invalid = RuleViolation("cursor is not one this API gave out; start again without it", type="InvalidCursor")
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise invalid
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
+        raise invalid from None
+    if not isinstance(data, dict) or set(data) != {"v", "l", "k"} or data["v"] != _VERSION or data["l"] != listing:
+        raise invalid
+    key = data["k"]
+    # bool is an int to Python, never a key; the key goes into SQL, so it is what the database can compare.
+    if type(key) is not kind:
+        raise invalid
+    if isinstance(key, int) and not -(2**63) <= key < 2**63:
+        raise invalid
+    if isinstance(key, str) and (not 0 < len(key) <= _MAX_KEY_LENGTH or _UNSTORABLE.search(key)):
+        raise invalid
+    return key

@@ -68,15 +68,18 @@ def database_url(server_url: str, database: str) -> str:
 
 
 class PaklogSettings(BaseSettings):
-    """What every PakLog process shares: environment, logging, state folder."""
+    """What every PakLog process shares: environment, logging (and the exception log), state folder."""
 
     # populate_by_name: fields read under an alias (ports) still accept their own name in code.
     model_config = SettingsConfigDict(env_prefix="PAKLOG_", extra="ignore", populate_by_name=True)
 
     environment: Environment = "development"
-    log_format: Literal["console", "json"] = "console"
+    #: JSON lines (log shippers, every process the platform runs); ``console`` is for people.
+    log_format: Literal["console", "json"] = "json"
     log_level: str = "INFO"
     state_dir: Path = Path(".paklog")
+    #: The central exception log (the audit service's ``/exceptions``); unset, exceptions are only logged.
+    exceptions_url: str | None = None
 
 
 class TemporalSettings(PaklogSettings):

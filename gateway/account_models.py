@@ -90,10 +90,15 @@ class Accepted(BaseModel):
 
 
 class UserPage(BaseModel):
+    """A page of users by username (DESIGN.md's list shape); walk with ``?cursor=<next_cursor>``."""
+
     items: list[ProfileView]
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; continue with ?cursor=, null when there is no next page"
+    )
 
 
 class RoleRequest(_Strict):
@@ -111,6 +116,18 @@ class ClientView(BaseModel):
     name: str
     scopes: list[str]
     created_at: datetime
+
+
+class ClientPage(BaseModel):
+    """A page of partner clients by id, without their secrets; walk with ``?cursor=<next_cursor>``."""
+
+    items: list[ClientView]
+    total: int
+    limit: int
+    offset: int
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; continue with ?cursor=, null when there is no next page"
+    )
 
 
 class ClientSecretView(BaseModel):
@@ -149,6 +166,7 @@ class UserPageRecord(BaseModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = None
 
 
 class SessionRecord(BaseModel):

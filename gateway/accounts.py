@@ -14,8 +14,8 @@ from pydantic import TypeAdapter
 
 from common.errors import DomainError, NotFound
 from gateway.account_models import (
+    ClientPage,
     ClientSecretView,
-    ClientView,
     ResetRecord,
     SessionRecord,
     UserPageRecord,
@@ -32,7 +32,7 @@ _USERS = TypeAdapter(UserPageRecord)
 _SESSION = TypeAdapter(SessionRecord)
 _RESET = TypeAdapter(ResetRecord)
 _CLIENT_SECRET = TypeAdapter(ClientSecretView)
-_CLIENTS = TypeAdapter(list[ClientView])
+_CLIENTS = TypeAdapter(ClientPage)
 
 
 def _raise(resp: httpx.Response) -> None:
@@ -41,6 +41,13 @@ def _raise(resp: httpx.Response) -> None:
         if isinstance(body, dict) and isinstance(body.get("type"), str) and isinstance(body.get("detail"), str):
             raise DomainError(body["detail"], type=body["type"])
     _raise_for_status(resp)
+
+
+def _page_params(limit: int, offset: int, cursor: str | None) -> dict[str, str | int]:
+    params: dict[str, str | int] = {"limit": limit, "offset": offset}
+    if cursor is not None:
+        params["cursor"] = cursor
+    return params
 
 
 class IdentityAccounts:
@@ -85,8 +92,9 @@ class IdentityAccounts:
     async def user(self, user_id: str) -> UserRecord:
         return await self._must(_USER, "GET", f"/accounts/{user_id}")
 
-    async def users(self, *, limit: int, offset: int) -> UserPageRecord:
-        return await self._must(_USERS, "GET", "/accounts", params={"limit": limit, "offset": offset})
+    async def users(self, *, limit: int, offset: int, cursor: str | None = None) -> UserPageRecord:
+        """A page of users; a cursor identity did not give out is its 422 ``InvalidCursor``."""
+        return await self._must(_USERS, "GET", "/accounts", params=_page_params(limit, offset, cursor))
 
     async def update_profile(self, user_id: str, body: dict[str, Any]) -> UserRecord:
         return await self._must(_USER, "PUT", f"/accounts/{user_id}/profile", json=body)
@@ -119,8 +127,9 @@ class IdentityAccounts:
         _raise(resp)
 
     # -- partner clients -----------------------------------------------------------------------
-    async def clients(self) -> list[ClientView]:
-        return await self._must(_CLIENTS, "GET", "/clients")
+    async def clients(self, *, limit: int, offset: int, cursor: str | None = None) -> ClientPage:
+        """A page of partner clients; a cursor identity did not give out is its 422 ``InvalidCursor``."""
+        return await self._must(_CLIENTS, "GET", "/clients", params=_page_params(limit, offset, cursor))
 
     async def create_client(self, body: dict[str, Any]) -> ClientSecretView:
         return await self._must(_CLIENT_SECRET, "POST", "/clients", json=body)

@@ -5,23 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 from common.db import create_engine
 from common.errors import install_error_handlers
 from common.http import create_http_client
-from common.logging import configure_logging
+from common.logging import configure_process_logging
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnstorableInputMiddleware
 from common.security import TokenVerifier
 from gateway.audit.middleware import AuditMiddleware
 from gateway.audit.trail import AuditTrail
+from gateway.auth import verified_principal
 from gateway.clients import ServiceClients
 from gateway.errors import install_gateway_error_handlers
+from gateway.headers import SecurityHeadersMiddleware
 from gateway.live import StreamSlots
 from gateway.models import Health
 from gateway.openapi import install_openapi
+from gateway.ratelimit import RouteLimits, anonymous_limit
 from gateway.routes import (
     account,
     admin,
@@ -39,6 +42,9 @@ from gateway.routes import (
 from gateway.settings import GatewaySettings, get_settings
 from gateway.temporal import connect_temporal
 from gateway.web import WebAppMiddleware, config_router, web_dist
+
+#: Every method the API has (``DELETE /api/tracking/{code}`` included); a browser's preflight must allow each.
+CORS_METHODS = ["GET", "POST", "PUT", "DELETE"]
 
 
 def create_app(settings: GatewaySettings | None = None, *, temporal: Client | None = None) -> FastAPI:
@@ -86,6 +92,8 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
         version="0.1.0",
         description="Orders, products, auth and the warehouse floor for the web app, partners and operators.",
         lifespan=lifespan,
+        # Routes that take no token are rate limited here; the others where the token is verified.
+        dependencies=[Depends(anonymous_limit)],
     )
     app.state.settings = settings
     app.state.stream_slots = StreamSlots(settings.streams_per_principal)
@@ -98,10 +106,14 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+        allow_methods=CORS_METHODS,
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        allow_credentials=False,  # bearer tokens, never cookies
     )
     app.add_middleware(RequestContextMiddleware)
+    # Outside the request context: its last-resort 500s carry the headers too.
+    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
     # Outermost: it sees the final status and X-Request-ID of every call, 413s and 500s included.
     app.add_middleware(AuditMiddleware)
     app.include_router(auth.router)
@@ -123,11 +135,19 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.include_router(erp_events.webhook_router)
     app.include_router(erp_events.dead_letters_router)
     app.include_router(audit.router)
+    app.include_router(audit.exceptions_router)
     app.include_router(config_router)
 
     @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> Health:
         return Health(status="ok", temporal_namespace=settings.temporal_namespace)
+
+    app.state.route_limits = RouteLimits(
+        writes=settings.rate_limit_writes,
+        reads=settings.rate_limit_reads,
+        webhooks=settings.rate_limit_webhooks,
+        verifies_token=verified_principal,
+    )
 
     return app
 
@@ -135,5 +155,5 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
 def create_app_from_env() -> FastAPI:
     """uvicorn factory for ``paklog gateway``."""
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_process_logging(settings, "gateway")
     return create_app(settings)

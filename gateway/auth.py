@@ -16,6 +16,11 @@ token on the very next request; there is no cache, hence no stale window
 ``TokenRevoked``; identity unreachable is 503, never a pass. A person's token
 without ``sid`` (issued before sessions existed) is refused when
 ``require_session_claim`` is on (the default in production).
+
+Rate limits (:mod:`gateway.ratelimit`): every call that reaches
+:func:`verified_principal` is counted per principal and route once the token's
+signature is checked, or per client address when the token is missing or
+invalid; over the limit it is 429 ``RateLimited`` before the route's work.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from common.errors import Forbidden, Unauthorized
 from common.security import Principal, TokenVerifier
 from gateway.accounts import IdentityAccounts
 from gateway.audit.middleware import note_principal
+from gateway.ratelimit import admit_address, admit_principal
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
@@ -37,10 +43,17 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 async def verified_principal(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
     """Whoever the token names, person or partner; 401 for a missing, malformed, expired or revoked token."""
     if not token:
+        await admit_address(request)
         raise Unauthorized("missing bearer token", type="MissingToken")
     verifier: TokenVerifier = request.app.state.verifier
-    principal = await verifier.averify(token)
+    try:
+        principal = await verifier.averify(token)
+    except Unauthorized:
+        await admit_address(request)  # a flood of forged or expired tokens is one address's flood
+        raise
     note_principal(request, principal)  # the audit record names who called, a revoked token's holder too
+    # The signature names the caller already: count the call before the session look-up costs a request.
+    await admit_principal(request, principal)
     if principal.session_id is not None:
         session = await IdentityAccounts(request.app.state.clients).session(principal.session_id)
         if session is None or not session.active or session.user_id != principal.user_id:

@@ -19,7 +19,7 @@ from common.errors import BadGateway, Conflict, DomainError, Forbidden, RuleViol
 from common.service_auth import service_headers
 from common.settings import ServiceUrls
 from common.stock_adjustments import post_pending
-from gateway.audit.models import AuditPageView
+from gateway.audit.models import AuditPageView, ExceptionPageView
 from gateway.erp_event_models import ErpEventAnswer, ErpEventPageRecord, SalesOrderEventAnswer
 from gateway.erp_models import WatermarkRecord
 from gateway.models import (
@@ -75,6 +75,7 @@ _ERP_EVENT = TypeAdapter(ErpEventAnswer)
 _SALES_ORDER_EVENT = TypeAdapter(SalesOrderEventAnswer)
 _ERP_EVENTS = TypeAdapter(ErpEventPageRecord)
 _AUDIT_PAGE = TypeAdapter(AuditPageView)
+_EXCEPTIONS_PAGE = TypeAdapter(ExceptionPageView)
 PDF = "application/pdf"
 
 
@@ -213,6 +214,10 @@ class ServiceClients:
     async def audit_records(self, params: dict[str, Any]) -> AuditPageView:
         """A page of the audit trail, newest first; ``params`` are the audit service's filters."""
         return await self._listing(_AUDIT_PAGE, f"{self.urls.audit_url}/records", params)
+
+    async def exceptions(self, params: dict[str, Any]) -> ExceptionPageView:
+        """A page of the exception log, newest first; ``params`` are the audit service's filters."""
+        return await self._listing(_EXCEPTIONS_PAGE, f"{self.urls.audit_url}/exceptions", params)
 
     # -- warehouse ----------------------------------------------------------------------
     async def wave(self, wave_id: str) -> WaveView | None:

@@ -20,9 +20,15 @@ from pydantic import BaseModel
 
 from common.errors import ErrorBody
 from common.webhooks import SIGNATURE_HEADER
+from gateway.ratelimit import EXEMPT_TEMPLATES
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_RATE_LIMITED = {
+    "description": "Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry",
+    "content": {"application/json": {"schema": _ERROR_REF}},
+    "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+}
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
@@ -36,11 +42,14 @@ def component_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def rewrite_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
-    """Document a 422 :class:`ErrorBody` on every operation (and a 400 on those with a body); drop FastAPI's schemas."""
-    for path_item in document.get("paths", {}).values():
+    """Document a 422 and a 429 :class:`ErrorBody` on every operation (and a 400 on those with a body); drop
+    FastAPI's schemas."""
+    for template, path_item in document.get("paths", {}).items():
         for method, operation in path_item.items():
             if method not in _HTTP_METHODS:
                 continue
+            if template not in EXEMPT_TEMPLATES:  # every route is rate limited (gateway.ratelimit)
+                operation.setdefault("responses", {}).setdefault("429", _RATE_LIMITED)
             operation.setdefault("responses", {})["422"] = {
                 "description": "Malformed request, or well-formed but breaking a business rule",
                 "content": {"application/json": {"schema": _ERROR_REF}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,9 +20,12 @@ from common.settings import (
     port_field,
     reject_placeholder_secret,
 )
+from gateway.ratelimit import parse_limit
 
 #: The gateway's own database: the audit outbox (docs/audit.md).
 GATEWAY_DATABASE = "paklog_gateway"
+#: An exact origin: scheme, host, optional port; no path, no wildcard.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 #: What a derived digest key is bound to, so it never equals an HMAC the token signs for anything else.
 _DIGEST_KEY_DERIVATION = b"audit-digest-key"
 
@@ -55,6 +59,9 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     #: history waits, and how many changes a stream may fall behind before it is closed (it resumes).
     history_wait_seconds: float = Field(default=25.0, gt=0, le=30)
     operator_stream_backlog: int = Field(default=1000, ge=1, le=100_000)
+    #: Origins whose pages may call the API from a browser (``PAKLOG_CORS_ORIGINS``, a JSON list): exact
+    #: origins only, never ``*``. The default is Vite's dev server of ``make web-dev``; the web app the
+    #: gateway serves itself is same-origin and needs none.
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:5173", "http://localhost:5173"])
     #: Carriers whose webhooks are accepted, and their HMAC secrets (``PAKLOG_CARRIER_SECRETS``, JSON);
     #: a carrier without one uses the secret derived from the service token (:mod:`common.webhooks`).
@@ -70,6 +77,15 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     erp_webhook_secret: SecretStr | None = None
     login_failures_per_username: str = "10/minute"
     login_attempts_per_address: str = "60/minute"
+    #: Calls per principal (or client address, without a valid token) per route (:mod:`gateway.ratelimit`),
+    #: in the ``limits`` notation; ``0`` or empty switches one off. Writes: POST, PUT, PATCH, DELETE.
+    rate_limit_writes: str = "120/minute"
+    rate_limit_reads: str = "600/minute"
+    #: Every route under ``/api/webhooks/`` (carriers, the ERP): machine-rate event streams.
+    rate_limit_webhooks: str = "6000/minute"
+    #: ``Strict-Transport-Security: max-age=<this>`` on every answer when the gateway is served over TLS;
+    #: 0 (the default) sends none (a browser would refuse plain HTTP to this host for that long).
+    hsts_seconds: int = Field(default=0, ge=0, le=2 * 365 * 86_400)
     #: The server of the gateway's database ``paklog_gateway`` (its audit outbox), as for the services;
     #: ``PAKLOG_GATEWAY_DATABASE_URL`` names the database itself instead.
     postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433"
@@ -102,6 +118,23 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     def _rate_limit(cls, value: str) -> str:
         parse(value)  # ValueError for anything but "<count>/<unit>"
         return value
+
+    @field_validator("rate_limit_writes", "rate_limit_reads", "rate_limit_webhooks")
+    @classmethod
+    def _route_limit(cls, value: str) -> str:
+        parse_limit(value)  # ValueError for anything but "<count>/<unit>", "0" or ""
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        # A wildcard would let any page read API answers with its visitors' bearer tokens it holds.
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"CORS origins are exact origins (scheme://host[:port], no path, no wildcard): {origin!r}"
+                )
+        return origins
 
     def resolved_database_url(self) -> str:
         """The asyncpg URL of the gateway's own database."""

@@ -11,7 +11,9 @@ The gateway serves ``web/dist`` (``PAKLOG_WEB_DIST`` overrides where it is) besi
 
 Everything else passes through to the API untouched: an unknown ``/api`` path stays a JSON ``404``, and the
 strict ``default-src 'none'`` policy of ``/api`` is not this module's. The pages get :data:`WEB_CSP` (no inline
-script or style: Vite's build emits neither).
+script or style: Vite's build emits neither); the headers every answer carries (``nosniff``, ``no-referrer``,
+``X-Frame-Options``, the cross-origin policies, HSTS) come from :mod:`gateway.headers`, outside this one, which
+leaves a page's ``Content-Security-Policy`` and ``Cache-Control`` alone (it sets them on ``/api/*`` only).
 """
 
 from __future__ import annotations
@@ -75,8 +77,6 @@ class WebAppMiddleware:
             await self.app(scope, receive, send)
             return
         response.headers["Content-Security-Policy"] = WEB_CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
         await response(scope, receive, send)
 
     def _answer(self, scope: Scope) -> Response | None:

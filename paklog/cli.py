@@ -16,9 +16,9 @@ import uvicorn
 from rich.console import Console
 
 from common.http import SERVER_KEEPALIVE_SECONDS
-from common.logging import configure_logging
+from common.logging import configure_process_logging
 from common.settings import SERVICE_NAMES, PaklogSettings, ServiceSettings, TemporalSettings
-from paklog import audit_cli, client_cli, erp_cli, floor_cli, stock_cli
+from paklog import audit_cli, client_cli, erp_cli, errors_cli, floor_cli, stock_cli
 from paklog.exits import exit_after_temporal as _exit_after_temporal
 
 app = typer.Typer(help="PakLog: order-to-delivery operations on Temporal.", no_args_is_help=True)
@@ -31,12 +31,12 @@ app.add_typer(erp_cli.erp_app, name="erp")
 app.add_typer(stock_cli.stock_app, name="stock")
 app.add_typer(audit_cli.audit_app, name="audit")
 app.add_typer(client_cli.client_app, name="client")
+app.command("errors")(errors_cli.errors)
 console = Console()
 
 
-def _logging() -> None:
-    settings = PaklogSettings()
-    configure_logging(settings.log_format, settings.log_level)
+def _logging(process: str) -> None:
+    configure_process_logging(PaklogSettings(), process)
 
 
 @app.command()
@@ -52,7 +52,7 @@ def worker() -> None:
     """Run the Temporal worker (all workflows and activities)."""
     from paklog.worker import get_worker_settings, run_worker
 
-    _logging()
+    _logging("worker")
     asyncio.run(run_worker(get_worker_settings()))
     _exit_after_temporal(0)
 
@@ -66,7 +66,7 @@ def gateway(
     from gateway.settings import get_settings
 
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_process_logging(settings, "gateway")
     uvicorn.run(
         "gateway.app:create_app_from_env",
         factory=True,
@@ -90,7 +90,7 @@ def service(
         raise typer.BadParameter(f"unknown service {name!r}; choose from {', '.join(SERVICE_NAMES)}")
     # The same cached settings the app factory uses, so a bad value fails here, before uvicorn starts.
     settings: ServiceSettings = importlib.import_module(f"services.{name}.settings").get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_process_logging(settings, name)
     uvicorn.run(
         f"services.{name}.app:create_app",
         factory=True,
@@ -262,7 +262,7 @@ def simulate(
         raise typer.BadParameter("--rate needs --duration")
     if report is not None and report.suffix.lower() == ".png":
         raise typer.BadParameter("--report names the JSON file; the chart goes beside it with .png")
-    _logging()
+    _logging("simulate")
     settings = simulate_settings()
     config = SimulationConfig(
         gateway_url=gateway_url or settings.gateway_url,

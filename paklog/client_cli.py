@@ -42,14 +42,16 @@ def identity_http() -> AbstractAsyncContextManager[httpx.AsyncClient]:
     )
 
 
-async def _call(method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+async def _call(
+    method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+) -> httpx.Response:
     async with identity_http() as http:
-        return await http.request(method, path, json=body)
+        return await http.request(method, path, json=body, params=params)
 
 
-def _request(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _request(method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> Any:
     try:
-        resp = asyncio.run(_call(method, path, body))
+        resp = asyncio.run(_call(method, path, body, params))
     except httpx.HTTPError as exc:
         console.print(f"[red]identity is unreachable[/red]: {exc}")
         raise typer.Exit(2) from None
@@ -92,6 +94,22 @@ def list_clients() -> None:
     table.add_column("client_id", no_wrap=True)  # copied into `paklog client rotate`: never cut
     for column in ("name", "scopes", "created"):
         table.add_column(column, overflow="fold")
-    for client in _request("GET", "/clients"):
+    for client in _every_client():
         table.add_row(client["client_id"], client["name"], " ".join(client["scopes"]), client["created_at"])
     console.print(table)
+
+
+#: Clients per page read by ``list`` (identity's largest page).
+LIST_PAGE_SIZE = 200
+
+
+def _every_client() -> list[dict[str, Any]]:
+    """Every partner client, page by page with identity's cursor (by id, so none is listed twice)."""
+    clients: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": LIST_PAGE_SIZE}
+    while True:
+        page = _request("GET", "/clients", params=params)
+        clients.extend(page["items"])
+        if page.get("next_cursor") is None:
+            return clients
+        params["cursor"] = page["next_cursor"]

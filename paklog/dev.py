@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.logging import configure_logging
-from paklog.platform import LocalPlatform, PlatformConfig
+from paklog.platform import ChildExited, LocalPlatform, PlatformConfig
 
 DEMO_LOGINS = [
     ("alice", "alice-pass", "customer"),
@@ -51,6 +51,9 @@ def print_banner(console: Console, platform: LocalPlatform) -> None:
     table.add_row("carrier stand-in (simulated TMS)", platform.carriers_url)
     table.add_row("ERP stand-in (simulated SAP)", platform.erp_url)
     table.add_row("audit trail", f"{platform.gateway_url}/api/audit (operators); check: paklog audit verify")
+    table.add_row("exceptions", f"paklog errors, or {platform.gateway_url}/api/admin/exceptions (operators)")
+    if platform.config.quiet:
+        table.add_row("logs (JSON lines)", f"{platform.logs_dir}/<process>.log")
     table.add_row("service token", f"in {platform.state_dir / 'service.token'} (header X-PakLog-Service-Token)")
     table.add_row("state folder", str(platform.state_dir))
     console.print(table)
@@ -64,12 +67,31 @@ def print_banner(console: Console, platform: LocalPlatform) -> None:
     console.print("Place an order:  [bold].venv/bin/paklog order place --sku MUG-RED:2[/bold]   Stop: Ctrl-C")
 
 
+def print_events(console: Console, events: list[ChildExited]) -> None:
+    """One readable line per supervision event (the JSON ones are in the supervisor's log)."""
+    for event in events:
+        if event.restart_in_seconds is None:
+            console.print(f"[red]{event.label} exited ({event.exit_code}) and keeps crashing[/red]")
+        else:
+            console.print(
+                f"[yellow]{event.label} exited ({event.exit_code})[/yellow]; "
+                f"restart {event.restarts} in {event.restart_in_seconds:g} s"
+            )
+
+
 def run_dev(config: PlatformConfig | None = None) -> int:
-    """Start everything, print where it is, and stop it all on Ctrl-C or SIGTERM."""
+    """Start everything, print where it is, and stop it all on Ctrl-C or SIGTERM.
+
+    The children log JSON lines into ``<state dir>/logs/<child>.log`` (``PAKLOG_CHILD_LOGS=terminal``:
+    on this terminal); the supervisor's own JSON lines go to ``supervisor.log`` there, and this
+    terminal shows the banner and one readable line per restart.
+    """
     console = Console(stderr=True)
     config = config or PlatformConfig.from_env()
-    configure_logging(config.log_format)  # the supervisor's restart events
     platform = LocalPlatform(config)
+    platform.logs_dir.mkdir(parents=True, exist_ok=True)
+    supervisor_log = (platform.logs_dir / "supervisor.log").open("a", encoding="utf-8")
+    configure_logging("json", stream=supervisor_log)  # the supervisor's restart events
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     code = 0
@@ -78,8 +100,10 @@ def run_dev(config: PlatformConfig | None = None) -> int:
         platform.start()
         print_banner(console, platform)
         # The wait returns every second so that Ctrl-C / SIGTERM are handled promptly.
+        shown = 0
         while (failure := platform.wait_for_failure(1.0)) is None:
-            pass
+            print_events(console, platform.events[shown:])
+            shown = len(platform.events)
         console.print(f"[red]stopping PakLog:[/red] {failure}")
         code = 1
     except _Stop as stop:
@@ -92,5 +116,7 @@ def run_dev(config: PlatformConfig | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         platform.stop()
         console.print("PakLog stopped; state kept in", str(platform.state_dir))
+        configure_logging("json")  # off the file before it closes
+        supervisor_log.close()
     sys.stdout.flush()
     return code

@@ -47,6 +47,12 @@ log = get_logger("paklog.supervisor")
 
 #: How often the supervisor looks at its children.
 SUPERVISE_INTERVAL_SECONDS = 0.2
+#: The gateway's per-route limits on this platform, unless its environment sets them (see :meth:`child_env`).
+LOCAL_RATE_LIMITS = {
+    "PAKLOG_RATE_LIMIT_WRITES": "100000/minute",
+    "PAKLOG_RATE_LIMIT_READS": "100000/minute",
+    "PAKLOG_RATE_LIMIT_WEBHOOKS": "100000/minute",
+}
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,9 @@ class PlatformConfig:
     #: The ERP stand-in (a simulated SAP: an outside system, with its own database paklog_erp).
     erp_port: int = ERP_PORT
     task_queue: str = "paklog"
-    log_format: str = "console"
-    quiet: bool = False  # send child output to log files instead of the terminal
+    #: Every child logs JSON lines (structlog), with the request id when there is one.
+    log_format: str = "json"
+    quiet: bool = False  # send child output to log files (<state dir>/logs/<child>.log) instead of the terminal
     extra_env: dict[str, str] = field(default_factory=dict)
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
 
@@ -96,7 +103,7 @@ class PlatformConfig:
             carriers_port=settings.carriers_port,
             erp_port=settings.erp_port,
             task_queue=settings.task_queue,
-            log_format=settings.log_format,
+            quiet=settings.child_logs == "files",
             restart_policy=RestartPolicy(
                 backoff_seconds=settings.restart_backoff_seconds,
                 backoff_max_seconds=settings.restart_backoff_max_seconds,
@@ -237,6 +244,11 @@ class LocalPlatform:
         return as_role(database_url(self.postgres_url, "paklog_audit"), WRITER_ROLE, self.audit_writer_password)
 
     @property
+    def logs_dir(self) -> Path:
+        """Where quiet children write their (JSON) output, one file per child."""
+        return self.state_dir / "logs"
+
+    @property
     def web_ui_url(self) -> str | None:
         return None if self.config.temporal_address else f"http://127.0.0.1:{self.config.temporal_ui_port}"
 
@@ -272,12 +284,19 @@ class LocalPlatform:
         )
         for name in SERVICE_NAMES:
             env[f"PAKLOG_{name.upper()}_URL"] = self.service_url(name)
+        # Every child ships its unexpected exceptions to the audit service's exception log.
+        env["PAKLOG_EXCEPTIONS_URL"] = f"{self.service_url('audit')}/exceptions"
         env["PAKLOG_CARRIERS_URL"] = self.carriers_url
         env["PAKLOG_ERP_URL"] = self.erp_url
         # The ERP stand-in's login (never on a command line, which every user of the host can read).
         env["PAKLOG_ERP_CLIENT_SECRET"] = self.erp_client_secret
         # A demo sees a failed delivery within a minute (the gateway's own default is two days).
         env.setdefault("PAKLOG_DELIVERY_GRACE_SECONDS", "60")
+        # This platform's callers are scripts as one user from one address (``paklog simulate`` reads every
+        # open order each second; the bench checks out 100+ orders in a row; the e2e suite), so its per-route
+        # limits are far above the gateway's defaults (docs/front-door.md); set these to see the defaults.
+        for name, value in LOCAL_RATE_LIMITS.items():
+            env.setdefault(name, value)
         env.update(self.config.extra_env)
         return env
 
@@ -405,7 +424,7 @@ class LocalPlatform:
         self._spawn_raw(label, [sys.executable, "-m", "paklog", *args])
 
     def _spawn_raw(self, label: str, argv: list[str]) -> None:
-        log_file = self.state_dir / "logs" / f"{label}.log" if self.config.quiet else None
+        log_file = self.logs_dir / f"{label}.log" if self.config.quiet else None
         child = ProcessChild(label, argv, self.child_env, self._history(), log_file)
         child.start()
         with self._lock:

@@ -9,13 +9,14 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from common.settings import TemporalSettings
+from common.tracing import WorkerTracing
 from gateway.temporal import connect_temporal
 from paklog.worker import WORKFLOWS
 
 
 def _replayer() -> Replayer:
-    """Every workflow the worker hosts (a history names its workflow type)."""
-    return Replayer(workflows=list(WORKFLOWS))
+    """Every workflow the worker hosts (a history names its workflow type), with the worker's interceptor."""
+    return Replayer(workflows=list(WORKFLOWS), interceptors=[WorkerTracing()])
 
 
 async def replay_files(paths: list[Path], console: Console) -> int:

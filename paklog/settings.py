@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
@@ -83,6 +84,9 @@ class DevSettings(PaklogSettings):
     restart_backoff_max_seconds: float = Field(default=30.0, gt=0)
     restart_max_crashes: int = Field(default=5, ge=1)
     restart_window_seconds: float = Field(default=60.0, gt=0)
+    #: Where the children's JSON log lines go: one file each under ``<state dir>/logs`` (the terminal
+    #: keeps the supervisor's readable lines), or ``terminal`` (interleaved JSON, as before).
+    child_logs: Literal["files", "terminal"] = "files"
 
     def service_ports(self) -> dict[str, int]:
         """Port of each domain service, by name."""

@@ -20,6 +20,7 @@ from activities import build_activities
 from common.http import create_http_client
 from common.logging import get_logger
 from common.settings import ServiceUrls
+from common.tracing import WorkerTracing
 from gateway.temporal import connect_temporal
 from paklog.schedules import ensure_erp_schedule, ensure_wave_schedule
 from paklog.settings import WorkerSettings, get_worker_settings
@@ -57,7 +58,10 @@ def build_worker(
     *,
     settings: WorkerSettings | None = None,
 ) -> Worker:
-    """A worker with the sandbox on; our own deterministic modules pass through it."""
+    """A worker with the sandbox on; our own deterministic modules pass through it.
+
+    :class:`common.tracing.WorkerTracing` carries the correlation id from workflows into activities.
+    """
     settings = settings or get_worker_settings()
     restrictions = SandboxRestrictions.default.with_passthrough_modules("activities", "common", "pydantic")
     return Worker(
@@ -66,6 +70,7 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=build_activities(http, urls, erp_url=settings.erp_url),
         workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
+        interceptors=[WorkerTracing()],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),

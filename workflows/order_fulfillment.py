@@ -172,6 +172,13 @@ def _parse_time(value: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+def _starter(*, local: bool) -> Callable[..., workflow.ActivityHandle[Any]]:
+    """``workflow.start_local_activity_method`` when ``local``, else ``workflow.start_activity_method``."""
+    if local:
+        return workflow.start_local_activity_method
+    return workflow.start_activity_method
+
+
 def _consume_outcome(task: asyncio.Future[Any]) -> None:
     """Retrieve an abandoned step's outcome so it is never reported as unhandled."""
     if not task.cancelled():
@@ -325,7 +332,7 @@ class OrderFulfillment:
     async def _accept(self, params: OrderFulfillmentInput) -> None:
         order_id = params.order_id
         self._register("orders.cancel", self._cancel_order)
-        start = workflow.start_local_activity_method if self._current else workflow.start_activity_method
+        start = _starter(local=self._current)
         await self._step(
             lambda: start(
                 OrdersActivities.create,
@@ -727,7 +734,7 @@ class OrderFulfillment:
         transition = TransitionOrder(
             order_id=self._params.order_id, status=status.value, erp_document_number=erp_document_number
         )
-        start = workflow.start_local_activity_method if local else workflow.start_activity_method
+        start = _starter(local=local)
         await self._step(
             lambda: start(
                 OrdersActivities.transition, transition, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY

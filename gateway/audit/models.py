@@ -31,9 +31,42 @@ class AuditRecordView(BaseModel):
 
 
 class AuditPageView(BaseModel):
-    """A page of the trail, newest first (DESIGN.md's list shape; walked by ``offset``)."""
+    """A page of the trail, newest first (DESIGN.md's list shape); walk with ``?cursor=<next_cursor>``."""
 
     items: list[AuditRecordView]
     total: int = Field(description="Records matching the filters, on every page")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        default=None, description="Opaque; continue with ?cursor= (same filters), null when there is no next page"
+    )
+
+
+class ExceptionView(BaseModel):
+    """One unexpected exception (or ``count`` alike) a process logged (docs/errors-and-tracing.md)."""
+
+    id: int
+    at: datetime = Field(description="When it was logged (the latest of them when count > 1)")
+    received_at: datetime
+    service: str = Field(description="The process: gateway, orders, worker ...")
+    host: str
+    pid: int
+    logger: str
+    level: str
+    type: str = Field(description="The exception's type, e.g. builtins.KeyError")
+    message: str
+    stack: str = Field(description="The innermost frames, bounded")
+    request_id: str | None = Field(description="The X-Request-ID correlation id")
+    workflow_id: str | None
+    activity: str | None
+    fingerprint: str = Field(description="Type and innermost frames: alike exceptions share it")
+    count: int = Field(description="Occurrences this row stands for (a storm is counted, not stored row by row)")
+
+
+class ExceptionPageView(BaseModel):
+    """A page of the exception log, newest first; ``next_cursor`` continues it."""
+
+    items: list[ExceptionView]
+    total: int
+    limit: int
+    next_cursor: str | None

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from common.errors import NotFound
+from common.paging import MAX_CURSOR_LENGTH
 from gateway.account_models import (
     ClientCreateRequest,
+    ClientPage,
     ClientSecretView,
-    ClientView,
     ProfileView,
     RoleRequest,
     UserPage,
@@ -28,16 +29,39 @@ def _accounts(request: Request) -> IdentityAccounts:
     return IdentityAccounts(request.app.state.clients)
 
 
-@router.get("/users", response_model=UserPage)
+LimitQuery = Annotated[int, Query(ge=1, le=200)]
+OffsetQuery = Annotated[int, Query(ge=0, le=1_000_000)]
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out)",
+    ),
+]
+
+
+@router.get("/users", response_model=UserPage, responses=error_responses(422))
 async def list_users(
     request: Request,
     _: AdminDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: LimitQuery = 50,
+    offset: OffsetQuery = 0,
+    cursor: CursorQuery = None,
 ) -> UserPage:
-    """A page of users by username (``disabled`` tells who cannot log in)."""
-    page = await _accounts(request).users(limit=limit, offset=offset)
-    return UserPage(items=[u.view() for u in page.items], total=page.total, limit=page.limit, offset=page.offset)
+    """A page of users by username (``disabled`` tells who cannot log in).
+
+    Walk with ``cursor`` (each page's ``next_cursor``) to see each user once
+    while others sign up; ``offset`` pages still work, but shift meanwhile.
+    """
+    page = await _accounts(request).users(limit=limit, offset=offset, cursor=cursor)
+    return UserPage(
+        items=[u.view() for u in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.post("/users/{user_id}/disable", response_model=ProfileView, responses=error_responses(404))
@@ -58,10 +82,16 @@ async def set_role(request: Request, user_id: UserIdPath, body: RoleRequest, _: 
     return (await _accounts(request).set_role(user_id, body.role)).view()
 
 
-@router.get("/clients", response_model=list[ClientView])
-async def list_clients(request: Request, _: AdminDep) -> list[ClientView]:
-    """Partner clients (OAuth2 client credentials), without their secrets."""
-    return await _accounts(request).clients()
+@router.get("/clients", response_model=ClientPage, responses=error_responses(422))
+async def list_clients(
+    request: Request,
+    _: AdminDep,
+    limit: LimitQuery = 50,
+    offset: OffsetQuery = 0,
+    cursor: CursorQuery = None,
+) -> ClientPage:
+    """A page of partner clients (OAuth2 client credentials) by id, without their secrets; walk with ``cursor``."""
+    return await _accounts(request).clients(limit=limit, offset=offset, cursor=cursor)
 
 
 @router.post("/clients", status_code=201, response_model=ClientSecretView, responses=error_responses(400, 409, 413))

@@ -1,4 +1,7 @@
-"""The audit service: the append-only, hash-chained record of every gateway call (docs/audit.md)."""
+"""The audit service: the hash-chained record of every gateway call (docs/audit.md) and the exception log.
+
+The exception log (``/exceptions``, docs/errors-and-tracing.md) is a plain table beside the chain, not part of it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from fastapi import FastAPI
 from common.service_app import create_service_app
 from common.settings import ServiceSettings
 from services.audit.api import router
+from services.audit.exceptions import router as exceptions_router
 from services.audit.settings import AuditSettings, get_settings
 
 
@@ -18,4 +22,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """
     if not isinstance(settings, AuditSettings):
         settings = AuditSettings(**settings.model_dump(exclude_unset=True)) if settings else get_settings()
-    return create_service_app(settings, title="PakLog audit", routers=[router])
+    return create_service_app(settings, title="PakLog audit", routers=[router, exceptions_router])

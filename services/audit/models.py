@@ -95,3 +95,5 @@ class AuditPage(BaseModel):
     total: int
     limit: int
     offset: int
+    #: The cursor of the next page (in the same order); ``None`` on the last one.
+    next_cursor: str | None = None

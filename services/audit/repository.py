@@ -98,10 +98,17 @@ class AuditRepository:
             await db.executemany(INSERT_SQL.sql, [INSERT_SQL.args(row) for row in rows])
 
     async def page(
-        self, filters: Filters, *, limit: int, offset: int, oldest_first: bool
+        self, filters: Filters, *, limit: int, offset: int, oldest_first: bool, after_seq: int | None = None
     ) -> tuple[Sequence[AuditRecord], int]:
+        """Records matching ``filters`` in ``seq`` order (newest first unless ``oldest_first``), strictly past
+        ``after_seq`` in that order when given, and how many match in all."""
         where = and_(True, *_conditions(filters))
         total = (await self.session.exec(select(func.count()).select_from(AuditRecord).where(where))).one()
-        order = col(AuditRecord.seq).asc() if oldest_first else col(AuditRecord.seq).desc()
-        rows = await self.session.exec(select(AuditRecord).where(where).order_by(order).limit(limit).offset(offset))
+        seq = col(AuditRecord.seq)
+        stmt = select(AuditRecord).where(where)
+        if after_seq is not None:
+            stmt = stmt.where(seq > after_seq if oldest_first else seq < after_seq)
+        rows = await self.session.exec(
+            stmt.order_by(seq.asc() if oldest_first else seq.desc()).limit(limit).offset(offset)
+        )
         return rows.all(), total

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from common.errors import install_error_handlers
 from common.http import SERVER_KEEPALIVE_SECONDS, create_http_client
-from common.logging import configure_logging
+from common.logging import configure_process_logging
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from common.service_auth import install_service_auth
 from services.carriers.api import CarrierDesk, router
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             "carrier_webhook_url": args.webhook_url or base.carrier_webhook_url,
         }
     )
-    configure_logging(settings.log_format, settings.log_level)
+    configure_process_logging(settings, "carriers")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

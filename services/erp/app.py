@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from common.db import create_engine, ensure_database
 from common.errors import install_error_handlers
 from common.http import SERVER_KEEPALIVE_SECONDS, create_http_client
-from common.logging import configure_logging, get_logger
+from common.logging import configure_process_logging, get_logger
 from common.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnstorableInputMiddleware
 from common.service_auth import install_service_auth
 from services.carriers.settings import webhook_url
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             "erp_client_secret": SecretStr(args.client_secret) if args.client_secret else base.erp_client_secret,
         }
     )
-    configure_logging(settings.log_format, settings.log_level)
+    configure_process_logging(settings, "erp")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -16,11 +16,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from common.db import SessionDep
 from common.errors import ErrorBody, NotFound
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
+from common.paging import MAX_CURSOR_LENGTH, decode_key_cursor, encode_key_cursor
 from common.security import TokenIssuer
 from services.identity import accounts, service
 from services.identity.account_models import (
     ClientCreate,
     ClientCredentials,
+    ClientPage,
     ClientPublic,
     PasswordChange,
     ProfileUpdate,
@@ -36,6 +38,10 @@ from services.identity.account_models import (
 from services.identity.account_repository import AccountRepository
 from services.identity.accounts import TokenPolicy
 from services.identity.models import TokenResponse, UserPublic
+
+#: The names that bind a cursor to its list (:func:`common.paging.encode_key_cursor`).
+USERS_LIST = "users"
+CLIENTS_LIST = "clients"
 
 
 async def get_accounts(session: SessionDep) -> AccountRepository:
@@ -130,16 +136,35 @@ async def register(body: Registration, repo: AccountsDep, once: IdempotentDep) -
     return await once.run(fingerprint("register", body.model_dump(mode="json", exclude={"password"})), operation)
 
 
-@router.get("/accounts", response_model=UserPage, tags=["accounts"])
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_CURSOR_LENGTH,
+        description="A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out)",
+    ),
+]
+
+
+@router.get("/accounts", response_model=UserPage, responses=_errors((422, "``InvalidCursor``")), tags=["accounts"])
 async def list_accounts(
     repo: AccountsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: CursorQuery = None,
 ) -> UserPage:
-    """Users by username."""
+    """Users by username; ``cursor`` continues after a page's last user (``offset`` then skips further)."""
+    after = decode_key_cursor(cursor, USERS_LIST, str) if cursor is not None else None
     async with repo.session.begin():
-        users, total = await repo.list_page(limit=limit, offset=offset)
-    return UserPage(items=[service.user_public(u) for u in users], total=total, limit=limit, offset=offset)
+        # One row more than asked tells whether another page follows.
+        users, total = await repo.list_page(limit=limit + 1, offset=offset, after=after)
+    page = users[:limit]
+    return UserPage(
+        items=[service.user_public(u) for u in page],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=encode_key_cursor(USERS_LIST, page[-1].username) if len(users) > limit else None,
+    )
 
 
 @router.get(
@@ -253,11 +278,25 @@ async def confirm_reset(body: ResetConfirm, repo: AccountsDep) -> Response:
 # -- partner clients ----------------------------------------------------------------------------------
 
 
-@router.get("/clients", response_model=list[ClientPublic], tags=["clients"])
-async def list_clients(repo: AccountsDep) -> list[ClientPublic]:
+@router.get("/clients", response_model=ClientPage, responses=_errors((422, "``InvalidCursor``")), tags=["clients"])
+async def list_clients(
+    repo: AccountsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: CursorQuery = None,
+) -> ClientPage:
+    """Partner clients by id; ``cursor`` continues after a page's last client (``offset`` then skips further)."""
+    after = decode_key_cursor(cursor, CLIENTS_LIST, str) if cursor is not None else None
     async with repo.session.begin():
-        clients = await repo.list_clients()
-    return [ClientPublic.model_validate(c, from_attributes=True) for c in clients]
+        clients, total = await repo.list_clients(limit=limit + 1, offset=offset, after=after)
+    page = clients[:limit]
+    return ClientPage(
+        items=[ClientPublic.model_validate(c, from_attributes=True) for c in page],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=encode_key_cursor(CLIENTS_LIST, page[-1].client_id) if len(clients) > limit else None,
+    )
 
 
 @router.post(

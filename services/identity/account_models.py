@@ -149,6 +149,8 @@ class UserPage(BaseModel):
     total: int
     limit: int
     offset: int
+    #: The cursor of the next page; ``None`` on the last one.
+    next_cursor: str | None = None
 
 
 class ClientCreate(_In):
@@ -169,6 +171,17 @@ class ClientPublic(BaseModel):
     name: str
     scopes: list[str]
     created_at: datetime
+
+
+class ClientPage(BaseModel):
+    """A page of partner clients by id (without their secrets)."""
+
+    items: list[ClientPublic]
+    total: int
+    limit: int
+    offset: int
+    #: The cursor of the next page; ``None`` on the last one.
+    next_cursor: str | None = None
 
 
 class ClientCredentials(BaseModel):

@@ -26,8 +26,12 @@ class AccountRepository(IdentityRepository):
         result = await self.session.exec(select(User).where(func.lower(col(User.email)) == func.lower(email)))
         return result.first()
 
-    async def list_page(self, *, limit: int, offset: int) -> tuple[Sequence[User], int]:
-        rows = await self.session.exec(select(User).order_by(col(User.username)).limit(limit).offset(offset))
+    async def list_page(self, *, limit: int, offset: int, after: str | None = None) -> tuple[Sequence[User], int]:
+        """Users by username, strictly after ``after`` when given, and how many users there are in all."""
+        stmt = select(User)
+        if after is not None:
+            stmt = stmt.where(col(User.username) > after)
+        rows = await self.session.exec(stmt.order_by(col(User.username)).limit(limit).offset(offset))
         total = await self.session.exec(select(func.count()).select_from(User))
         return rows.all(), total.one()
 
@@ -135,9 +139,14 @@ class AccountRepository(IdentityRepository):
         )
 
     # -- clients ------------------------------------------------------------------------------
-    async def list_clients(self) -> Sequence[Client]:
-        result = await self.session.exec(select(Client).order_by(col(Client.client_id)))
-        return result.all()
+    async def list_clients(self, *, limit: int, offset: int, after: str | None = None) -> tuple[Sequence[Client], int]:
+        """Clients by id, strictly after ``after`` when given, and how many clients there are in all."""
+        stmt = select(Client)
+        if after is not None:
+            stmt = stmt.where(col(Client.client_id) > after)
+        rows = await self.session.exec(stmt.order_by(col(Client.client_id)).limit(limit).offset(offset))
+        total = await self.session.exec(select(func.count()).select_from(Client))
+        return rows.all(), total.one()
 
     async def insert_client(self, client: Client) -> bool:
         """Insert a new client; False when its id is taken."""

@@ -91,3 +91,17 @@ def test_create_prints_the_secret_once_and_rotate_replaces_it(identity: None) ->
     assert missing.exit_code == 1
     dup = runner.invoke(app, ["client", "create", "Again", "--scope", "erp", "--id", client_id])
     assert (dup.exit_code, "ClientIdTaken" in dup.output) == (1, True)
+
+
+def test_list_walks_every_page_of_clients(identity: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_cli, "LIST_PAGE_SIZE", 2)
+    runner = CliRunner()
+    ids = []
+    for n in range(5):
+        created = runner.invoke(app, ["client", "create", f"Partner {n}", "--scope", "erp", "--id", f"partner-{n}"])
+        assert created.exit_code == 0, created.output
+        ids.append(printed_secret(created.output)[0])
+    listed = runner.invoke(app, ["client", "list"], terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    assert [i for i in ids if i in listed.output] == ids
+    assert listed.output.count("partner-") == 5

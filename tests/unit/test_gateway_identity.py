@@ -330,8 +330,44 @@ async def test_admins_create_and_rotate_partner_clients(door: Door) -> None:
         await door.http.post("/api/auth/token", data={**form, "client_secret": rotated["client_secret"]})
     ).status_code == 200
     listed = door.check(await door.http.get("/api/admin/clients", headers=admin), "/api/admin/clients", 200)
-    assert [c["client_id"] for c in listed] == [created["client_id"]]
+    assert [c["client_id"] for c in listed["items"]] == [created["client_id"]]
+    assert (listed["total"], listed["next_cursor"]) == (1, None)
     customer = bearer(await door.login())
     assert (
         await door.http.post("/api/admin/clients", json={"name": "x", "scopes": ["erp"]}, headers=customer)
     ).status_code == 403
+
+
+async def walk(door: Door, template: str, headers: dict[str, str], key: str, limit: int) -> list[list[str]]:
+    """Every page of an admin list by its cursor, each answer checked against the document."""
+    pages: list[list[str]] = []
+    params: dict[str, Any] = {"limit": limit}
+    while True:
+        page = door.check(await door.http.get(template, params=params, headers=headers), template, 200)
+        pages.append([row[key] for row in page["items"]])
+        if page["next_cursor"] is None:
+            return pages
+        params["cursor"] = page["next_cursor"]
+
+
+async def test_admins_walk_users_and_clients_by_cursor_and_a_bad_cursor_is_422(door: Door) -> None:
+    admin = bearer(await door.login("admin", "admin-pass"))
+    for n in range(3):
+        made = await door.http.post(
+            "/api/admin/clients", json={"name": f"P{n}", "scopes": ["erp"], "client_id": f"partner-{n}"}, headers=admin
+        )
+        door.check(made, "/api/admin/clients", 201)
+    users = await walk(door, "/api/admin/users", admin, "username", 2)
+    assert users == [["admin", "alice"], ["olivia"]]
+    clients = await walk(door, "/api/admin/clients", admin, "client_id", 2)
+    assert clients == [["partner-0", "partner-1"], ["partner-2"]]
+    users_cursor = (await door.http.get("/api/admin/users", params={"limit": 1}, headers=admin)).json()["next_cursor"]
+    for template, bad in (
+        ("/api/admin/users", "not-a-cursor"),
+        ("/api/admin/clients", "eyJ2IjoxfQ"),
+        ("/api/admin/clients", users_cursor),  # another list's cursor
+    ):
+        resp = await door.http.get(template, params={"cursor": bad}, headers=admin)
+        assert door.check(resp, template, 422)["type"] == "InvalidCursor", (template, bad)
+    malformed = await door.http.get("/api/admin/users", params={"cursor": "has space"}, headers=admin)
+    assert door.check(malformed, "/api/admin/users", 422)["type"] == "ValidationError"

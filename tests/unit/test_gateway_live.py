@@ -34,7 +34,9 @@ from activities.inventory import ReservationState, ReserveStock
 from activities.orders import CancelOrder, CreateOrder, OrderState, TransitionOrder
 from common.security import TokenIssuer, TokenVerifier
 from gateway.app import create_app
+from gateway.auth import verified_principal
 from gateway.clients import ServiceClients
+from gateway.ratelimit import RouteLimits
 from gateway.settings import GatewaySettings
 from tests.workflows.fakes import TEST_SERVER, Fakes
 from workflows.order_fulfillment import OrderFulfillment
@@ -401,3 +403,31 @@ async def test_open_streams_are_bounded_per_principal(gw: Gateway) -> None:
             break
         await asyncio.sleep(0.05)
     assert slots.held("alice") == 0
+
+
+async def test_the_stream_carries_the_security_headers_and_opening_it_counts_as_a_read(gw: Gateway) -> None:
+    order_id = await placed(gw)
+    defaults = gw.app.state.route_limits
+    gw.app.state.route_limits = RouteLimits(
+        writes="0", reads="1/minute", webhooks="0", verifies_token=verified_principal
+    )
+    try:
+        async with gw.http.stream("GET", f"/api/orders/{order_id}/events", headers=gw.auth("alice")) as resp:
+            assert resp.status_code == 200
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            assert resp.headers.get_list("cache-control") == ["no-store"]  # not the stream's own no-cache
+            assert resp.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+            for name, value in (
+                ("x-content-type-options", "nosniff"),
+                ("referrer-policy", "no-referrer"),
+                ("x-frame-options", "DENY"),
+                ("cross-origin-opener-policy", "same-origin"),
+                ("cross-origin-resource-policy", "same-origin"),
+            ):
+                assert resp.headers[name] == value, name
+        again = await gw.http.get(f"/api/orders/{order_id}/events", headers=gw.auth("alice"))
+        assert (again.status_code, again.json()["type"]) == (429, "RateLimited")
+        assert int(again.headers["Retry-After"]) >= 1
+        assert again.headers["x-frame-options"] == "DENY"
+    finally:
+        gw.app.state.route_limits = defaults

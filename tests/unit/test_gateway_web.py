@@ -53,6 +53,32 @@ async def test_the_app_is_served_at_the_root_without_cache(gateway: httpx.AsyncC
     assert "frame-ancestors 'none'" in WEB_CSP
 
 
+async def test_pages_keep_their_policy_and_get_the_common_headers_while_the_api_keeps_its_own(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """gateway/headers.py (outside) and gateway/web.py (inside) do not fight over the pages' headers."""
+    common = {
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "x-frame-options": "DENY",
+        "cross-origin-opener-policy": "same-origin",
+    }
+    for path in ("/", "/orders/42", "/assets/app-1234.js"):
+        page = await gateway.get(path, headers=HTML)
+        assert page.status_code == 200
+        assert page.headers.get_list("content-security-policy") == [WEB_CSP], path
+        assert len(page.headers.get_list("cache-control")) == 1, path
+        assert page.headers["cache-control"] != "no-store", path  # the app's files may be cached
+        for name, value in common.items():
+            assert page.headers.get_list(name) == [value], (path, name)
+    api = await gateway.get("/api/web-config")
+    assert api.status_code == 401
+    assert api.headers.get_list("content-security-policy") == ["default-src 'none'; frame-ancestors 'none'"]
+    assert api.headers["cache-control"] == "no-store"
+    for name, value in common.items():
+        assert api.headers.get_list(name) == [value], name
+
+
 async def test_assets_are_cached_for_long_and_other_files_are_not(gateway: httpx.AsyncClient) -> None:
     asset = await gateway.get("/assets/app-1234.js")
     assert asset.status_code == 200

@@ -13,6 +13,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+with workflow.unsafe.imports_passed_through():
+    from common.tracing import WorkerTracing
 from workflows.account_notice import AccountNotice, AccountNoticeInput, AccountNoticeResult
 from workflows.erp_status import PATCH_ERP_STATUS
 from workflows.erp_sync import ErpImport, ErpSync
@@ -171,7 +173,8 @@ def test_new_histories_carry_the_patch_marker_and_old_ones_do_not() -> None:
 )
 async def test_history_replays_deterministically(path: Path) -> None:
     workflows = [OrderFulfillment, PickPackShip, WaveRelease, ErpImport, ErpSync, AccountNotice]
-    await Replayer(workflows=workflows).replay_workflow(load(path))
+    # With the worker's interceptor (common.tracing): it adds headers, never commands.
+    await Replayer(workflows=workflows, interceptors=[WorkerTracing()]).replay_workflow(load(path))
 
 
 @workflow.defn(name="AccountNotice")

@@ -142,3 +142,41 @@ async def test_bad_filters_are_422(client: httpx.AsyncClient, params: dict[str, 
 async def test_the_service_demands_the_service_token(client: httpx.AsyncClient) -> None:
     resp = await client.get("/records", headers={"X-PakLog-Service-Token": "wrong"})
     assert resp.status_code == 401
+
+
+async def _walk(client: httpx.AsyncClient, **params: Any) -> list[list[int]]:
+    """Every page of ``GET /records`` by its cursor: the ``seq`` of each page's records."""
+    pages: list[list[int]] = []
+    while True:
+        resp = await client.get("/records", params=params)
+        assert resp.status_code == 200, resp.text
+        pages.append([r["seq"] for r in resp.json()["items"]])
+        if resp.json()["next_cursor"] is None:
+            return pages
+        params["cursor"] = resp.json()["next_cursor"]
+
+
+async def test_the_trail_is_walked_to_its_end_by_cursor_in_either_order(client: httpx.AsyncClient) -> None:
+    await append(client, *(entry(actor="walker" if n % 2 else "other") for n in range(7)))
+    assert await _walk(client, limit=3) == [[7, 6, 5], [4, 3, 2], [1]]
+    assert await _walk(client, limit=3, oldest_first="true") == [[1, 2, 3], [4, 5, 6], [7]]
+    assert await _walk(client, limit=2, actor="walker") == [[6, 4], [2]]
+    # Records appended meanwhile are newer: the walk newest first never meets them, nor shifts.
+    first = (await client.get("/records", params={"limit": 3})).json()
+    await append(client, entry(), entry())
+    second = (await client.get("/records", params={"limit": 3, "cursor": first["next_cursor"]})).json()
+    assert [r["seq"] for r in second["items"]] == [4, 3, 2]
+
+
+async def test_a_cursor_not_given_out_by_this_order_is_422(client: httpx.AsyncClient) -> None:
+    await append(client, entry(), entry())
+    newest = (await client.get("/records", params={"limit": 1})).json()["next_cursor"]
+    for params in (
+        {"cursor": "not-a-cursor"},
+        {"cursor": newest, "oldest_first": "true"},  # a cursor of the other order
+        {"cursor": "eyJ2IjoxLCJsIjoiYXVkaXQ6ZGVzYyIsImsiOiIxIn0"},  # the key as text
+        {"cursor": "x" * 300},
+    ):
+        resp = await client.get("/records", params=params)
+        assert resp.status_code == 422, params
+        assert resp.json()["type"] in ("InvalidCursor", "ValidationError"), params

@@ -27,7 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from common.db import create_engine
+from common.http import create_http_client
 from common.security import TokenIssuer
+from common.settings import ServiceSettings
 from gateway.app import create_app as gateway_app
 from gateway.audit.trail import AuditTrail
 from gateway.clients import ServiceClients
@@ -37,7 +39,7 @@ from services.audit.settings import AuditSettings
 from services.audit.verify import verify_database
 from tests.conftest import FreshDatabase
 from tests.services.audit.conftest import AuditDb
-from tests.support import free_port
+from tests.support import free_port, service_credential
 
 SECRET = secrets.token_urlsafe(48)
 ISSUER = TokenIssuer(secret=SECRET)
@@ -59,8 +61,11 @@ class Backends(httpx.AsyncBaseTransport):
     def __init__(self, audit: FastAPI) -> None:
         self.audit = httpx.ASGITransport(app=audit)
         self.audit_up = True
+        #: (host, path, X-Request-ID) of every call the gateway made.
+        self.calls: list[tuple[str, str, str | None]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append((request.url.host, request.url.path, request.headers.get("X-Request-ID")))
         if request.url.host == "audit":
             if not self.audit_up:
                 raise httpx.ConnectError("audit service is down", request=request)
@@ -112,7 +117,8 @@ def start_gateway(backends: Backends, gateway_db: str) -> Callable[..., Any]:
             **overrides,
         )
         app = gateway_app(settings, temporal=cast(Client, object()))
-        async with httpx.AsyncClient(transport=backends) as services:  # closed after the lifespan's last drain
+        # The pooled client every process uses (it sends X-Request-ID), over the canned backends.
+        async with create_http_client(transport=backends) as services:  # closed after the lifespan's last drain
             async with app.router.lifespan_context(app):
                 app.state.clients = ServiceClients(services, settings)
                 trail: AuditTrail = app.state.audit
@@ -293,3 +299,80 @@ async def test_the_trail_is_for_operators(start_gateway: Callable[..., Any], aud
         assert [(i["client"], i["role"], i["status"]) for i in partners] == [("erp", "partner", 403)]
         mine = (await http.get("/api/audit", params={"path": "/api/auth/me"}, headers=OLIVIA)).json()
         assert mine["total"] == 1
+
+
+async def test_the_trail_is_walked_by_cursor_through_the_gateway(
+    start_gateway: Callable[..., Any], audit_db: AuditDb
+) -> None:
+    async with start_gateway() as (http, _):
+        for _ in range(5):
+            assert (await http.get("/api/auth/me", headers=ALICE)).status_code == 200
+        await eventually(lambda: _count_is(audit_db, 5))
+        seqs: list[list[int]] = []
+        params: dict[str, Any] = {"actor": "alice", "path": "/api/auth/me", "limit": 2}
+        while True:
+            page = await http.get("/api/audit", params=params, headers=OLIVIA)
+            assert page.status_code == 200, page.text
+            seqs.append([i["seq"] for i in page.json()["items"]])
+            if page.json()["next_cursor"] is None:
+                break
+            params["cursor"] = page.json()["next_cursor"]
+        assert [len(p) for p in seqs] == [2, 2, 1]
+        flat = [s for p in seqs for s in p]
+        assert flat == sorted(flat, reverse=True)
+        assert len(set(flat)) == 5
+        for bad in ("not-a-cursor", "eyJ2IjoxfQ"):
+            resp = await http.get("/api/audit", params={"cursor": bad}, headers=OLIVIA)
+            assert (resp.status_code, resp.json()["type"]) == (422, "InvalidCursor"), bad
+        malformed = await http.get("/api/audit", params={"cursor": "not base64!"}, headers=OLIVIA)
+        assert (malformed.status_code, malformed.json()["type"]) == (422, "ValidationError")
+
+
+async def test_operators_read_the_exception_log_and_the_request_id_reaches_the_service(
+    start_gateway: Callable[..., Any], backends: Backends
+) -> None:
+    stored_batch = {
+        "items": [
+            {
+                "at": "2026-12-01T10:00:00+00:00",
+                "service": "orders",
+                "host": "h",
+                "pid": 7,
+                "logger": "paklog.http",
+                "level": "ERROR",
+                "type": "builtins.KeyError",
+                "message": "unhandled error: 'sku'",
+                "stack": "Traceback ...",
+                "request_id": "rid-of-a-500",
+                "fingerprint": "cd" * 16,
+                "count": 3,
+            }
+        ]
+    }
+    resp = await backends.audit.handle_async_request(
+        httpx.Request(
+            "POST", "http://audit/exceptions", json=stored_batch, headers=service_credential(ServiceSettings())
+        )
+    )
+    assert resp.status_code == 200
+    async with start_gateway() as (http, _):
+        assert (await http.get("/api/admin/exceptions")).status_code == 401
+        customer = await http.get("/api/admin/exceptions", headers=ALICE)
+        assert (customer.status_code, customer.json()["type"]) == (403, "StaffOnly")
+        bad = await http.get("/api/admin/exceptions", params={"since": "yesterday"}, headers=OLIVIA)
+        assert (bad.status_code, bad.json()["type"]) == (422, "ValidationError")
+        page = await http.get(
+            "/api/admin/exceptions",
+            params={"request_id": "rid-of-a-500"},
+            headers={**OLIVIA, "X-Request-ID": "rid-operator-look"},
+        )
+    assert page.status_code == 200, page.text
+    [row] = page.json()["items"]
+    assert (row["service"], row["type"], row["count"], row["stack"]) == (
+        "orders",
+        "builtins.KeyError",
+        3,
+        "Traceback ...",
+    )
+    # The gateway's call to the audit service carried the operator's request id.
+    assert ("audit", "/exceptions", "rid-operator-look") in backends.calls

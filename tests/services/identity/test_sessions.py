@@ -285,6 +285,50 @@ async def test_the_admin_list_is_a_page(client: httpx.AsyncClient) -> None:
     page = (await client.get("/accounts", params={"limit": 2})).json()
     assert (page["limit"], page["offset"], page["total"]) == (2, 0, 3)
     assert [u["username"] for u in page["items"]] == ["admin", "alice"]
+    assert page["next_cursor"] is not None
+
+
+async def walk(client: httpx.AsyncClient, path: str, key: str, limit: int) -> list[list[str]]:
+    """Every page of a list by its cursor: the keys of each page's rows."""
+    pages: list[list[str]] = []
+    params: dict[str, str | int] = {"limit": limit}
+    while True:
+        resp = await client.get(path, params=params)
+        assert resp.status_code == 200, resp.text
+        pages.append([row[key] for row in resp.json()["items"]])
+        if resp.json()["next_cursor"] is None:
+            return pages
+        params["cursor"] = resp.json()["next_cursor"]
+
+
+async def test_users_and_clients_are_walked_to_their_end_by_cursor(client: httpx.AsyncClient) -> None:
+    for n in range(4):
+        body = {"username": f"walker-{n}", "email": f"walker{n}@example.com", "password": "Sturdy-pass-1"}
+        assert (await client.post("/accounts", json=body)).status_code == 201
+        made = await client.post("/clients", json={"name": f"P{n}", "scopes": ["erp"], "client_id": f"partner-{n}"})
+        assert made.status_code == 201
+    users = await walk(client, "/accounts", "username", 2)
+    assert users == [["admin", "alice"], ["olivia", "walker-0"], ["walker-1", "walker-2"], ["walker-3"]]
+    clients = await walk(client, "/clients", "client_id", 3)
+    assert clients == [["partner-0", "partner-1", "partner-2"], ["partner-3"]]
+    # A user who signs up behind the walk's position is not seen twice, nor shifts the next page.
+    first = (await client.get("/accounts", params={"limit": 2})).json()
+    body = {"username": "aaron", "email": "aaron@example.com", "password": "Sturdy-pass-1"}
+    assert (await client.post("/accounts", json=body)).status_code == 201
+    second = (await client.get("/accounts", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    assert [u["username"] for u in second["items"]] == ["olivia", "walker-0"]
+
+
+@pytest.mark.parametrize("path", ["/accounts", "/clients"])
+async def test_a_cursor_not_given_out_by_the_list_is_422(client: httpx.AsyncClient, path: str) -> None:
+    users_cursor = (await client.get("/accounts", params={"limit": 1})).json()["next_cursor"]
+    for bad in (
+        "not-a-cursor",
+        "eyJ2IjoxfQ",
+        users_cursor if path == "/clients" else "eyJ2IjoxLCJsIjoidXNlcnMiLCJrIjoxfQ",
+    ):
+        resp = await client.get(path, params={"cursor": bad})
+        assert (resp.status_code, resp.json()["type"]) == (422, "InvalidCursor"), bad
 
 
 async def test_clients_are_created_rotated_and_listed(client: httpx.AsyncClient) -> None:
@@ -301,7 +345,9 @@ async def test_clients_are_created_rotated_and_listed(client: httpx.AsyncClient)
     assert (old.status_code, old.json()["type"]) == (401, "InvalidClient")
     assert (await client.post("/token", data={**form, "client_secret": rotated["client_secret"]})).status_code == 200
 
-    listed = (await client.get("/clients")).json()
+    page = (await client.get("/clients")).json()
+    assert (page["total"], page["next_cursor"]) == (1, None)
+    listed = page["items"]
     assert [c["client_id"] for c in listed] == [credentials["client_id"]]
     assert "client_secret" not in listed[0]
     assert "secret_hash" not in listed[0]

@@ -266,6 +266,9 @@ export interface paths {
         /**
          * List Users
          * @description A page of users by username (``disabled`` tells who cannot log in).
+         *
+         *     Walk with ``cursor`` (each page's ``next_cursor``) to see each user once
+         *     while others sign up; ``offset`` pages still work, but shift meanwhile.
          */
         get: operations["list_users_api_admin_users_get"];
         put?: never;
@@ -345,7 +348,7 @@ export interface paths {
         };
         /**
          * List Clients
-         * @description Partner clients (OAuth2 client credentials), without their secrets.
+         * @description A page of partner clients (OAuth2 client credentials) by id, without their secrets; walk with ``cursor``.
          */
         get: operations["list_clients_api_admin_clients_get"];
         put?: never;
@@ -937,11 +940,36 @@ export interface paths {
          * Audit Trail
          * @description A page of recorded calls, newest first: who, what, the status, correlation and workflow ids, body digests.
          *
+         *     Walk with ``cursor`` (each page's ``next_cursor``, with the same filters)
+         *     to see each call once while new ones are recorded; ``offset`` pages shift meanwhile.
          *     A call shows here once the gateway's outbox has reached the audit service
          *     (normally within a fraction of a second; after an outage of the audit
          *     service, once it is back).
          */
         get: operations["audit_trail_api_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/exceptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Exception Log
+         * @description A page of the unexpected exceptions every process logged, newest first, with stack and correlation id.
+         *
+         *     Quote a 500's ``X-Request-ID`` as ``request_id`` to find its exception. A
+         *     row with ``count`` > 1 stands for a burst of alike exceptions.
+         */
+        get: operations["exception_log_api_admin_exceptions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1035,7 +1063,7 @@ export interface components {
         };
         /**
          * AuditPageView
-         * @description A page of the trail, newest first (DESIGN.md's list shape; walked by ``offset``).
+         * @description A page of the trail, newest first (DESIGN.md's list shape); walk with ``?cursor=<next_cursor>``.
          */
         AuditPageView: {
             /** Items */
@@ -1049,6 +1077,11 @@ export interface components {
             limit: number;
             /** Offset */
             offset: number;
+            /**
+             * Next Cursor
+             * @description Opaque; continue with ?cursor= (same filters), null when there is no next page
+             */
+            next_cursor?: string | null;
         };
         /**
          * AuditRecordView
@@ -1217,6 +1250,25 @@ export interface components {
             client_id?: string | null;
         };
         /**
+         * ClientPage
+         * @description A page of partner clients by id, without their secrets; walk with ``?cursor=<next_cursor>``.
+         */
+        ClientPage: {
+            /** Items */
+            items: components["schemas"]["ClientView"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /**
+             * Next Cursor
+             * @description Opaque; continue with ?cursor=, null when there is no next page
+             */
+            next_cursor?: string | null;
+        };
+        /**
          * ClientSecretView
          * @description Shown once: identity keeps only a hash of the secret.
          */
@@ -1369,6 +1421,83 @@ export interface components {
             detail: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ExceptionPageView
+         * @description A page of the exception log, newest first; ``next_cursor`` continues it.
+         */
+        ExceptionPageView: {
+            /** Items */
+            items: components["schemas"]["ExceptionView"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /**
+         * ExceptionView
+         * @description One unexpected exception (or ``count`` alike) a process logged (docs/errors-and-tracing.md).
+         */
+        ExceptionView: {
+            /** Id */
+            id: number;
+            /**
+             * At
+             * Format: date-time
+             * @description When it was logged (the latest of them when count > 1)
+             */
+            at: string;
+            /**
+             * Received At
+             * Format: date-time
+             */
+            received_at: string;
+            /**
+             * Service
+             * @description The process: gateway, orders, worker ...
+             */
+            service: string;
+            /** Host */
+            host: string;
+            /** Pid */
+            pid: number;
+            /** Logger */
+            logger: string;
+            /** Level */
+            level: string;
+            /**
+             * Type
+             * @description The exception's type, e.g. builtins.KeyError
+             */
+            type: string;
+            /** Message */
+            message: string;
+            /**
+             * Stack
+             * @description The innermost frames, bounded
+             */
+            stack: string;
+            /**
+             * Request Id
+             * @description The X-Request-ID correlation id
+             */
+            request_id: string | null;
+            /** Workflow Id */
+            workflow_id: string | null;
+            /** Activity */
+            activity: string | null;
+            /**
+             * Fingerprint
+             * @description Type and innermost frames: alike exceptions share it
+             */
+            fingerprint: string;
+            /**
+             * Count
+             * @description Occurrences this row stands for (a storm is counted, not stored row by row)
+             */
+            count: number;
         };
         /** Health */
         Health: {
@@ -2078,7 +2207,10 @@ export interface components {
             /** Applied */
             applied: boolean;
         };
-        /** UserPage */
+        /**
+         * UserPage
+         * @description A page of users by username (DESIGN.md's list shape); walk with ``?cursor=<next_cursor>``.
+         */
         UserPage: {
             /** Items */
             items: components["schemas"]["ProfileView"][];
@@ -2088,6 +2220,11 @@ export interface components {
             limit: number;
             /** Offset */
             offset: number;
+            /**
+             * Next Cursor
+             * @description Opaque; continue with ?cursor=, null when there is no next page
+             */
+            next_cursor?: string | null;
         };
         /**
          * WatermarkView
@@ -2351,6 +2488,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2796,6 +2944,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -3019,6 +3178,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -3109,6 +3279,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3236,6 +3417,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 offset?: number;
+                /** @description A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out) */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -3273,6 +3456,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3355,6 +3549,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -3425,6 +3630,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3529,6 +3745,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -3551,7 +3778,12 @@ export interface operations {
     };
     list_clients_api_admin_clients_get: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                offset?: number;
+                /** @description A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out) */
+                cursor?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3564,7 +3796,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ClientView"][];
+                    "application/json": components["schemas"]["ClientPage"];
                 };
             };
             /** @description Missing, malformed or expired bearer token, or wrong credentials */
@@ -3588,6 +3820,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3690,6 +3933,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -3766,6 +4020,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -3832,6 +4097,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3951,6 +4227,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -4021,6 +4308,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4143,6 +4441,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -4259,6 +4568,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -4323,6 +4643,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4405,6 +4736,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -4469,6 +4811,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4580,6 +4933,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -4650,6 +5014,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4744,6 +5119,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4845,6 +5231,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -4913,6 +5310,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5037,6 +5445,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -5155,6 +5574,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -5262,6 +5692,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -5338,6 +5779,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -5401,6 +5853,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5483,6 +5946,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -5559,6 +6033,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -5618,6 +6103,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5747,6 +6243,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -5809,6 +6316,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5885,6 +6403,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5989,6 +6518,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -6063,6 +6603,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -6122,6 +6673,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6246,6 +6808,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -6314,6 +6887,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A service behind the gateway answered outside its contract */
             502: {
                 headers: {
@@ -6348,6 +6932,8 @@ export interface operations {
                 until?: string | null;
                 limit?: number;
                 offset?: number;
+                /** @description A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out) */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -6385,6 +6971,106 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway answered outside its contract */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service or the workflow engine is unreachable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    exception_log_api_admin_exceptions_get: {
+        parameters: {
+            query?: {
+                /** @description Logged at or after this time (with a zone) */
+                since?: string | null;
+                /** @description Logged before this time (with a zone) */
+                until?: string | null;
+                /** @description The process: gateway, orders, worker ... */
+                service?: string | null;
+                /** @description An X-Request-ID */
+                request_id?: string | null;
+                /** @description e.g. builtins.KeyError */
+                type?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExceptionPageView"];
+                };
+            };
+            /** @description Missing, malformed or expired bearer token, or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request, or well-formed but breaking a business rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6450,6 +7136,17 @@ export interface operations {
             /** @description Malformed request, or well-formed but breaking a business rule */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
