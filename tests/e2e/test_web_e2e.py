@@ -132,6 +132,7 @@ def test_a_customer_places_an_order_watches_it_live_and_cancels_it(steps: Steps)
     expect(compensations).to_contain_text("The card authorization was released")
     expect(compensations).to_contain_text("The reserved items were put back in stock.")
     expect(page.get_by_role("button", name="Cancel this order")).to_have_count(0)
+    expect(page.get_by_test_id("payment")).to_have_text("Released (not charged)")
     steps.shot("cancelled")
 
     page.get_by_role("link", name="My orders").click()
@@ -173,6 +174,20 @@ def _api(platform: LocalPlatform, username: str, password: str) -> httpx.Client:
     return http
 
 
+def _order_body(sku: str, quantity: int) -> dict[str, object]:
+    return {
+        "lines": [{"sku": sku, "quantity": quantity}],
+        "shipping_address": {
+            "name": "Alice Customer",
+            "line1": "1 Example Street",
+            "city": "Berlin",
+            "postal_code": "10115",
+            "country": "DE",
+        },
+        "payment": {"card_token": "tok_visa"},
+    }
+
+
 def _clear_backlog(olivia: httpx.Client) -> None:
     """Cancel the orders other tests left waiting for a wave, so the wave planned here holds only this one."""
     page = olivia.get("/api/orders", params={"status": "AWAITING_WAVE", "limit": 200}).json()
@@ -186,18 +201,7 @@ def test_an_operator_plans_a_wave_picks_and_packs_an_order_to_shipped(steps: Ste
         closing(_api(platform, "alice", "alice-pass")) as alice,
     ):
         _clear_backlog(olivia)
-        body = {
-            "lines": [{"sku": "MUG-BLU", "quantity": 2}],
-            "shipping_address": {
-                "name": "Alice Customer",
-                "line1": "1 Example Street",
-                "city": "Berlin",
-                "postal_code": "10115",
-                "country": "DE",
-            },
-            "payment": {"card_token": "tok_visa"},
-        }
-        placed = alice.post("/api/orders", params={"wait": "accepted"}, json=body)
+        placed = alice.post("/api/orders", params={"wait": "accepted"}, json=_order_body("MUG-BLU", 2))
         assert placed.status_code == 201, placed.text
         order_id = placed.json()["order_id"]
 
@@ -251,10 +255,53 @@ def test_an_operator_plans_a_wave_picks_and_packs_an_order_to_shipped(steps: Ste
     page.get_by_role("button", name="Add to carton").click()
     expect(page.get_by_test_id("difference")).to_contain_text("matches")
     page.get_by_role("button", name="Close the carton").click()
-    expect(page.get_by_text(re.compile(r"^Packed"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Packed in a size \w+ carton"))).to_be_visible()
+    # The packer's screen follows the order until the carrier's label is there, then links the PDF.
+    label = page.get_by_test_id("label").get_by_role("link", name="Open the label PDF")
+    expect(label).to_be_visible(timeout=STEP_MS)
+    expect(page.get_by_test_id("pack-status")).to_have_text("Shipped")
+    expect(label).to_have_attribute("data-type", "application/pdf")
+    href = label.get_attribute("href")
+    assert href is not None
+    assert href.startswith("blob:")
+    with page.expect_popup() as opened:
+        label.click()
+    assert opened.value.url == href
+    opened.value.close()
     steps.shot("packed")
 
     page.goto(f"/orders/{order_id}")
     expect(page.locator('[data-status="SHIPPED"]')).to_have_attribute("data-state", "current", timeout=STEP_MS)
+    expect(page.get_by_test_id("live")).to_have_text("Live")
+    expect(page.get_by_test_id("payment")).to_have_text("Charged")
     expect(page.get_by_test_id("workflow-link")).to_have_attribute("href", re.compile(f"/workflows/order-{order_id}$"))
     steps.shot("shipped")
+
+
+def test_the_order_page_reconnects_after_a_gateway_restart(steps: Steps, platform: LocalPlatform) -> None:
+    """The gateway goes away under an open order page; when it is back, the page resumes its live timeline."""
+    page = steps.page
+    sign_in(steps, "alice", "alice-pass")
+    expect(page.get_by_role("heading", name="Catalogue")).to_be_visible()
+    with closing(_api(platform, "alice", "alice-pass")) as alice:
+        placed = alice.post("/api/orders", params={"wait": "accepted"}, json=_order_body("TEE-WHT-M", 1))
+        assert placed.status_code == 201, placed.text
+        order_id = placed.json()["order_id"]
+    page.goto(f"/orders/{order_id}")
+    expect(page.locator('[data-status="AWAITING_WAVE"]')).to_have_attribute("data-state", "current", timeout=STEP_MS)
+    expect(page.get_by_test_id("live")).to_have_text("Live")
+
+    platform.kill("gateway", keep_down=True)
+    try:
+        expect(page.get_by_test_id("live")).to_have_text("Reconnecting…")
+        steps.shot("gateway-down")
+    finally:
+        platform.respawn("gateway")
+    expect(page.get_by_test_id("live")).to_have_text("Live")
+    # A change made after the restart reaches the page through the reopened stream (sent with Last-Event-ID).
+    with closing(_api(platform, "alice", "alice-pass")) as alice:
+        cancelled = alice.post(f"/api/orders/{order_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+    expect(page.locator("li.cancelled")).to_contain_text("You cancelled the order.", timeout=STEP_MS)
+    expect(page.get_by_test_id("status")).to_have_text("Cancelled")
+    steps.shot("reconnected")

@@ -47,6 +47,22 @@ const COMPENSATION_WORDS: Record<string, string> = {
   "warehouse.restock": "Picked items were put back on the shelves.",
 };
 
+const PAYMENT_WORDS: Record<string, string> = {
+  PENDING: "Waiting for the bank",
+  AUTHORIZED: "Authorized (not charged yet)",
+  CAPTURED: "Charged",
+  PARTIALLY_REFUNDED: "Partly refunded",
+  REFUNDED: "Refunded",
+  DECLINED: "Declined",
+  VOIDED: "Released (not charged)",
+};
+
+/** The payment's state as the payments service names it, in words; unknown states are shown as they are. */
+export function paymentWords(status: string | null | undefined): string {
+  if (!status) return "—";
+  return PAYMENT_WORDS[status] ?? status.replace(/_/g, " ").toLowerCase();
+}
+
 export function statusWords(status: string): string {
   return STATUS_WORDS[status as OrderStatus] ?? status.replace(/_/g, " ").toLowerCase();
 }
