@@ -57,7 +57,9 @@ web-api: install $(WEB_DEPS)
 
 # The browser tests' Chromium, from Debian, when it is missing (CI runs as root, without stdin).
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@test -x /usr/bin/chromium || { \
+		test "$$(id -u)" = 0 || { echo "The browser tests need Debian's Chromium: apt-get install chromium (as root)."; exit 1; }; \
+		apt-get update </dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium </dev/null; }
 
 dev: install web
 	$(BIN)/paklog dev

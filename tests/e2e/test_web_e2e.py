@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -37,6 +38,8 @@ STEP_MS = 60_000
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    # A page shows what it is told within seconds; on a loaded 2-core machine give it more than the default 5 s.
+    expect.set_options(timeout=15_000)
     assert (DEFAULT_DIST / "index.html").is_file(), "the web app is not built: run `make web` (make test does)"
     assert Path(CHROMIUM).is_file(), "Chromium is missing: `apt-get install chromium` (make test does)"
     with sync_playwright() as playwright:
@@ -164,6 +167,36 @@ def test_a_wrong_password_is_said_in_words_and_a_customer_sees_no_console(steps:
     expect(page.get_by_role("link", name="All orders")).to_have_count(0)
     page.goto("/ops/orders")  # a deep link to the console sends a customer back to the catalogue
     expect(page.get_by_role("heading", name="Catalogue")).to_be_visible()
+
+
+def test_a_new_customer_registers_and_never_sees_another_customers_order(steps: Steps, platform: LocalPlatform) -> None:
+    with closing(_api(platform, "alice", "alice-pass")) as alice:
+        placed = alice.post("/api/orders", params={"wait": "accepted"}, json=_order_body("MUG-RED", 1))
+        assert placed.status_code == 201, placed.text
+        alices_order = placed.json()["order_id"]
+    page = steps.page
+    page.goto("/")
+    page.get_by_role("link", name="Create an account").click()
+    # The sign-in page has a "Username" too: fill only once the registration form is there.
+    expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
+    username = f"bea{secrets.token_hex(3)}"
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Name (optional)").fill("Bea Newcomer")
+    page.get_by_label("Password").fill("bea-long-password")
+    steps.shot("register")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Catalogue")).to_be_visible()
+    expect(page.get_by_text("Bea Newcomer")).to_be_visible()
+
+    page.get_by_role("link", name="My orders").click()
+    expect(page.get_by_role("heading", name="My orders")).to_be_visible()
+    expect(page.get_by_text("No orders yet.")).to_be_visible()
+    expect(page.get_by_role("link", name=alices_order)).to_have_count(0)
+    page.goto(f"/orders/{alices_order}")  # someone else's order is indistinguishable from none
+    expect(page.get_by_role("alert")).to_have_text("We could not find that. It may not exist, or it is not yours.")
+    expect(page.get_by_test_id("timeline")).to_have_count(0)
+    steps.shot("not-yours")
 
 
 def _api(platform: LocalPlatform, username: str, password: str) -> httpx.Client:
