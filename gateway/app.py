@@ -41,6 +41,7 @@ from gateway.routes import (
 )
 from gateway.settings import GatewaySettings, get_settings
 from gateway.temporal import connect_temporal
+from gateway.web import WebAppMiddleware, config_router, web_dist
 
 #: Every method the API has (``DELETE /api/tracking/{code}`` included); a browser's preflight must allow each.
 CORS_METHODS = ["GET", "POST", "PUT", "DELETE"]
@@ -99,6 +100,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     install_error_handlers(app)
     install_gateway_error_handlers(app)
     install_openapi(app)
+    app.add_middleware(WebAppMiddleware, dist=web_dist(settings.web_dist))  # innermost: only paths /api never owns
     app.add_middleware(UnstorableInputMiddleware)  # inside the body limit, which bounds what it reads
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
@@ -134,6 +136,7 @@ def create_app(settings: GatewaySettings | None = None, *, temporal: Client | No
     app.include_router(erp_events.dead_letters_router)
     app.include_router(audit.router)
     app.include_router(audit.exceptions_router)
+    app.include_router(config_router)
 
     @app.get("/healthz", tags=["health"], response_model=Health)
     async def healthz() -> Health:

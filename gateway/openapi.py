@@ -32,6 +32,15 @@ _RATE_LIMITED = {
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
+def component_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its references pointing at ``#/components/schemas``, for a hand-written
+    response (an event stream's ``data``). Pydantic's own ``#/$defs/...`` would point nowhere in the document;
+    every model it names is in the components already (routes use them)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
 def rewrite_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
     """Document a 422 and a 429 :class:`ErrorBody` on every operation (and a 400 on those with a body); drop
     FastAPI's schemas."""

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from limits import parse
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -102,6 +103,9 @@ class GatewaySettings(TemporalSettings, ServiceUrls):
     #: Refuse a person's token that names no session (``sid``): such a token, issued before sessions
     #: existed, cannot be revoked. Unset: on in production, off elsewhere (tests sign tokens of their own).
     require_session_claim: bool | None = None
+    #: The built web app (``web/dist`` of the checkout unless set) and the Temporal Web UI its console links to.
+    web_dist: Path | None = None
+    temporal_ui_url: str = "http://127.0.0.1:8233"
 
     def sessions_required(self) -> bool:
         """Whether a person's token must name its session (:attr:`require_session_claim`)."""
