@@ -6,6 +6,7 @@ platform stops on Ctrl-C / SIGTERM, or when one child keeps crashing.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sys
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.logging import configure_logging
+from gateway.web import DEFAULT_DIST
 from paklog.platform import ChildExited, LocalPlatform, PlatformConfig
 
 DEMO_LOGINS = [
@@ -38,6 +40,10 @@ def _without_password(url: str) -> str:
 
 def print_banner(console: Console, platform: LocalPlatform) -> None:
     table = Table(title="PakLog is running", show_header=False, title_justify="left")
+    built = (DEFAULT_DIST / "index.html").is_file() or bool(os.environ.get("PAKLOG_WEB_DIST"))
+    table.add_row(
+        "Web app (storefront, operator console)", f"{platform.gateway_url}/" + ("" if built else " (make web)")
+    )
     table.add_row("Gateway API", f"{platform.gateway_url}/api")
     table.add_row("OpenAPI docs", f"{platform.gateway_url}/docs")
     if platform.web_ui_url:
