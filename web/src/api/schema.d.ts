@@ -394,8 +394,12 @@ export interface paths {
          * List Orders
          * @description The caller's orders, newest first; operators and admins see everyone's.
          *
-         *     Walk with ``cursor`` to see each order once while new ones are placed;
-         *     ``offset`` pages still work, but shift as orders arrive.
+         *     Filters (``status``, ``reason``, placed ``since`` / before ``until``, and
+         *     for staff ``customer_id``) combine, and hold on every page: walk with
+         *     ``cursor`` (and the same filters) to see each matching order once while new
+         *     ones are placed; ``offset`` pages still work, but shift as orders arrive.
+         *     ``since`` not before ``until`` is 422 ``InvalidTimeRange``; a time without
+         *     a zone is 422.
          */
         get: operations["list_orders_api_orders_get"];
         put?: never;
@@ -4055,7 +4059,14 @@ export interface operations {
         parameters: {
             query?: {
                 status?: components["schemas"]["OrderStatus"] | null;
+                /** @description Staff only: this customer's orders */
                 customer_id?: string | null;
+                /** @description Only orders cancelled for this reason */
+                reason?: components["schemas"]["CancelReason"] | null;
+                /** @description Placed at or after this time (ISO 8601 with a zone) */
+                since?: string | null;
+                /** @description Placed before this time (ISO 8601 with a zone) */
+                until?: string | null;
                 limit?: number;
                 offset?: number;
                 /** @description A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out) */
