@@ -22,8 +22,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.paging import Cursor
-from common.vocabulary import CancelReason
 from common.sql import Sql, driver_connection
+from common.vocabulary import CancelReason
 from services.orders.models import Order, OrderAlert, OrderCreate, OrderLine, OrderStatus, StatusChange
 
 ORDER_COLUMNS = (

@@ -190,9 +190,7 @@ async def test_a_customer_filters_only_their_own_orders(door: Door) -> None:
         ({"reason": "BORED"}, "ValidationError"),
     ],
 )
-async def test_bad_filters_are_422_and_never_reach_the_service(
-    door: Door, params: dict[str, str], kind: str
-) -> None:
+async def test_bad_filters_are_422_and_never_reach_the_service(door: Door, params: dict[str, str], kind: str) -> None:
     resp = await door.list("olivia", **params)
     assert resp.status_code == 422, resp.text
     assert resp.json()["type"] == kind

@@ -44,9 +44,7 @@ async def placed_at(sessions: async_sessionmaker[AsyncSession], order_id: str, a
         await session.exec(update(Order).where(col(Order.order_id) == order_id).values(created_at=at))
 
 
-async def seed(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], customer: str
-) -> dict[str, str]:
+async def seed(client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], customer: str) -> dict[str, str]:
     """Six orders of one customer an hour apart (a = T0 ... f = T0+5h); b, d, e cancelled for reasons."""
     ids: dict[str, str] = {}
     for hour, name in enumerate("abcdef"):
