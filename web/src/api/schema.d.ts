@@ -876,7 +876,19 @@ export interface paths {
          */
         get: operations["sync_state_api_erp_sync_get"];
         put?: never;
-        post?: never;
+        /**
+         * Sync Now
+         * @description Run the import now, as ``paklog erp sync now`` does, without waiting for it to end.
+         *
+         *     Triggers the ``erp-sync`` Schedule (its run: ``erp-sync-run-<time>``), or
+         *     without a Schedule starts an ``ErpSync`` of its own (``erp-sync-run-now``).
+         *     A run already going (the Schedule's, a backfill, an earlier call's) is
+         *     never started twice: its id is answered with ``started`` false. Follow the
+         *     run with ``GET /api/erp/sync``. Temporal not answering is 503
+         *     ``TemporalUnavailable``; the Schedule not starting the run it was asked
+         *     for, 503 ``SyncNotStarted``.
+         */
+        post: operations["sync_now_api_erp_sync_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2111,6 +2123,23 @@ export interface components {
             last_event_at?: string | null;
             /** Created At */
             created_at?: string | null;
+        };
+        /**
+         * SyncNowView
+         * @description ``POST /api/erp/sync``'s answer: the run going now (not waited for; follow it with ``GET /api/erp/sync``).
+         */
+        SyncNowView: {
+            /**
+             * Workflow Id
+             * @description The ErpSync run now going
+             * @example erp-sync-run-2026-11-24T10:00:00Z
+             */
+            workflow_id: string;
+            /**
+             * Started
+             * @description true: this call started it; false: a run was already going (this is its id)
+             */
+            started: boolean;
         };
         /**
          * SyncSummaryView
@@ -6661,6 +6690,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErpSyncView"];
+                };
+            };
+            /** @description Missing, malformed or expired bearer token, or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request, or well-formed but breaking a business rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway answered outside its contract */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service or the workflow engine is unreachable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    sync_now_api_erp_sync_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run going now: started by this call, or already going (`started` false) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncNowView"];
                 };
             };
             /** @description Missing, malformed or expired bearer token, or wrong credentials */
