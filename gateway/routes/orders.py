@@ -247,7 +247,11 @@ async def order_events(
 
 @router.get("/{order_id}", response_model=OrderView, responses=error_responses(404, 422))
 async def get_order(request: Request, principal: PrincipalDep, order_id: OrderIdPath) -> OrderView:
-    return await orders.get_order(request.app.state.temporal, _clients(request), principal, order_id)
+    """The order as it stands; a cancelled one with its ``compensations`` (as the cancel answer listed them),
+    asked of its workflow (null when it does not answer within a couple of seconds)."""
+    return await orders.get_order(
+        request.app.state.temporal, _clients(request), principal, order_id, with_compensations=True
+    )
 
 
 @router.post(

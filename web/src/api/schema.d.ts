@@ -428,7 +428,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Order */
+        /**
+         * Get Order
+         * @description The order as it stands; a cancelled one with its ``compensations`` (as the cancel answer listed them),
+         *     asked of its workflow (null when it does not answer within a couple of seconds).
+         */
         get: operations["get_order_api_orders__order_id__get"];
         put?: never;
         post?: never;
@@ -1744,6 +1748,16 @@ export interface components {
              * @description The order's sales order number in the ERP; null until the order is exported
              */
             erp_document_number?: string | null;
+            /**
+             * Compensations
+             * @description A cancelled order's undone steps, newest first (as the cancel answer lists them), from its workflow; null when the order is not cancelled or its workflow did not answer in time
+             */
+            compensations?: string[] | null;
+            /**
+             * Compensation Failures
+             * @description A cancelled order's undos that failed (operators settle them by hand); null as compensations
+             */
+            compensation_failures?: components["schemas"]["CompensationFailureView"][] | null;
         };
         /** PackItemRequest */
         PackItemRequest: {
