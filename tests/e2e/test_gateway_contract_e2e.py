@@ -142,7 +142,9 @@ async def test_every_route_answers_what_the_document_says(
     c.check(await alice.get("/api/orders/nosuchorder"), "/api/orders/{order_id}", 404)
     c.check(await alice.get("/api/orders/not%20an%20id"), "/api/orders/{order_id}", 422)
     await check_the_floor(platform, c, alice, order_id)
-    c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 200)
+    undone: Any = c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 200)
+    later: Any = c.check(await alice.get(f"/api/orders/{order_id}"), "/api/orders/{order_id}", 200)
+    assert later["compensations"] == undone["compensations"], later  # asked of the order's workflow
     c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 409)
     c.check(await alice.post("/api/orders/nosuchorder/cancel"), "/api/orders/{order_id}/cancel", 404)
     await check_identity(platform, c)
