@@ -7,12 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import AwareDatetime
 from temporalio.service import RPCError
 
 from common.errors import Conflict, Forbidden, RuleViolation
 from common.idempotency import IdempotencyKeyDep
-from common.paging import MAX_CURSOR_LENGTH
+from common.paging import MAX_CURSOR_LENGTH, IsoDateTime
 from common.security import Principal
 from common.vocabulary import CancelReason
 from gateway import live, orders, warehouse
@@ -128,9 +127,9 @@ async def list_orders(
     customer_id: Annotated[str | None, Query(max_length=64, description="Staff only: this customer's orders")] = None,
     reason: Annotated[CancelReason | None, Query(description="Only orders cancelled for this reason")] = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="Placed at or after this time (ISO 8601 with a zone)")
+        IsoDateTime | None, Query(description="Placed at or after this time (ISO 8601 with a zone)")
     ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Placed before this time (ISO 8601 with a zone)")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Placed before this time (ISO 8601 with a zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     cursor: Annotated[

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from pydantic import AwareDatetime
 
 from common.db import SessionDep
 from common.erp_events import EVENT_ID_PATTERN, MAX_EVENTS_OFFSET, MAX_EVENTS_PAGE, ErpEventPage, EventStatus
 from common.errors import ErrorBody
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
-from common.paging import MAX_CURSOR_LENGTH
+from common.paging import MAX_CURSOR_LENGTH, IsoDateTime
 from services.orders import erp_events, history, service
 from services.orders.models import (
     AddressChangeIn,
@@ -59,8 +58,8 @@ async def list_orders(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
     reason: Annotated[CancelReason | None, Query(description="Only orders cancelled for this reason")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Placed at or after (with a zone)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Placed before (with a zone)")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="Placed at or after (with a zone)")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Placed before (with a zone)")] = None,
 ) -> OrderPage:
     """Orders newest first, a page at a time.
 

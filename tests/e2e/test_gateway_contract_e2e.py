@@ -92,6 +92,7 @@ async def test_every_route_answers_what_the_document_says(
         c.check(await anonymous.get("/api/orders"), "/api/orders", 401)
 
     c.check(await alice.get("/api/auth/me"), "/api/auth/me", 200)
+    c.check(await alice.get("/api/web-config"), "/api/web-config", 200)
     c.check(await alice.get("/api/products"), "/api/products", 200)
     c.check(await alice.get("/api/products", params={"offset": 10**12}), "/api/products", 422)
     c.check(await alice.get("/api/products/MUG-BLU"), "/api/products/{sku}", 200)

@@ -188,6 +188,8 @@ async def test_a_customer_filters_only_their_own_orders(door: Door) -> None:
         ({"since": "2031-05-01T10:00:00"}, "ValidationError"),
         ({"until": "2031-05-01"}, "ValidationError"),
         ({"reason": "BORED"}, "ValidationError"),
+        ({"until": "0.5"}, "ValidationError"),  # not read as a Unix time
+        ({"since": "1700000000"}, "ValidationError"),
     ],
 )
 async def test_bad_filters_are_422_and_never_reach_the_service(door: Door, params: dict[str, str], kind: str) -> None:

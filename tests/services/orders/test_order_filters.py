@@ -135,6 +135,8 @@ async def test_a_cursor_walk_with_filters_sees_each_match_once(
         ({"since": "2031-03-01T12:00:00"}, "ValidationError"),
         ({"until": "yesterday"}, "ValidationError"),
         ({"reason": "BORED"}, "ValidationError"),
+        ({"until": "0.5"}, "ValidationError"),  # not read as a Unix time
+        ({"since": "1700000000"}, "ValidationError"),
     ],
 )
 async def test_bad_filters_are_422(
