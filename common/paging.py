@@ -23,7 +23,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Annotated, TypeVar
+
+from pydantic import AwareDatetime, BeforeValidator
 
 from common.errors import RuleViolation
 
@@ -129,3 +131,19 @@ def decode_key_cursor(cursor: str, listing: str, kind: type[K]) -> K:
     if isinstance(key, str) and (not 0 < len(key) <= _MAX_KEY_LENGTH or _UNSTORABLE.search(key)):
         raise invalid
     return key
+
+
+# -- time filters of lists --------------------------------------------------------------------
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_date_time(value: object) -> object:
+    # pydantic also reads numbers ("0.5") as Unix times; a list filter takes only what its schema says.
+    if isinstance(value, str) and not _ISO_DATE_TIME.match(value):
+        raise ValueError("expected an ISO 8601 date-time with a zone, e.g. 2026-03-01T00:00:00Z")
+    return value
+
+
+#: A list's time filter (``?since=`` / ``?until=``): an ISO 8601 date-time with a zone (offset or ``Z``);
+#: anything else, a time without a zone or a number, is a 422.
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_date_time)]

@@ -10,6 +10,7 @@ carries the deployment's service token (:mod:`common.service_auth`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -170,14 +171,30 @@ class ServiceClients:
         return await self._get(_ORDER, f"{self.urls.orders_url}/orders/{order_id}")
 
     async def orders(
-        self, *, customer_id: str | None, status: str | None, limit: int, offset: int, cursor: str | None = None
+        self,
+        *,
+        customer_id: str | None,
+        status: str | None,
+        limit: int,
+        offset: int,
+        cursor: str | None = None,
+        reason: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> OrderPageRecord:
-        """A page of orders; a cursor the orders service did not give out is its 422 ``InvalidCursor``."""
+        """A page of orders (filtered by the orders service, in SQL); a cursor it did not give out is its 422
+        ``InvalidCursor``."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if customer_id:
             params["customer_id"] = customer_id
         if status:
             params["status"] = status
+        if reason:
+            params["reason"] = reason
+        if since is not None:
+            params["since"] = since.isoformat()
+        if until is not None:
+            params["until"] = until.isoformat()
         if cursor is not None:
             params["cursor"] = cursor
         page = await self._get(_ORDERS, f"{self.urls.orders_url}/orders", params)

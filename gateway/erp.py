@@ -7,20 +7,36 @@ identity for customers: ``GET /erp/watermarks``) and the ERP itself for the
 lag (its newest change of each entity, minus the watermark). The ERP is an
 outside system: when it does not answer, the lag is null and the rest still
 answers; a service or Temporal that does not answer is a 503 as elsewhere.
+
+:func:`sync_now` runs the import now, for ``POST /api/erp/sync`` and
+``paklog erp sync now`` alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    ScheduleActionExecution,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
+    ScheduleDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.erp_sync import ENTITY_SETS
+from common.errors import Unavailable
+from common.logging import get_logger
 from common.service_auth import service_headers
 from gateway.clients import ServiceClients
 from gateway.erp_models import (
@@ -28,6 +44,7 @@ from gateway.erp_models import (
     ErpSyncView,
     LastRunView,
     ScheduleView,
+    SyncNowView,
     SyncSummaryView,
     WatermarkRecord,
     WatermarkView,
@@ -36,11 +53,24 @@ from workflows.erp_types import (
     CUSTOMERS,
     ENTITIES,
     ERP_SCHEDULE_ID,
+    ERP_SYNC_RUN_ID,
     ERP_SYNC_WORKFLOW_NAME,
     MATERIALS,
     STOCK,
+    ErpSyncInput,
     ErpSyncResult,
 )
+
+log = get_logger("paklog.gateway.erp")
+
+#: The run ``sync_now`` starts itself when there is no Schedule: one id, so two calls never start two runs.
+SYNC_NOW_ID = f"{ERP_SYNC_RUN_ID}-now"
+#: How long :func:`sync_now` waits for the Schedule to start the run it triggered (the server starts it; no
+#: worker is needed), and how often it looks.
+TRIGGER_WAIT_SECONDS = 10.0
+TRIGGER_POLL_SECONDS = 0.2
+# Each call to Temporal: an unreachable server is a 503 after this, not a request left hanging.
+_RPC_TIMEOUT = timedelta(seconds=10)
 
 
 async def schedule_state(client: Client) -> ScheduleView | None:
@@ -164,3 +194,91 @@ async def sync_state(client: Client, clients: ServiceClients, erp_url: str) -> E
         schedule_state(client), entity_states(clients, erp_url), latest_run(client)
     )
     return ErpSyncView(schedule=schedule, entities=entities, last_run=last_run)
+
+
+# -- sync now ----------------------------------------------------------------------------------
+def _started_ids(actions: Iterable[ScheduleActionResult | ScheduleActionExecution]) -> list[str]:
+    """The workflow ids of a Schedule's actions (running ones, or the recent results' actions)."""
+    found = []
+    for action in actions:
+        started = action.action if isinstance(action, ScheduleActionResult) else action
+        if isinstance(started, ScheduleActionExecutionStartWorkflow):
+            found.append(started.workflow_id)
+    return found
+
+
+async def running_sync(client: Client) -> str | None:
+    """The id of an ``ErpSync`` running now, whoever started it (the Schedule, a backfill, ``sync now``)."""
+    query = f"WorkflowType = '{ERP_SYNC_WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
+    async for execution in client.list_workflows(query, limit=1, rpc_timeout=_RPC_TIMEOUT):
+        return execution.id
+    return None
+
+
+async def _describe(client: Client) -> ScheduleDescription | None:
+    try:
+        return await client.get_schedule_handle(ERP_SCHEDULE_ID).describe(rpc_timeout=_RPC_TIMEOUT)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def sync_now(
+    client: Client, task_queue: str, *, trigger_wait_seconds: float = TRIGGER_WAIT_SECONDS
+) -> SyncNowView:
+    """Run the master-data import now, without waiting for it to end; never two runs at once.
+
+    With the ``erp-sync`` Schedule, trigger it (its run is the one the
+    Schedule would start: its id, its overlap policy) and answer the run it
+    started. Without one (``PAKLOG_ERP_SYNC_INTERVAL_SECONDS=0``), start an
+    ``ErpSync`` under :data:`SYNC_NOW_ID`, which the server never runs twice at
+    once. Either way, a run already going (the Schedule's, a backfill, an
+    earlier call's) is answered instead, ``started`` false.
+
+    Raises:
+        Unavailable: ``SyncNotStarted`` when the Schedule did not start the
+            triggered run within ``trigger_wait_seconds``.
+        RPCError: Temporal does not answer (the gateway's 503 ``TemporalUnavailable``).
+    """
+    described = await _describe(client)
+    running = _started_ids(described.info.running_actions) if described is not None else []
+    already = running[0] if running else await running_sync(client)
+    if already is not None:
+        log.info("erp sync already running", workflow_id=already)
+        return SyncNowView(workflow_id=already, started=False)
+    if described is None:
+        return await _start_own_run(client, task_queue)
+    schedule = client.get_schedule_handle(ERP_SCHEDULE_ID)
+    seen = set(_started_ids(described.info.recent_actions))
+    await schedule.trigger(rpc_timeout=_RPC_TIMEOUT)
+    for _ in range(max(1, int(trigger_wait_seconds / TRIGGER_POLL_SECONDS))):
+        now = await schedule.describe(rpc_timeout=_RPC_TIMEOUT)
+        fresh = [w for w in _started_ids(now.info.running_actions) if w not in seen] or [
+            w for w in _started_ids(now.info.recent_actions) if w not in seen
+        ]
+        if fresh:
+            log.info("erp sync triggered", workflow_id=fresh[-1])
+            return SyncNowView(workflow_id=fresh[-1], started=True)
+        await asyncio.sleep(TRIGGER_POLL_SECONDS)
+    log.warning("erp sync trigger started no run", waited_seconds=trigger_wait_seconds)
+    raise Unavailable("the erp-sync schedule did not start a run; try again later", type="SyncNotStarted")
+
+
+async def _start_own_run(client: Client, task_queue: str) -> SyncNowView:
+    """No Schedule: an ``ErpSync`` of its own under one id (a second call meanwhile finds it running)."""
+    try:
+        await client.start_workflow(
+            ERP_SYNC_WORKFLOW_NAME,
+            ErpSyncInput(),
+            id=SYNC_NOW_ID,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            rpc_timeout=_RPC_TIMEOUT,
+        )
+    except WorkflowAlreadyStartedError:
+        log.info("erp sync already running", workflow_id=SYNC_NOW_ID)
+        return SyncNowView(workflow_id=SYNC_NOW_ID, started=False)
+    log.info("erp sync started without a schedule", workflow_id=SYNC_NOW_ID)
+    return SyncNowView(workflow_id=SYNC_NOW_ID, started=True)

@@ -83,3 +83,10 @@ class ErpSyncView(BaseModel):
     schedule: ScheduleView | None = Field(description="Null when no erp-sync Schedule exists (interval 0)")
     entities: list[EntitySyncView]
     last_run: LastRunView | None
+
+
+class SyncNowView(BaseModel):
+    """``POST /api/erp/sync``'s answer: the run going now (not waited for; follow it with ``GET /api/erp/sync``)."""
+
+    workflow_id: str = Field(description="The ErpSync run now going", examples=["erp-sync-run-2026-11-24T10:00:00Z"])
+    started: bool = Field(description="true: this call started it; false: a run was already going (this is its id)")

@@ -157,6 +157,15 @@ class OrderView(BaseModel):
     erp_document_number: str | None = Field(
         default=None, description="The order's sales order number in the ERP; null until the order is exported"
     )
+    compensations: list[str] | None = Field(
+        default=None,
+        description="A cancelled order's undone steps, newest first (as the cancel answer lists them), from its "
+        "workflow; null when the order is not cancelled or its workflow did not answer in time",
+    )
+    compensation_failures: list[CompensationFailureView] | None = Field(
+        default=None,
+        description="A cancelled order's undos that failed (operators settle them by hand); null as compensations",
+    )
 
 
 class OrderSummary(BaseModel):

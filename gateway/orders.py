@@ -31,10 +31,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from common.errors import Conflict, NotFound, RuleViolation
 from common.idempotency import fingerprint
+from common.logging import get_logger
 from common.security import Principal
 from gateway.auth import is_staff
 from gateway.clients import ServiceClients
-from gateway.models import OrderAccepted, OrderDecision, OrderStatus, OrderView, PlaceOrderRequest
+from gateway.models import (
+    CompensationFailureView,
+    OrderAccepted,
+    OrderDecision,
+    OrderStatus,
+    OrderView,
+    PlaceOrderRequest,
+)
 from gateway.updates import GONE
 from workflows.order_fulfillment import (
     WORKFLOW_NAME,
@@ -53,6 +61,11 @@ _ORDER_NAMESPACE = uuid.UUID("6f0d7c7e-8a43-4a8e-9d0b-0d1f5c3a7e21")
 _FINGERPRINT_MEMO = "request_fingerprint"
 # A status query needs a worker; without one, fall back to the orders service rather than hang.
 _QUERY_TIMEOUT = timedelta(seconds=5)
+#: How long an order page waits for a cancelled order's workflow to list its compensations (a closed
+#: workflow answers by replay on a worker); past it the page shows the order without them.
+COMPENSATIONS_TIMEOUT = timedelta(seconds=2)
+
+log = get_logger("paklog.gateway.orders")
 
 
 def new_order_id(principal: Principal, idempotency_key: str | None) -> str:
@@ -316,12 +329,59 @@ def _owned(principal: Principal, customer_id: str) -> bool:
     return is_staff(principal) or customer_id == principal.username
 
 
-async def get_order(client: Client, clients: ServiceClients, principal: Principal, order_id: str) -> OrderView:
-    """An order the caller may see; someone else's order is indistinguishable from none."""
+def _failures(snapshot: OrderSnapshot) -> list[CompensationFailureView]:
+    return [
+        CompensationFailureView(step=f.step, error_type=f.error_type, detail=f.detail)
+        for f in snapshot.compensation_failures
+    ]
+
+
+async def compensations(client: Client, order_id: str) -> OrderSnapshot | None:
+    """A cancelled order's workflow's own view (its compensations), or None when it does not answer in time.
+
+    Asked through the workflow's ``status`` query, which a closed workflow
+    answers too while a worker runs; no workflow, no worker, a query that
+    fails or a Temporal that does not answer is logged and answered None, so
+    the order page still shows the order.
+    """
+    timeout = COMPENSATIONS_TIMEOUT.total_seconds()
+    try:
+        return await asyncio.wait_for(
+            order_handle(client, order_id).query(OrderFulfillment.status, rpc_timeout=COMPENSATIONS_TIMEOUT),
+            timeout=timeout + 1,
+        )
+    except (RPCError, WorkflowQueryFailedError, TimeoutError) as exc:
+        log.warning(
+            "compensations unavailable",
+            order_id=order_id,
+            workflow_id=workflow_id(order_id),
+            error=type(exc).__name__,
+            detail=str(exc)[:200],
+        )
+        return None
+
+
+async def get_order(
+    client: Client,
+    clients: ServiceClients,
+    principal: Principal,
+    order_id: str,
+    *,
+    with_compensations: bool = False,
+) -> OrderView:
+    """An order the caller may see; someone else's order is indistinguishable from none.
+
+    With ``with_compensations``, a cancelled order's view carries its
+    compensations from its workflow (:func:`compensations`; null when it does
+    not answer in time).
+    """
     record, payment_status = await asyncio.gather(clients.order(order_id), clients.payment_status(order_id))
     if record is not None:
         if not _owned(principal, record.customer_id):
             raise NotFound(f"no order {order_id}", type="OrderNotFound")
+        undone = None
+        if with_compensations and record.status == OrderStatus.CANCELLED:
+            undone = await compensations(client, order_id)
         return OrderView(
             order_id=order_id,
             status=record.status,
@@ -339,10 +399,13 @@ async def get_order(client: Client, clients: ServiceClients, principal: Principa
             carrier=record.carrier,
             shipped_lines=record.shipped_lines,
             erp_document_number=record.erp_document_number,
+            compensations=undone.compensations if undone is not None else None,
+            compensation_failures=_failures(undone) if undone is not None else None,
         )
     snapshot = await workflow_snapshot(client, order_id)
     if snapshot is None or not _owned(principal, snapshot.customer_id):
         raise NotFound(f"no order {order_id}", type="OrderNotFound")
+    cancelled = with_compensations and snapshot.status == OrderStatus.CANCELLED
     return OrderView(
         order_id=order_id,
         status=OrderStatus(snapshot.status),
@@ -355,4 +418,6 @@ async def get_order(client: Client, clients: ServiceClients, principal: Principa
         customer_id=snapshot.customer_id,
         workflow_id=workflow_id(order_id),
         erp_document_number=snapshot.erp_document_number,
+        compensations=snapshot.compensations if cancelled else None,
+        compensation_failures=_failures(snapshot) if cancelled else None,
     )

@@ -179,46 +179,22 @@ def _print_result(result: ErpSyncResult) -> None:
 
 # -- the commands ------------------------------------------------------------------------------
 async def _sync_now(settings: WorkerSettings) -> int:
-    from temporalio.client import ScheduleActionExecutionStartWorkflow
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from workflows.erp_types import ERP_SCHEDULE_ID, ERP_SYNC_RUN_ID, ERP_SYNC_WORKFLOW_NAME, ErpSyncInput
+    """Start the import as ``POST /api/erp/sync`` does (:func:`gateway.erp.sync_now`), then follow the run."""
+    from common.errors import Unavailable
+    from gateway.erp import SYNC_NOW_ID, sync_now
 
     client = await _connect(settings)
-    schedule = client.get_schedule_handle(ERP_SCHEDULE_ID)
-    try:
-        before = await schedule.describe()
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        workflow_id = f"{ERP_SYNC_RUN_ID}-{_stamp()}"
-        totals = await _totals(settings, full=False)
-        await client.start_workflow(
-            ERP_SYNC_WORKFLOW_NAME, ErpSyncInput(), id=workflow_id, task_queue=settings.task_queue
-        )
-        console.print("no erp-sync schedule (PAKLOG_ERP_SYNC_INTERVAL_SECONDS=0): started a run")
-        return await _follow(client, workflow_id, totals)
-
-    def started(actions: list[Any]) -> list[str]:
-        return [a.workflow_id for a in actions if isinstance(a, ScheduleActionExecutionStartWorkflow)]
-
     totals = await _totals(settings, full=False)
-    running = started(list(before.info.running_actions))
-    if running:
-        console.print("a run is already going (the schedule skips overlaps): following it")
-        return await _follow(client, running[0], totals)
-    seen = set(started([a.action for a in before.info.recent_actions]))
-    await schedule.trigger()
-    for _ in range(int(TRIGGER_WAIT_SECONDS / POLL_SECONDS)):
-        now = await schedule.describe()
-        fresh = [w for w in started(list(now.info.running_actions)) if w not in seen] or [
-            w for w in started([a.action for a in now.info.recent_actions]) if w not in seen
-        ]
-        if fresh:
-            return await _follow(client, fresh[-1], totals)
-        await asyncio.sleep(POLL_SECONDS)
-    console.print("[red]the schedule did not start a run[/red] (is a worker running?)")
-    return 1
+    try:
+        run = await sync_now(client, settings.task_queue, trigger_wait_seconds=TRIGGER_WAIT_SECONDS)
+    except Unavailable as exc:
+        console.print(f"[red]{exc.detail}[/red] (is a worker running?)")
+        return 1
+    if not run.started:
+        console.print("a run is already going (it is not started twice): following it")
+    elif run.workflow_id == SYNC_NOW_ID:
+        console.print("no erp-sync schedule (PAKLOG_ERP_SYNC_INTERVAL_SECONDS=0): started a run")
+    return await _follow(client, run.workflow_id, totals)
 
 
 @sync_app.command("now")

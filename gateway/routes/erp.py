@@ -1,4 +1,5 @@
-"""``/api/erp/sync``: the master-data import's state (operators and admins; a customer gets 403 ``StaffOnly``)."""
+"""``/api/erp/sync``: the master-data import's state, and running it now (operators and admins; a customer gets
+403 ``StaffOnly``, a partner 403 ``PartnerToken``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from temporalio.client import Client
 from gateway import erp
 from gateway.auth import StaffDep
 from gateway.clients import ServiceClients
-from gateway.erp_models import ErpSyncView
+from gateway.erp_models import ErpSyncView, SyncNowView
 from gateway.errors import error_responses
 from gateway.settings import GatewaySettings
 
@@ -27,3 +28,25 @@ async def sync_state(request: Request, _: StaffDep) -> ErpSyncView:
     temporal: Client = request.app.state.temporal
     settings: GatewaySettings = request.app.state.settings
     return await erp.sync_state(temporal, clients, settings.erp_url)
+
+
+@router.post(
+    "/sync",
+    status_code=202,
+    response_model=SyncNowView,
+    responses={202: {"description": "The run going now: started by this call, or already going (`started` false)"}},
+)
+async def sync_now(request: Request, _: StaffDep) -> SyncNowView:
+    """Run the import now, as ``paklog erp sync now`` does, without waiting for it to end.
+
+    Triggers the ``erp-sync`` Schedule (its run: ``erp-sync-run-<time>``), or
+    without a Schedule starts an ``ErpSync`` of its own (``erp-sync-run-now``).
+    A run already going (the Schedule's, a backfill, an earlier call's) is
+    never started twice: its id is answered with ``started`` false. Follow the
+    run with ``GET /api/erp/sync``. Temporal not answering is 503
+    ``TemporalUnavailable``; the Schedule not starting the run it was asked
+    for, 503 ``SyncNotStarted``.
+    """
+    temporal: Client = request.app.state.temporal
+    settings: GatewaySettings = request.app.state.settings
+    return await erp.sync_now(temporal, settings.task_queue)

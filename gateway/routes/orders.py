@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from temporalio.service import RPCError
 
-from common.errors import Conflict, Forbidden
+from common.errors import Conflict, Forbidden, RuleViolation
 from common.idempotency import IdempotencyKeyDep
-from common.paging import MAX_CURSOR_LENGTH
+from common.paging import MAX_CURSOR_LENGTH, IsoDateTime
 from common.security import Principal
 from common.vocabulary import CancelReason
 from gateway import live, orders, warehouse
@@ -124,7 +124,12 @@ async def list_orders(
     request: Request,
     principal: PrincipalDep,
     status: Annotated[OrderStatus | None, Query()] = None,
-    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    customer_id: Annotated[str | None, Query(max_length=64, description="Staff only: this customer's orders")] = None,
+    reason: Annotated[CancelReason | None, Query(description="Only orders cancelled for this reason")] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="Placed at or after this time (ISO 8601 with a zone)")
+    ] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Placed before this time (ISO 8601 with a zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     cursor: Annotated[
@@ -138,11 +143,26 @@ async def list_orders(
 ) -> OrderPage:
     """The caller's orders, newest first; operators and admins see everyone's.
 
-    Walk with ``cursor`` to see each order once while new ones are placed;
-    ``offset`` pages still work, but shift as orders arrive.
+    Filters (``status``, ``reason``, placed ``since`` / before ``until``, and
+    for staff ``customer_id``) combine, and hold on every page: walk with
+    ``cursor`` (and the same filters) to see each matching order once while new
+    ones are placed; ``offset`` pages still work, but shift as orders arrive.
+    ``since`` not before ``until`` is 422 ``InvalidTimeRange``; a time without
+    a zone is 422.
     """
+    if since is not None and until is not None and since >= until:
+        raise RuleViolation("since must be before until", type="InvalidTimeRange")
     owner = customer_id if is_staff(principal) else principal.username
-    page = await _clients(request).orders(customer_id=owner, status=status, limit=limit, offset=offset, cursor=cursor)
+    page = await _clients(request).orders(
+        customer_id=owner,
+        status=status,
+        reason=reason,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )
     return OrderPage(
         items=page.items, total=page.total, limit=page.limit, offset=page.offset, next_cursor=page.next_cursor
     )
@@ -226,7 +246,11 @@ async def order_events(
 
 @router.get("/{order_id}", response_model=OrderView, responses=error_responses(404, 422))
 async def get_order(request: Request, principal: PrincipalDep, order_id: OrderIdPath) -> OrderView:
-    return await orders.get_order(request.app.state.temporal, _clients(request), principal, order_id)
+    """The order as it stands; a cancelled one with its ``compensations`` (as the cancel answer listed them),
+    asked of its workflow (null when it does not answer within a couple of seconds)."""
+    return await orders.get_order(
+        request.app.state.temporal, _clients(request), principal, order_id, with_compensations=True
+    )
 
 
 @router.post(

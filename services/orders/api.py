@@ -10,13 +10,14 @@ from common.db import SessionDep
 from common.erp_events import EVENT_ID_PATTERN, MAX_EVENTS_OFFSET, MAX_EVENTS_PAGE, ErpEventPage, EventStatus
 from common.errors import ErrorBody
 from common.idempotency import IDEMPOTENT_RESPONSES, IdempotentDep, fingerprint
-from common.paging import MAX_CURSOR_LENGTH
+from common.paging import MAX_CURSOR_LENGTH, IsoDateTime
 from services.orders import erp_events, history, service
 from services.orders.models import (
     AddressChangeIn,
     AlertIn,
     AlertPublic,
     CancelIn,
+    CancelReason,
     EventForwarded,
     HistoryPage,
     OrderCreate,
@@ -56,15 +57,27 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    reason: Annotated[CancelReason | None, Query(description="Only orders cancelled for this reason")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="Placed at or after (with a zone)")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Placed before (with a zone)")] = None,
 ) -> OrderPage:
     """Orders newest first, a page at a time.
 
     Walk with ``cursor`` (each page's ``next_cursor``) to see every order once
     while new ones arrive; ``offset`` still works (then skips past the cursor).
-    A cursor this service did not give out is 422 ``InvalidCursor``.
+    A cursor this service did not give out is 422 ``InvalidCursor``; ``since``
+    not before ``until`` is 422 ``InvalidTimeRange``.
     """
     return await service.list_orders(
-        repo, customer_id=customer_id, status=status, limit=limit, offset=offset, cursor=cursor
+        repo,
+        customer_id=customer_id,
+        status=status,
+        reason=reason,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
 
 

@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.paging import Cursor
 from common.sql import Sql, driver_connection
+from common.vocabulary import CancelReason
 from services.orders.models import Order, OrderAlert, OrderCreate, OrderLine, OrderStatus, StatusChange
 
 ORDER_COLUMNS = (
@@ -328,17 +329,27 @@ class OrdersRepository:
         limit: int,
         offset: int = 0,
         after: Cursor | None = None,
+        reason: CancelReason | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> tuple[Sequence[Order], int]:
         """A page newest first (``created_at DESC, order_id``), and how many orders match in all.
 
         ``after`` continues strictly past that key (keyset paging: rows inserted
         meanwhile never shift the page); ``offset`` then skips further rows.
+        ``since`` / ``until`` bound ``created_at`` (at or after / before).
         """
         filters = []
         if customer_id is not None:
             filters.append(col(Order.customer_id) == customer_id)
         if status is not None:
             filters.append(col(Order.status) == status)
+        if reason is not None:
+            filters.append(col(Order.cancel_reason) == reason.value)
+        if since is not None:
+            filters.append(col(Order.created_at) >= since)
+        if until is not None:
+            filters.append(col(Order.created_at) < until)
         total = select(func.count()).select_from(Order).where(*filters).scalar_subquery()
         stmt = select(Order, total).where(*filters)
         if after is not None:

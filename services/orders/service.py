@@ -329,6 +329,16 @@ async def record_alert(repo: OrdersRepository, order_id: str, data: AlertIn) -> 
     return AlertPublic(kind=alert.kind, step=alert.step, detail=alert.detail, at=alert.at)
 
 
+def check_time_range(since: datetime | None, until: datetime | None) -> None:
+    """``since`` must come before ``until`` when both are given.
+
+    Raises:
+        RuleViolation: ``InvalidTimeRange`` otherwise (an empty range is a mistake, not an empty page).
+    """
+    if since is not None and until is not None and since >= until:
+        raise RuleViolation("since must be before until", type="InvalidTimeRange")
+
+
 async def list_orders(
     repo: OrdersRepository,
     *,
@@ -337,15 +347,32 @@ async def list_orders(
     limit: int,
     offset: int,
     cursor: str | None = None,
+    reason: CancelReason | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> OrderPage:
     """A page newest first; ``cursor`` (a previous page's ``next_cursor``) continues after its last order.
 
+    The filters (``customer_id``, ``status``, ``reason``, placed ``since`` /
+    before ``until``) hold on every page of a cursor walk: pass the same ones.
+
     Raises:
-        RuleViolation: ``InvalidCursor`` for a cursor this service did not give out.
+        RuleViolation: ``InvalidCursor`` for a cursor this service did not give out;
+            ``InvalidTimeRange`` when ``since`` is not before ``until``.
     """
+    check_time_range(since, until)
     after = decode_cursor(cursor) if cursor is not None else None
     # One row more than asked tells whether another page follows.
-    orders, total = await repo.list(customer_id=customer_id, status=status, limit=limit + 1, offset=offset, after=after)
+    orders, total = await repo.list(
+        customer_id=customer_id,
+        status=status,
+        reason=reason,
+        since=since,
+        until=until,
+        limit=limit + 1,
+        offset=offset,
+        after=after,
+    )
     page = orders[:limit]
     lines = await repo.lines([o.order_id for o in page])
     last = page[-1] if len(orders) > limit else None

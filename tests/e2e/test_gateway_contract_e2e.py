@@ -92,6 +92,7 @@ async def test_every_route_answers_what_the_document_says(
         c.check(await anonymous.get("/api/orders"), "/api/orders", 401)
 
     c.check(await alice.get("/api/auth/me"), "/api/auth/me", 200)
+    c.check(await alice.get("/api/web-config"), "/api/web-config", 200)
     c.check(await alice.get("/api/products"), "/api/products", 200)
     c.check(await alice.get("/api/products", params={"offset": 10**12}), "/api/products", 422)
     c.check(await alice.get("/api/products/MUG-BLU"), "/api/products/{sku}", 200)
@@ -126,13 +127,25 @@ async def test_every_route_answers_what_the_document_says(
         after = {"limit": 1, "cursor": page["next_cursor"]}
         c.check(await alice.get("/api/orders", params=after), "/api/orders", 200)
     bad = c.check(await alice.get("/api/orders", params={"cursor": "bm90LWEtY3Vyc29y"}), "/api/orders", 422)
+    window = {"since": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00+01:00"}
+    mine: Any = c.check(
+        await alice.get("/api/orders", params={"status": "AWAITING_WAVE", **window}), "/api/orders", 200
+    )
+    assert order_id in [o["order_id"] for o in mine["items"]]
+    declined: Any = c.check(await alice.get("/api/orders", params={"reason": "OUT_OF_STOCK"}), "/api/orders", 200)
+    assert order_id not in [o["order_id"] for o in declined["items"]]
+    backwards = {"since": window["until"], "until": window["since"]}
+    c.check(await alice.get("/api/orders", params=backwards), "/api/orders", 422)
+    c.check(await alice.get("/api/orders", params={"since": "2020-01-01T00:00:00"}), "/api/orders", 422)
     assert bad["type"] == "InvalidCursor"  # type: ignore[call-overload]
     view = c.check(await alice.get(f"/api/orders/{order_id}"), "/api/orders/{order_id}", 200)
     assert view["status"] == "AWAITING_WAVE"  # type: ignore[call-overload]
     c.check(await alice.get("/api/orders/nosuchorder"), "/api/orders/{order_id}", 404)
     c.check(await alice.get("/api/orders/not%20an%20id"), "/api/orders/{order_id}", 422)
     await check_the_floor(platform, c, alice, order_id)
-    c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 200)
+    undone: Any = c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 200)
+    later: Any = c.check(await alice.get(f"/api/orders/{order_id}"), "/api/orders/{order_id}", 200)
+    assert later["compensations"] == undone["compensations"], later  # asked of the order's workflow
     c.check(await alice.post(f"/api/orders/{order_id}/cancel"), "/api/orders/{order_id}/cancel", 409)
     c.check(await alice.post("/api/orders/nosuchorder/cancel"), "/api/orders/{order_id}/cancel", 404)
     await check_identity(platform, c)
@@ -191,6 +204,9 @@ async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.Asy
         sync: Any = c.check(await olivia.get("/api/erp/sync"), "/api/erp/sync", 200)
         assert [e["entity"] for e in sync["entities"]] == ["materials", "customers", "stock"]
         c.check(await alice.get("/api/erp/sync"), "/api/erp/sync", 403)
+        now: Any = c.check(await olivia.post("/api/erp/sync"), "/api/erp/sync", 202)
+        assert now["workflow_id"].startswith("erp-"), now  # the schedule's run, or a run already going
+        c.check(await alice.post("/api/erp/sync"), "/api/erp/sync", 403)
         await check_tracking(platform, c, alice)
         await check_erp_events(platform, c, alice, olivia)
         c.check(await olivia.get("/api/audit", params={"limit": 5}), "/api/audit", 200)
@@ -375,6 +391,10 @@ async def test_temporal_unreachable_is_503(platform: LocalPlatform) -> None:
                 )
                 assert (repeat.status_code, repeat.json()["type"]) == (503, "TemporalUnavailable"), repeat.text
                 assert set(repeat.json()) == {"type", "detail"}
+                staff = await http.post("/api/auth/token", data={"username": "olivia", "password": "olivia-pass"})
+                olivia = {"Authorization": f"Bearer {staff.json()['access_token']}"}
+                sync = await http.post("/api/erp/sync", headers=olivia)
+                assert (sync.status_code, sync.json()["type"]) == (503, "TemporalUnavailable"), sync.text
 
 
 async def test_a_repeated_order_answers_its_current_status_even_with_inventory_down(

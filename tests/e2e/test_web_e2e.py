@@ -6,6 +6,7 @@ written to ``.artifacts/web/<test>/`` (gitignored) for a person to look at.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import secrets
@@ -137,6 +138,13 @@ def test_a_customer_places_an_order_watches_it_live_and_cancels_it(steps: Steps)
     expect(page.get_by_role("button", name="Cancel this order")).to_have_count(0)
     expect(page.get_by_test_id("payment")).to_have_text("Released (not charged)")
     steps.shot("cancelled")
+    # Opened again later, the order page asks the order (its workflow) for what was undone.
+    page.reload()
+    expect(page.get_by_test_id("status")).to_have_text("Cancelled")
+    compensations = page.get_by_test_id("compensations")
+    expect(compensations).to_contain_text("The card authorization was released")
+    expect(compensations).to_contain_text("The reserved items were put back in stock.")
+    steps.shot("cancelled-reloaded")
 
     page.get_by_role("link", name="My orders").click()
     expect(page.get_by_role("heading", name="My orders")).to_be_visible()
@@ -197,6 +205,38 @@ def test_a_new_customer_registers_and_never_sees_another_customers_order(steps: 
     expect(page.get_by_role("alert")).to_have_text("We could not find that. It may not exist, or it is not yours.")
     expect(page.get_by_test_id("timeline")).to_have_count(0)
     steps.shot("not-yours")
+
+
+def test_an_operator_filters_orders_by_reason_and_date_and_syncs_the_erp_now(
+    steps: Steps, platform: LocalPlatform
+) -> None:
+    with closing(_api(platform, "alice", "alice-pass")) as alice:
+        body = _order_body("MUG-RED", 1) | {"payment": {"card_token": "tok_declined"}}
+        declined = alice.post("/api/orders", params={"wait": "accepted"}, json=body)
+        assert declined.json()["cancel_reason"] == "PAYMENT_DECLINED", declined.text
+        order_id = declined.json()["order_id"]
+    page = steps.page
+    sign_in(steps, "olivia", "olivia-pass")
+    expect(page.get_by_role("heading", name="All orders")).to_be_visible()
+    today = datetime.datetime.now().astimezone().date()  # the browser's calendar is this machine's
+    page.get_by_label("Reason").select_option(label="Payment declined")
+    page.get_by_label("Placed from").fill((today - datetime.timedelta(days=1)).isoformat())
+    page.get_by_label("Placed to").fill((today + datetime.timedelta(days=1)).isoformat())
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"reason=PAYMENT_DECLINED"))
+    expect(page.get_by_role("link", name=order_id)).to_be_visible()
+    expect(page.locator("tbody tr").filter(has_not_text="declined")).to_have_count(0)
+    steps.shot("orders-filtered")
+    page.reload()  # the filters are in the URL: the same list after a reload
+    expect(page.get_by_label("Reason")).to_have_value("PAYMENT_DECLINED")
+    expect(page.get_by_role("link", name=order_id)).to_be_visible()
+
+    page.get_by_role("link", name="ERP").click()
+    expect(page.get_by_role("heading", name="ERP sync")).to_be_visible()
+    page.get_by_role("button", name="Sync now").click()
+    said = page.get_by_test_id("sync-now")
+    expect(said).to_contain_text(re.compile(r"Started the import now|already running|The import"))
+    steps.shot("erp-sync-now")
 
 
 def _api(platform: LocalPlatform, username: str, password: str) -> httpx.Client:

@@ -15,6 +15,7 @@ import secrets
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,16 @@ import jsonschema_rs
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request, Response
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from common.security import TokenIssuer, TokenVerifier
 from gateway.app import create_app
 from gateway.clients import ServiceClients
+from gateway.erp import SYNC_NOW_ID
+from gateway.ratelimit import RouteLimits
 from gateway.settings import GatewaySettings
 from paklog import erp_cli
 from paklog.schedules import ensure_erp_schedule
@@ -158,6 +162,9 @@ async def door() -> AsyncIterator[Door]:
         name: issuer.issue(username=name, user_id=f"u-{name}", role=role, email=f"{name}@example.com", name=name)
         for name, role in (("alice", "customer"), ("olivia", "operator"), ("admin", "admin"))
     }
+    tokens["erp"] = issuer.issue(
+        username="erp", user_id="c-erp", role="partner", email="erp@example.com", name="erp", scopes=["erp:events"]
+    )
     fake = FakeErp(rows=4)
     try:
         async with (
@@ -332,3 +339,134 @@ async def test_backfill_follows_a_full_run(door: Door, capsys: pytest.CaptureFix
 async def test_status_with_the_services_out_of_reach_is_exit_2(door: Door, capsys: pytest.CaptureFixture[str]) -> None:
     assert await erp_cli._guarded(erp_cli._status(cli_settings(door))) == 2
     assert "cannot reach" in capsys.readouterr().out
+
+
+# -- sync now (POST /api/erp/sync) -------------------------------------------------------------------
+@asynccontextmanager
+async def stalled(door: Door) -> AsyncIterator[list[str]]:
+    """The next run meets an ERP outage at its first page and stays RUNNING; the runs named in the list are
+    terminated afterwards (their imports with them) and the ERP answers again."""
+    door.erp.change("materials", "MAT-0002")
+    door.erp.outage_at_call, door.erp.outage_failures = door.erp.page_calls + 1, 10**6
+    runs: list[str] = []
+    try:
+        yield runs
+    finally:
+        for run in runs:
+            await door.client.get_workflow_handle(run).terminate(reason="test: done with the stalled run")
+        child = door.client.get_workflow_handle("erp-sync-materials")
+        for _ in range(100):  # the server applies the parent's close policy a moment later
+            try:
+                if (await child.describe()).status != WorkflowExecutionStatus.RUNNING:
+                    break
+            except RPCError:  # never started
+                break
+            await asyncio.sleep(0.1)
+        door.erp.outage_failures = 0
+
+
+async def sync_now(door: Door, user: str = "olivia") -> dict[str, Any]:
+    resp = await door.http.post("/api/erp/sync", headers=door.auth(user))
+    assert resp.status_code == 202, resp.text
+    body: dict[str, Any] = resp.json()
+    assert set(body) == {"workflow_id", "started"}
+    return body
+
+
+@MODULE_LOOP
+async def test_sync_now_is_for_operators_and_admins_only(door: Door) -> None:
+    customer = await door.http.post("/api/erp/sync", headers=door.auth("alice"))
+    assert (customer.status_code, customer.json()["type"]) == (403, "StaffOnly")
+    partner = await door.http.post("/api/erp/sync", headers=door.auth("erp"))
+    assert (partner.status_code, partner.json()["type"]) == (403, "PartnerToken")
+    assert (await door.http.post("/api/erp/sync")).status_code == 401
+    assert await running_syncs(door) == []  # none of them started anything
+    responses = door.document["paths"]["/api/erp/sync"]["post"]["responses"]
+    assert {"202", "401", "403", "429", "503"} <= set(responses)
+    # A write for the rate limits (PAKLOG_RATE_LIMIT_WRITES), like every POST.
+    limits = RouteLimits(writes="3/minute", reads="600/minute", webhooks="", verifies_token=lambda: None)
+    assert str(limits.limit_for("POST", "/api/erp/sync")) == str(limits.limit_for("POST", "/api/orders"))
+
+
+async def running_syncs(door: Door) -> list[str]:
+    query = "WorkflowType = 'ErpSync' AND ExecutionStatus = 'Running'"
+    return [w.id async for w in door.client.list_workflows(query)]
+
+
+@MODULE_LOOP
+async def test_sync_now_without_a_schedule_starts_one_run_and_answers_it_while_it_goes(door: Door) -> None:
+    with pytest.raises(RPCError):  # no schedule: the run is one of its own
+        await door.client.get_schedule_handle(ERP_SCHEDULE_ID).describe()
+    async with stalled(door) as runs:
+        # Two operators at once: one run, both told its id, one of them that it was already going.
+        first, second = await asyncio.gather(sync_now(door), sync_now(door, "admin"))
+        runs.append(SYNC_NOW_ID)
+        assert (first["workflow_id"], second["workflow_id"]) == (SYNC_NOW_ID, SYNC_NOW_ID)
+        assert sorted([first["started"], second["started"]]) == [False, True]
+        # Answered without waiting for the run: it is still going.
+        handle = door.client.get_workflow_handle(SYNC_NOW_ID)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        assert await sync_now(door) == {"workflow_id": SYNC_NOW_ID, "started": False}
+        state = await door.state_until(lambda b: b["last_run"]["workflow_id"] == SYNC_NOW_ID)
+        assert state["last_run"]["status"] == "RUNNING"
+    # Once it has ended, the next call starts a new run under the same id.
+    done = await sync_now(door)
+    assert done == {"workflow_id": SYNC_NOW_ID, "started": True}
+    result = await door.client.get_workflow_handle(SYNC_NOW_ID).result()
+    assert result["full"] is False
+
+
+@MODULE_LOOP
+async def test_sync_now_answers_a_backfill_already_going_instead_of_starting_beside_it(door: Door) -> None:
+    async with stalled(door) as runs:
+        backfill_id = f"erp-backfill-{uuid.uuid4().hex[:6]}"
+        await door.client.start_workflow(
+            ErpSync.run, ErpSyncInput(full=True), id=backfill_id, task_queue=door.task_queue
+        )
+        runs.append(backfill_id)
+        for _ in range(100):  # the visibility store lists it a moment later
+            if backfill_id in await running_syncs(door):
+                break
+            await asyncio.sleep(0.1)
+        assert await sync_now(door) == {"workflow_id": backfill_id, "started": False}
+        assert await running_syncs(door) == [backfill_id]
+
+
+@MODULE_LOOP
+async def test_sync_now_triggers_the_schedule_once_and_answers_its_run(door: Door) -> None:
+    await ensure_erp_schedule(door.client, door.task_queue, 3600)
+    schedule = door.client.get_schedule_handle(ERP_SCHEDULE_ID)
+    try:
+        async with stalled(door) as runs:
+            body = await sync_now(door)
+            runs.append(body["workflow_id"])
+            assert body["started"] is True
+            assert body["workflow_id"].startswith("erp-sync-run-")
+            assert body["workflow_id"] != SYNC_NOW_ID  # the schedule's run, not one beside it
+            described = await schedule.describe()
+            assert described.info.num_actions == 1
+            running = described.info.running_actions
+            assert [a.workflow_id for a in running if isinstance(a, ScheduleActionExecutionStartWorkflow)] == [
+                body["workflow_id"]
+            ]
+            # Asked again while it goes: the same run, not triggered again.
+            assert await sync_now(door) == {"workflow_id": body["workflow_id"], "started": False}
+            assert (await schedule.describe()).info.num_actions == 1
+    finally:
+        await schedule.delete()
+
+
+@MODULE_LOOP
+async def test_sync_now_with_temporal_gone_is_503() -> None:
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(DEV_SERVER))
+    settings = GatewaySettings(jwt_secret=SECRET, task_queue="nowhere")
+    app = create_app(settings, temporal=env.client)
+    app.state.verifier = TokenVerifier(secret=SECRET)
+    app.state.temporal = env.client
+    token = TokenIssuer(secret=SECRET).issue(
+        username="olivia", user_id="u-olivia", role="operator", email="olivia@example.com", name="olivia"
+    )
+    await env.shutdown()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=60) as http:
+        resp = await http.post("/api/erp/sync", headers={"Authorization": f"Bearer {token}"})
+    assert (resp.status_code, resp.json()["type"]) == (503, "TemporalUnavailable"), resp.text

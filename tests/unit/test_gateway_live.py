@@ -431,3 +431,74 @@ async def test_the_stream_carries_the_security_headers_and_opening_it_counts_as_
         assert again.headers["x-frame-options"] == "DENY"
     finally:
         gw.app.state.route_limits = defaults
+
+
+# -- compensations on an order opened later ------------------------------------------------------
+async def test_a_cancelled_order_opened_later_lists_its_compensations_from_its_workflow(gw: Gateway) -> None:
+    order_id = await placed(gw)
+    before = await gw.http.get(f"/api/orders/{order_id}", headers=gw.auth("alice"))
+    assert (before.json()["compensations"], before.json()["compensation_failures"]) == (None, None)  # not cancelled
+    cancelled = await gw.http.post(f"/api/orders/{order_id}/cancel", headers=gw.auth("alice"))
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["compensations"]  # something was undone
+    for user in ("alice", "olivia"):  # the owner, and an operator
+        later = await gw.http.get(f"/api/orders/{order_id}", headers=gw.auth(user))
+        assert later.status_code == 200, later.text
+        body = later.json()
+        assert body["status"] == "CANCELLED"
+        assert body["compensations"] == cancelled.json()["compensations"]
+        assert body["compensation_failures"] == cancelled.json()["compensation_failures"] == []
+    # The workflow has closed by now; its query still answers (a worker replays it).
+    handle = gw.app.state.temporal.get_workflow_handle(f"order-{order_id}")
+    assert (await handle.describe()).status.name == "COMPLETED"
+    assert (await gw.http.get(f"/api/orders/{order_id}", headers=gw.auth("alice"))).json()["compensations"]
+    # Someone else's cancelled order is still not found.
+    assert (await gw.http.get(f"/api/orders/{order_id}", headers=gw.auth("bob"))).status_code == 404
+
+
+async def test_a_rejected_order_lists_what_its_rejection_undid(gw: Gateway) -> None:
+    resp = await checkout(gw, order_body(card="tok_declined"))
+    order_id = resp.json()["order_id"]
+    body = (await gw.http.get(f"/api/orders/{order_id}", headers=gw.auth("alice"))).json()
+    assert (body["status"], body["cancel_reason"]) == ("CANCELLED", "PAYMENT_DECLINED")
+    assert isinstance(body["compensations"], list)
+    assert "inventory.release" in body["compensations"]
+
+
+def cancelled_record(order_id: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer_id": "alice",
+        "status": "CANCELLED",
+        "cancel_reason": "CUSTOMER_CANCELLED",
+        "lines": [],
+        "total_cents": 0,
+        "currency": "EUR",
+        "history": [],
+    }
+
+
+async def test_a_cancelled_order_whose_workflow_cannot_answer_is_shown_without_compensations(gw: Gateway) -> None:
+    # No workflow at all (e.g. its history was deleted after the retention period).
+    gone = uuid.uuid4().hex[:20]
+    gw.book.orders[gone] = cancelled_record(gone)
+    resp = await gw.http.get(f"/api/orders/{gone}", headers=gw.auth("alice"))
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["status"], resp.json()["compensations"], resp.json()["compensation_failures"]) == (
+        "CANCELLED",
+        None,
+        None,
+    )
+    # A workflow no worker serves: the query waits, the page does not (beyond the short timeout).
+    stuck = uuid.uuid4().hex[:20]
+    gw.book.orders[stuck] = cancelled_record(stuck)
+    client = gw.app.state.temporal
+    handle = await client.start_workflow(
+        "OrderFulfillment", {"order_id": stuck}, id=f"order-{stuck}", task_queue=f"nobody-{uuid.uuid4().hex[:6]}"
+    )
+    try:
+        resp = await gw.http.get(f"/api/orders/{stuck}", headers=gw.auth("alice"))
+        assert resp.status_code == 200, resp.text
+        assert (resp.json()["status"], resp.json()["compensations"]) == ("CANCELLED", None)
+    finally:
+        await handle.terminate()

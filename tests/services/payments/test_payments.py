@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -239,7 +239,7 @@ async def test_void_wins_over_a_slow_authorization(
         order_id = oid()
         key = f"order-{order_id}:authorize"
         processor = apps[0].state.processor
-        decide = processor._decide
+        decide: Callable[[str, int], Awaitable[Approved | Declined]] = processor._decide
         answer = asyncio.Event()  # the processor answers only when the test says so
 
         async def held(card_token: str, attempt: int) -> Approved | Declined:
@@ -278,7 +278,7 @@ async def test_twenty_slow_cards_do_not_exhaust_a_pool_of_two(fresh_database: Fr
     apps: list[FastAPI] = []
     async with committing_client(capturing(apps), "payments", url, pool_size=2) as client:
         processor = apps[0].state.processor
-        decide = processor._decide
+        decide: Callable[[str, int], Awaitable[Approved | Declined]] = processor._decide
         in_flight: list[int] = [0, 0]  # now, most at once
         everyone = asyncio.Event()
 

@@ -394,8 +394,12 @@ export interface paths {
          * List Orders
          * @description The caller's orders, newest first; operators and admins see everyone's.
          *
-         *     Walk with ``cursor`` to see each order once while new ones are placed;
-         *     ``offset`` pages still work, but shift as orders arrive.
+         *     Filters (``status``, ``reason``, placed ``since`` / before ``until``, and
+         *     for staff ``customer_id``) combine, and hold on every page: walk with
+         *     ``cursor`` (and the same filters) to see each matching order once while new
+         *     ones are placed; ``offset`` pages still work, but shift as orders arrive.
+         *     ``since`` not before ``until`` is 422 ``InvalidTimeRange``; a time without
+         *     a zone is 422.
          */
         get: operations["list_orders_api_orders_get"];
         put?: never;
@@ -424,7 +428,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Order */
+        /**
+         * Get Order
+         * @description The order as it stands; a cancelled one with its ``compensations`` (as the cancel answer listed them),
+         *     asked of its workflow (null when it does not answer within a couple of seconds).
+         */
         get: operations["get_order_api_orders__order_id__get"];
         put?: never;
         post?: never;
@@ -872,7 +880,19 @@ export interface paths {
          */
         get: operations["sync_state_api_erp_sync_get"];
         put?: never;
-        post?: never;
+        /**
+         * Sync Now
+         * @description Run the import now, as ``paklog erp sync now`` does, without waiting for it to end.
+         *
+         *     Triggers the ``erp-sync`` Schedule (its run: ``erp-sync-run-<time>``), or
+         *     without a Schedule starts an ``ErpSync`` of its own (``erp-sync-run-now``).
+         *     A run already going (the Schedule's, a backfill, an earlier call's) is
+         *     never started twice: its id is answered with ``started`` false. Follow the
+         *     run with ``GET /api/erp/sync``. Temporal not answering is 503
+         *     ``TemporalUnavailable``; the Schedule not starting the run it was asked
+         *     for, 503 ``SyncNotStarted``.
+         */
+        post: operations["sync_now_api_erp_sync_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1728,6 +1748,16 @@ export interface components {
              * @description The order's sales order number in the ERP; null until the order is exported
              */
             erp_document_number?: string | null;
+            /**
+             * Compensations
+             * @description A cancelled order's undone steps, newest first (as the cancel answer lists them), from its workflow; null when the order is not cancelled or its workflow did not answer in time
+             */
+            compensations?: string[] | null;
+            /**
+             * Compensation Failures
+             * @description A cancelled order's undos that failed (operators settle them by hand); null as compensations
+             */
+            compensation_failures?: components["schemas"]["CompensationFailureView"][] | null;
         };
         /** PackItemRequest */
         PackItemRequest: {
@@ -2107,6 +2137,23 @@ export interface components {
             last_event_at?: string | null;
             /** Created At */
             created_at?: string | null;
+        };
+        /**
+         * SyncNowView
+         * @description ``POST /api/erp/sync``'s answer: the run going now (not waited for; follow it with ``GET /api/erp/sync``).
+         */
+        SyncNowView: {
+            /**
+             * Workflow Id
+             * @description The ErpSync run now going
+             * @example erp-sync-run-2026-11-24T10:00:00Z
+             */
+            workflow_id: string;
+            /**
+             * Started
+             * @description true: this call started it; false: a run was already going (this is its id)
+             */
+            started: boolean;
         };
         /**
          * SyncSummaryView
@@ -4055,7 +4102,14 @@ export interface operations {
         parameters: {
             query?: {
                 status?: components["schemas"]["OrderStatus"] | null;
+                /** @description Staff only: this customer's orders */
                 customer_id?: string | null;
+                /** @description Only orders cancelled for this reason */
+                reason?: components["schemas"]["CancelReason"] | null;
+                /** @description Placed at or after this time (ISO 8601 with a zone) */
+                since?: string | null;
+                /** @description Placed before this time (ISO 8601 with a zone) */
+                until?: string | null;
                 limit?: number;
                 offset?: number;
                 /** @description A previous page's next_cursor: the page after it (422 InvalidCursor if not one given out) */
@@ -6650,6 +6704,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErpSyncView"];
+                };
+            };
+            /** @description Missing, malformed or expired bearer token, or wrong credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request, or well-formed but breaking a business rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many calls of this route by this caller (`RateLimited`); `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway answered outside its contract */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service or the workflow engine is unreachable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    sync_now_api_erp_sync_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run going now: started by this call, or already going (`started` false) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncNowView"];
                 };
             };
             /** @description Missing, malformed or expired bearer token, or wrong credentials */
