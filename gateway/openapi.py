@@ -41,6 +41,33 @@ def component_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+def event_stream_content(model: type[BaseModel]) -> dict[str, Any]:
+    """A Server-Sent Events response's ``content``: each event (``itemSchema``) carries ``model`` as JSON in ``data``.
+
+    No ``schema`` beside it: next to an ``itemSchema`` a ``schema`` describes the
+    whole stream (OpenAPI 3.2; validators read the stream as an array of events),
+    and a stream that ends with no event (a resume past an ended order's last
+    change) is then an empty array, not ``model``.
+    """
+    return {
+        "text/event-stream": {
+            "itemSchema": {
+                "type": "object",
+                "properties": {
+                    "event": {"type": "string"},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer", "minimum": 0},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": component_schema(model),
+                    },
+                },
+            }
+        }
+    }
+
+
 def rewrite_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
     """Document a 422 and a 429 :class:`ErrorBody` on every operation (and a 400 on those with a body); drop
     FastAPI's schemas."""

@@ -20,7 +20,7 @@ from gateway.auth import staff_principal
 from gateway.clients import ServiceClients
 from gateway.errors import json_error_responses
 from gateway.models import CURSOR_PATTERN, OrderChange, OrderStatus
-from gateway.openapi import component_schema
+from gateway.openapi import event_stream_content
 
 #: Its success is ``text/event-stream``, its errors JSON.
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -105,7 +105,7 @@ async def operator_stream(
             "description": "Server-Sent Events: `event: status`, `id: <xid>.<id>`, `data:` an `OrderChange`, "
             "for every order, in commit order, from now (or after `Last-Event-ID`); `: keep-alive` comments "
             "while nothing happens; a stream that falls too far behind ends with `event: overflow`",
-            "content": {"text/event-stream": {"schema": component_schema(OrderChange)}},
+            "content": event_stream_content(OrderChange),
         },
         **json_error_responses(401, 403, 422, 502, 503),
         429: {

@@ -31,7 +31,7 @@ from gateway.models import (
     OrderView,
     PlaceOrderRequest,
 )
-from gateway.openapi import component_schema
+from gateway.openapi import event_stream_content
 from gateway.updates import GONE, Rejection, run_update
 from gateway.warehouse_models import ChangeAddressBody
 from workflows.order_fulfillment import CancelRequest, OrderFulfillment, OrderSnapshot
@@ -211,7 +211,7 @@ events_router = APIRouter(prefix="/api/orders", tags=["orders"])
         200: {
             "description": "Server-Sent Events: `event: status`, `id: <seq>`, `data:` an `OrderEvent`; "
             "ends after `DELIVERED` or `CANCELLED`; `: keep-alive` comments while nothing happens",
-            "content": {"text/event-stream": {"schema": component_schema(OrderEvent)}},
+            "content": event_stream_content(OrderEvent),
         },
         **json_error_responses(401, 404, 422, 502, 503),
         429: {

@@ -36,3 +36,14 @@ def test_every_reference_in_the_document_resolves() -> None:
     assert refs
     dangling = {ref for ref in refs if not ref.startswith("#/components/schemas/") or ref.split("/")[-1] not in schemas}
     assert not dangling  # openapi-typescript refuses the document otherwise (the event streams' `#/$defs/...`)
+
+
+def test_the_event_streams_describe_each_event_not_the_whole_stream() -> None:
+    """Beside an ``itemSchema`` a ``schema`` would describe the whole stream: an ended stream (no event) broke it."""
+    paths = gateway_openapi()["paths"]
+    for template, model_field in (("/api/orders/{order_id}/events", "seq"), ("/api/orders/events", "cursor")):
+        stream = paths[template]["get"]["responses"]["200"]["content"]["text/event-stream"]
+        assert "schema" not in stream
+        data = stream["itemSchema"]["properties"]["data"]
+        assert data["contentMediaType"] == "application/json"
+        assert model_field in data["contentSchema"]["properties"]

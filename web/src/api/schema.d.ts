@@ -2574,21 +2574,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": {
-                        /** Seq */
-                        seq: number;
-                        /** Order Id */
-                        order_id: string;
-                        status: components["schemas"]["OrderStatus"];
-                        from_status?: components["schemas"]["OrderStatus"] | null;
-                        /**
-                         * Reason
-                         * @description The cancel reason, on the change to CANCELLED
-                         */
-                        reason?: string | null;
-                        /** At */
-                        at: string;
-                    };
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Missing, malformed or expired bearer token, or wrong credentials */
@@ -2683,33 +2669,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": {
-                        /** Seq */
-                        seq: number;
-                        /** Order Id */
-                        order_id: string;
-                        status: components["schemas"]["OrderStatus"];
-                        from_status?: components["schemas"]["OrderStatus"] | null;
-                        /**
-                         * Reason
-                         * @description The cancel reason, on the change to CANCELLED
-                         */
-                        reason?: string | null;
-                        /** At */
-                        at: string;
-                        /**
-                         * Cursor
-                         * @example 1234.567
-                         */
-                        cursor: string;
-                        /** Customer Id */
-                        customer_id: string;
-                        /**
-                         * Actor
-                         * @description Who asked for the change (a cancel's requester)
-                         */
-                        actor?: string | null;
-                    };
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Missing, malformed or expired bearer token, or wrong credentials */
