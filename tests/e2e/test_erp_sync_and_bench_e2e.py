@@ -124,3 +124,18 @@ async def test_the_bench_checkout_phase_runs(own_platform: LocalPlatform, capsys
     assert lines[1].startswith("checkout ratio ")
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+
+
+async def test_sync_now_through_the_gateway_starts_the_import_once(
+    own_platform: LocalPlatform, operator: httpx.AsyncClient
+) -> None:
+    # This platform runs no erp-sync Schedule: the gateway starts a run of its own under one fixed id.
+    first = await operator.post("/api/erp/sync")
+    assert first.status_code == 202, first.text
+    assert first.json() == {"workflow_id": "erp-sync-run-now", "started": True}
+    again = await operator.post("/api/erp/sync")
+    assert again.status_code == 202, again.text
+    assert again.json()["workflow_id"] == "erp-sync-run-now"  # the run going (or, once it ended, the next one)
+    client = await connect_temporal(TemporalSettings(temporal_address=own_platform.temporal_address))
+    result = await client.get_workflow_handle_for(ErpSync.run, "erp-sync-run-now").result()
+    assert [entity.entity for entity in result.entities] == ["materials", "customers", "stock"]

@@ -204,8 +204,9 @@ async def check_the_floor(platform: LocalPlatform, c: Contract, alice: httpx.Asy
         sync: Any = c.check(await olivia.get("/api/erp/sync"), "/api/erp/sync", 200)
         assert [e["entity"] for e in sync["entities"]] == ["materials", "customers", "stock"]
         c.check(await alice.get("/api/erp/sync"), "/api/erp/sync", 403)
-        now: Any = c.check(await olivia.post("/api/erp/sync"), "/api/erp/sync", 202)
-        assert now["workflow_id"].startswith("erp-"), now  # the schedule's run, or a run already going
+        # A 202 here would import the ERP's 5,000 materials into the shared platform's catalogue, which later
+        # tests read: the run itself is started on a platform of its own (test_erp_sync_and_bench_e2e); the
+        # refusals are checked here, and the 503 with Temporal down below.
         c.check(await alice.post("/api/erp/sync"), "/api/erp/sync", 403)
         await check_tracking(platform, c, alice)
         await check_erp_events(platform, c, alice, olivia)

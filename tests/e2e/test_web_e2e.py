@@ -6,18 +6,24 @@ written to ``.artifacts/web/<test>/`` (gitignored) for a person to look at.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import re
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from temporalio.client import WorkflowExecutionStatus
 
+from common.service_auth import service_headers
+from common.settings import TemporalSettings
+from gateway.temporal import connect_temporal
 from gateway.web import DEFAULT_DIST
 from paklog.platform import LocalPlatform
 
@@ -207,9 +213,7 @@ def test_a_new_customer_registers_and_never_sees_another_customers_order(steps: 
     steps.shot("not-yours")
 
 
-def test_an_operator_filters_orders_by_reason_and_date_and_syncs_the_erp_now(
-    steps: Steps, platform: LocalPlatform
-) -> None:
+def test_an_operator_filters_orders_by_reason_and_date(steps: Steps, platform: LocalPlatform) -> None:
     with closing(_api(platform, "alice", "alice-pass")) as alice:
         body = _order_body("MUG-RED", 1) | {"payment": {"card_token": "tok_declined"}}
         declined = alice.post("/api/orders", params={"wait": "accepted"}, json=body)
@@ -230,13 +234,6 @@ def test_an_operator_filters_orders_by_reason_and_date_and_syncs_the_erp_now(
     page.reload()  # the filters are in the URL: the same list after a reload
     expect(page.get_by_label("Reason")).to_have_value("PAYMENT_DECLINED")
     expect(page.get_by_role("link", name=order_id)).to_be_visible()
-
-    page.get_by_role("link", name="ERP").click()
-    expect(page.get_by_role("heading", name="ERP sync")).to_be_visible()
-    page.get_by_role("button", name="Sync now").click()
-    said = page.get_by_test_id("sync-now")
-    expect(said).to_contain_text(re.compile(r"Started the import now|already running|The import"))
-    steps.shot("erp-sync-now")
 
 
 def _api(platform: LocalPlatform, username: str, password: str) -> httpx.Client:
@@ -344,8 +341,10 @@ def test_an_operator_plans_a_wave_picks_and_packs_an_order_to_shipped(steps: Ste
     steps.shot("packed")
 
     page.goto(f"/orders/{order_id}")
-    expect(page.locator('[data-status="SHIPPED"]')).to_have_attribute("data-state", "current", timeout=STEP_MS)
-    expect(page.get_by_test_id("live")).to_have_text("Live")
+    # The carrier may already have moved the parcel on (its pace is the stand-in's): SHIPPED is reached.
+    shipped = page.locator('[data-status="SHIPPED"]')
+    expect(shipped).to_have_attribute("data-state", re.compile(r"^(current|done)$"), timeout=STEP_MS)
+    expect(page.get_by_test_id("live")).to_have_text(re.compile(r"^(Live|Final)$"))
     expect(page.get_by_test_id("payment")).to_have_text("Charged")
     expect(page.get_by_test_id("workflow-link")).to_have_attribute("href", re.compile(f"/workflows/order-{order_id}$"))
     steps.shot("shipped")
@@ -378,3 +377,36 @@ def test_the_order_page_reconnects_after_a_gateway_restart(steps: Steps, platfor
     expect(page.locator("li.cancelled")).to_contain_text("You cancelled the order.", timeout=STEP_MS)
     expect(page.get_by_test_id("status")).to_have_text("Cancelled")
     steps.shot("reconnected")
+
+
+def _end_sync_run(platform: LocalPlatform, workflow_id: str) -> None:
+    """Terminate the ERP import run if it is still going (from a thread: Playwright's loop owns this one)."""
+
+    async def end() -> None:
+        client = await connect_temporal(TemporalSettings(temporal_address=platform.temporal_address))
+        handle = client.get_workflow_handle(workflow_id)
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate(reason="e2e: the shared platform keeps its seeded catalogue")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, end()).result(timeout=60)
+
+
+def test_an_operator_syncs_the_erp_now(steps: Steps, platform: LocalPlatform) -> None:
+    # A real import would bring the ERP's 5,000 materials into the shared platform's catalogue, which other
+    # tests read as seeded: with the ERP in an outage the run imports nothing, and it is ended after.
+    control = httpx.Client(base_url=platform.erp_url, headers=service_headers(platform.service_token), timeout=30)
+    with closing(control):
+        assert control.post("/control", json={"outage": True}).status_code == 200
+        try:
+            page = steps.page
+            sign_in(steps, "olivia", "olivia-pass")
+            page.get_by_role("link", name="ERP").click()
+            expect(page.get_by_role("heading", name="ERP sync")).to_be_visible()
+            page.get_by_role("button", name="Sync now").click()
+            said = page.get_by_test_id("sync-now")
+            expect(said).to_contain_text(re.compile(r"Started the import now|already running|The import"))
+            steps.shot("erp-sync-now")
+        finally:
+            _end_sync_run(platform, "erp-sync-run-now")
+            assert control.post("/control", json={"outage": False}).status_code == 200
