@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from common.errors import ErrorBody, error_response, internal_error_response
 from common.logging import get_logger
+from gateway.updates import WorkflowBusy
 
 log = get_logger("paklog.gateway")
 
@@ -61,6 +62,13 @@ async def _temporal_error_handler(_: Request, exc: Exception) -> JSONResponse:
     if exc.status in _TRANSIENT:
         log.warning("temporal unavailable", rpc_status=exc.status.name, error=exc.message[:200])
         return error_response(503, "TemporalUnavailable", "the workflow engine is unreachable; retry later")
+    if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+        # WorkflowNotReady: a running workflow whose workflow task keeps failing takes no query or update now.
+        log.warning("workflow not ready", rpc_status=exc.status.name, error=exc.message[:200])
+        busy = WorkflowBusy("the workflow is retrying a failed step and takes no request for the moment")
+        response = error_response(busy.status_code, busy.type, busy.detail)
+        response.headers.update(busy.headers)
+        return response
     # Any other status means the gateway asked something wrong: a bug.
     log.error("temporal rejected a call", rpc_status=exc.status.name, error=exc.message[:200])
     return internal_error_response()

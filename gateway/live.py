@@ -35,11 +35,13 @@ from common.errors import TooManyRequests
 from gateway.clients import ServiceClients
 from gateway.models import OrderEvent, OrderStatus
 from gateway.orders import order_handle
-from gateway.updates import GONE
+from gateway.updates import GONE, NOT_READY
 from workflows.order_fulfillment import OrderFulfillment, OrderSnapshot, WaitForChange
 
 #: After these nothing changes: the stream sends them and ends.
 TERMINAL = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED})
+#: How long a wait pauses before asking again a workflow not ready for updates (``NOT_READY``).
+NOT_READY_PAUSE_SECONDS = 1.0
 #: The SSE event name of a status change (``addEventListener("status", ...)``).
 STATUS_EVENT = "status"
 
@@ -109,17 +111,22 @@ class OrderBell:
             task.exception()  # retrieved: a wait nobody awaits any more is not "never retrieved"
 
     async def _wait(self, order_id: str, status: str) -> OrderSnapshot | None:
-        try:
-            snapshot: OrderSnapshot = await order_handle(self.client, order_id).execute_update(
-                OrderFulfillment.wait_for_change, WaitForChange(status=status)
-            )
-        except WorkflowUpdateFailedError:
-            return None  # the run ended under the update
-        except RPCError as exc:
-            if exc.status in GONE:
-                return None
-            raise
-        return snapshot
+        while True:
+            try:
+                snapshot: OrderSnapshot = await order_handle(self.client, order_id).execute_update(
+                    OrderFulfillment.wait_for_change, WaitForChange(status=status)
+                )
+            except WorkflowUpdateFailedError:
+                return None  # the run ended under the update
+            except RPCError as exc:
+                if exc.status in GONE:
+                    return None
+                if exc.status != NOT_READY:
+                    raise
+                # Running, but retrying a failed workflow task: the stream keeps beating and asks again.
+                await asyncio.sleep(NOT_READY_PAUSE_SECONDS)
+                continue
+            return snapshot
 
 
 def _history(record: Any) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ from gateway.models import (
     OrderView,
     PlaceOrderRequest,
 )
-from gateway.updates import GONE
+from gateway.updates import GONE, NOT_READY
 from workflows.order_fulfillment import (
     WORKFLOW_NAME,
     OrderFulfillment,
@@ -215,6 +215,8 @@ async def _await_decision(
         state = await _state_now(client, clients, order_id)
         return state, _decided(state.status)
     except RPCError as exc:
+        if exc.status == NOT_READY:  # running, retrying a failed workflow task: undecided as yet
+            return await _state_now(client, clients, order_id), False
         if exc.status not in GONE:
             raise
         # The workflow has ended (an update finds nothing running): its outcome is on the order's record.

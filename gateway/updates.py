@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +15,28 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode
 
-from common.errors import Conflict
+from common.errors import Conflict, Unavailable
+from common.logging import get_logger
 
-#: An update to a workflow that never ran, or has closed, is refused with one of these.
-GONE = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION})
+log = get_logger("gateway.updates")
+
+#: An update (or signal) to a workflow that never ran, or has closed, is refused with this.
+GONE = frozenset({RPCStatusCode.NOT_FOUND})
+#: Temporal's ``WorkflowNotReady``: the workflow runs, but its workflow task keeps failing or timing out
+#: (attempt 3 and on: a worker restarted under it, one overloaded) and it takes no update for the moment.
+#: Not an ending: the same update goes through once a workflow task completes again.
+NOT_READY = RPCStatusCode.FAILED_PRECONDITION
+#: Pauses between tries of an update the workflow is not ready for (seconds); the last one repeats.
+NOT_READY_PAUSES = (0.2, 0.5, 1.0, 2.0)
+
+
+class WorkflowBusy(Unavailable):
+    """503 ``WorkflowBusy`` with ``Retry-After: 1``: the workflow took no update within the wait (``NOT_READY``)."""
+
+    default_type = "WorkflowBusy"
+    headers = {"Retry-After": "1"}  # noqa: RUF012 - a class-wide constant, never mutated
 
 
 @dataclass(frozen=True)
@@ -76,20 +93,47 @@ async def run_update(
 ) -> Done | None:
     """Send an update and wait up to ``wait_seconds`` for its result.
 
+    A workflow not ready for updates (``NOT_READY``) is asked again, with pauses, until the
+    deadline: an update it never accepted changed nothing, so asking again is safe.
+
     Returns:
         :class:`Done` with the result, or ``None`` when it was accepted but is still running.
 
     Raises:
         Rejection: the validator refused it, or the update failed.
-        RPCError: ``NOT_FOUND`` / ``FAILED_PRECONDITION`` when no such workflow is running.
+        WorkflowBusy: the workflow was still not ready for updates at the deadline.
+        RPCError: ``NOT_FOUND`` (in :data:`GONE`) when no such workflow is running.
     """
-    try:
-        running = await handle.start_update(
-            update, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=result_type
-        )
+    deadline = time.monotonic() + wait_seconds
+    tries = 0
+    while True:
         try:
-            return Done(await asyncio.wait_for(running.result(), timeout=wait_seconds))
+            running = await handle.start_update(
+                update, arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=result_type
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise _rejection(exc) from None
+        except RPCError as exc:
+            if exc.status != NOT_READY:
+                raise
+            left = deadline - time.monotonic()
+            log.warning(
+                "workflow not ready for an update",
+                workflow_id=handle.id,
+                update=update,
+                attempt=tries + 1,
+                error=exc.message[:200],
+            )
+            if left <= 0:
+                raise WorkflowBusy(
+                    "the workflow is retrying a failed step and takes no request for the moment; retry in a second"
+                ) from None
+            await asyncio.sleep(min(NOT_READY_PAUSES[min(tries, len(NOT_READY_PAUSES) - 1)], left))
+            tries += 1
+            continue
+        try:
+            return Done(await asyncio.wait_for(running.result(), timeout=max(deadline - time.monotonic(), 0)))
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             return None
-    except WorkflowUpdateFailedError as exc:
-        raise _rejection(exc) from None
+        except WorkflowUpdateFailedError as exc:
+            raise _rejection(exc) from None

@@ -19,6 +19,7 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
 )
 from temporalio.common import WorkflowIDReusePolicy
@@ -30,7 +31,7 @@ from common.security import Principal
 from gateway import orders
 from gateway.clients import ServiceClients
 from gateway.models import AddressRequest, OrderStatus, OrderView
-from gateway.updates import GONE, Done, Rejection, run_update
+from gateway.updates import GONE, Done, Rejection, WorkflowBusy, run_update
 from gateway.warehouse_models import (
     OperatorRetryView,
     PackItemView,
@@ -84,13 +85,18 @@ class NotReady(Conflict):
 
 async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
     """Whether the workflow ever ran (closed ones included)."""
+    return await _status(handle) is not None
+
+
+async def _status(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus | None:
+    """The workflow's status (``None``: it never ran)."""
     try:
-        await handle.describe()
+        described = await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
+            return None
         raise
-    return True
+    return described.status
 
 
 # -- waves ------------------------------------------------------------------------------
@@ -237,12 +243,18 @@ async def confirm_pick(
         done = await run_update(handle, "confirm_pick", pick, wait_seconds=wait_seconds, result_type=PickConfirmed)
     except Rejection as rejected:
         raise rejected.conflict(TASK_NOT_OPEN) from None
+    except WorkflowBusy:
+        raise NotReady(f"order {task.order_id} is not ready for scans right now; retry in a second") from None
     except RPCError as exc:
         if exc.status not in GONE:
             raise
-        if not await _exists(handle):
+        status = await _status(handle)
+        if status is None:
             raise NotReady(f"order {task.order_id} is not on the floor yet; retry in a second") from None
-        raise Conflict(f"order {task.order_id} has left picking", type=TASK_NOT_OPEN) from None
+        ended = status.name.lower()
+        raise Conflict(
+            f"order {task.order_id} has left picking (its pick-pack-ship {ended})", type=TASK_NOT_OPEN
+        ) from None
     if done is None:
         return PickConfirmedView(task_id=task_id, status="PENDING", picked_quantity=None, short_quantity=None), False
     confirmed: PickConfirmed = done.value

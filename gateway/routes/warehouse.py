@@ -184,7 +184,8 @@ _PICK_RESPONSES: dict[int | str, dict[str, object]] = {
     409: {
         "model": error_responses(409)[409]["model"],
         "description": "The scan does not fit the task (ScanMismatch, QuantityExceedsTask, TaskNotOpen, "
-        "UnknownTask), or NotReady: the order is not on the floor yet; retry after Retry-After seconds",
+        "UnknownTask), or NotReady: the order is not on the floor yet, or its workflow takes no scan for a "
+        "moment; retry after Retry-After seconds",
         "headers": {"Retry-After": {"description": "With NotReady: seconds to wait", "schema": {"type": "integer"}}},
     },
 }

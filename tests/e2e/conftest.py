@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,9 +33,59 @@ def e2e_platform(state: Path) -> LocalPlatform:
     return LocalPlatform(free_ports_config(state, task_queue="e2e", extra_env=extra_env))
 
 
+#: The running platform's logs folder (set by the ``platform`` fixture), and where each log stood when a test began.
+_LOGS: list[Path] = []
+_LOG_MARKS: dict[Path, int] = {}
+#: The children whose warnings a failed test's report shows (the floor's workflows run in the worker).
+_WATCHED = ("worker", "gateway")
+_DIGEST_LINES = 12
+
+
+def _warnings_since(path: Path, offset: int) -> list[str]:
+    """The warning and error lines ``path`` got past ``offset``, shortened (JSON lines: event and level)."""
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read(4_000_000).decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict):
+            if entry.get("level") not in ("warning", "error", "critical"):
+                continue
+            line = f"{entry.get('level')}: {entry.get('event')} {str(entry.get('exception', ''))[-300:]}"
+        elif "WARN" not in line and "ERROR" not in line:
+            continue
+        found.append(f"{path.stem}: {' '.join(line.split())[:400]}")
+    return found
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """A failed end-to-end test's report ends with the platform's warnings logged while it ran (the last few)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not _LOGS:
+        return
+    if call.when == "setup":
+        for name in _WATCHED:
+            path = _LOGS[0] / f"{name}.log"
+            _LOG_MARKS[path] = path.stat().st_size if path.exists() else 0
+    elif call.when == "call" and report.failed:
+        lines = [line for path, mark in _LOG_MARKS.items() for line in _warnings_since(path, mark)]
+        if lines:
+            report.sections.append(("platform warnings during the test", "\n".join(lines[-_DIGEST_LINES:])))
+
+
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     running = e2e_platform(Path(tmp_path_factory.mktemp("platform")) / "state")
+    _LOGS[:] = [running.logs_dir]
     running.start()
     try:
         yield running

@@ -118,8 +118,15 @@ async def pick_all(olivia: httpx.AsyncClient, wave_id: str) -> list[dict[str, An
 
 
 async def pack(olivia: httpx.AsyncClient, order_id: str, items: list[tuple[str, int]]) -> httpx.Response:
+    """Scan the items into a carton; waits out ``WorkflowBusy`` (the order's workflow retrying a failed task)."""
     body = {"station": "PACK-1", "items": [{"sku": s, "quantity": q} for s, q in items]}
-    return await olivia.post(f"/api/orders/{order_id}/pack", json=body)
+    deadline = time.monotonic() + 30
+    while True:
+        resp = await olivia.post(f"/api/orders/{order_id}/pack", json=body)
+        if resp.status_code == 503 and resp.json()["type"] == "WorkflowBusy" and time.monotonic() < deadline:
+            await asyncio.sleep(float(resp.headers["retry-after"]))
+            continue
+        return resp
 
 
 async def bins(services: httpx.AsyncClient, platform: LocalPlatform) -> dict[str, tuple[int, int]]:

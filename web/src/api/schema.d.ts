@@ -5430,7 +5430,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The scan does not fit the task (ScanMismatch, QuantityExceedsTask, TaskNotOpen, UnknownTask), or NotReady: the order is not on the floor yet; retry after Retry-After seconds */
+            /** @description The scan does not fit the task (ScanMismatch, QuantityExceedsTask, TaskNotOpen, UnknownTask), or NotReady: the order is not on the floor yet, or its workflow takes no scan for a moment; retry after Retry-After seconds */
             409: {
                 headers: {
                     /** @description With NotReady: seconds to wait */
@@ -5559,7 +5559,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The scan does not fit the task (ScanMismatch, QuantityExceedsTask, TaskNotOpen, UnknownTask), or NotReady: the order is not on the floor yet; retry after Retry-After seconds */
+            /** @description The scan does not fit the task (ScanMismatch, QuantityExceedsTask, TaskNotOpen, UnknownTask), or NotReady: the order is not on the floor yet, or its workflow takes no scan for a moment; retry after Retry-After seconds */
             409: {
                 headers: {
                     /** @description With NotReady: seconds to wait */
