@@ -108,8 +108,14 @@ async def test_a_price_and_a_stock_count_changed_in_the_erp_reach_the_catalogue_
     assert product["available"] == 64 - product["reserved"]
     # The event path, not an import: the import's watermarks did not move.
     assert (await services.get(f"{platform.service_url('inventory')}/erp/watermarks")).json() == watermarks
-    # The stand-in logged in and signed: both events delivered, answered "applied" by the gateway.
-    delivered = (await erp.events(SKU))[-2:]
+
+    # The stand-in logged in and signed: both events delivered, answered "applied" by the gateway. The stand-in
+    # records a delivery once it has the answer, which may be a moment after the catalogue shows the change.
+    async def both_answered() -> list[dict[str, Any]] | None:
+        last_two = (await erp.events(SKU))[-2:]
+        return last_two if all(e["status"] != "pending" for e in last_two) else None
+
+    delivered = await eventually(both_answered, "the stand-in to record both answers")
     assert [(e["type"], e["status"], e["answer_status"]) for e in delivered] == [
         ("MaterialChanged", "delivered", 200),
         ("StockChanged", "delivered", 200),
