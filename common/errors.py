@@ -137,13 +137,18 @@ def error_response(status_code: int, type_: str, detail: str, **extra: Any) -> J
     return JSONResponse({"type": type_, "detail": detail, **extra}, status_code=status_code, headers=headers)
 
 
-async def _domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    """The response a :class:`DomainError` renders to: its status, ``{type, detail}`` and headers."""
     response = error_response(exc.status_code, exc.type, exc.detail, **exc.extra)
     response.headers.update(exc.headers)
     if isinstance(exc, TooManyRequests):
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
     return response
+
+
+async def _domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return domain_error_response(exc)
 
 
 async def _integrity_error_handler(_: Request, exc: Exception) -> JSONResponse:

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError, RPCStatusCode
 
-from common.errors import ErrorBody, error_response, internal_error_response
+from common.errors import ErrorBody, domain_error_response, error_response, internal_error_response
 from common.logging import get_logger
 from gateway.updates import WorkflowBusy
 
@@ -65,10 +65,7 @@ async def _temporal_error_handler(_: Request, exc: Exception) -> JSONResponse:
     if exc.status == RPCStatusCode.FAILED_PRECONDITION:
         # WorkflowNotReady: a running workflow whose workflow task keeps failing takes no query or update now.
         log.warning("workflow not ready", rpc_status=exc.status.name, error=exc.message[:200])
-        busy = WorkflowBusy("the workflow is retrying a failed step and takes no request for the moment")
-        response = error_response(busy.status_code, busy.type, busy.detail)
-        response.headers.update(busy.headers)
-        return response
+        return domain_error_response(WorkflowBusy())
     # Any other status means the gateway asked something wrong: a bug.
     log.error("temporal rejected a call", rpc_status=exc.status.name, error=exc.message[:200])
     return internal_error_response()

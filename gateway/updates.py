@@ -38,6 +38,12 @@ class WorkflowBusy(Unavailable):
     default_type = "WorkflowBusy"
     headers = {"Retry-After": "1"}  # noqa: RUF012 - a class-wide constant, never mutated
 
+    def __init__(
+        self,
+        detail: str = "the workflow is retrying a failed step and takes no request for the moment; retry in a second",
+    ) -> None:
+        super().__init__(detail)
+
 
 @dataclass(frozen=True)
 class Done:
@@ -125,9 +131,7 @@ async def run_update(
                 error=exc.message[:200],
             )
             if left <= 0:
-                raise WorkflowBusy(
-                    "the workflow is retrying a failed step and takes no request for the moment; retry in a second"
-                ) from None
+                raise WorkflowBusy() from None
             await asyncio.sleep(min(NOT_READY_PAUSES[min(tries, len(NOT_READY_PAUSES) - 1)], left))
             tries += 1
             continue

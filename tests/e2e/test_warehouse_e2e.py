@@ -86,10 +86,17 @@ async def release(olivia: httpx.AsyncClient, wave_id: str) -> dict[str, Any]:
 async def scan(olivia: httpx.AsyncClient, task: dict[str, Any], **overrides: Any) -> httpx.Response:
     """Confirm a task with its own location/SKU/lot/quantity (or overrides); waits out ``NotReady``."""
     body = {k: task[k] for k in ("location", "sku", "lot", "quantity")} | overrides
+    return await post_waiting_out(olivia, f"/api/pick-tasks/{task['task_id']}/confirm", body, 409, "NotReady")
+
+
+async def post_waiting_out(
+    http: httpx.AsyncClient, path: str, body: dict[str, Any], status: int, error_type: str
+) -> httpx.Response:
+    """POST ``body``, again after ``Retry-After`` while the answer is ``status`` ``error_type`` (up to 30 s)."""
     deadline = time.monotonic() + 30
     while True:
-        resp = await olivia.post(f"/api/pick-tasks/{task['task_id']}/confirm", json=body)
-        if resp.status_code == 409 and resp.json()["type"] == "NotReady" and time.monotonic() < deadline:
+        resp = await http.post(path, json=body)
+        if resp.status_code == status and resp.json()["type"] == error_type and time.monotonic() < deadline:
             await asyncio.sleep(float(resp.headers["retry-after"]))
             continue
         return resp
@@ -120,13 +127,7 @@ async def pick_all(olivia: httpx.AsyncClient, wave_id: str) -> list[dict[str, An
 async def pack(olivia: httpx.AsyncClient, order_id: str, items: list[tuple[str, int]]) -> httpx.Response:
     """Scan the items into a carton; waits out ``WorkflowBusy`` (the order's workflow retrying a failed task)."""
     body = {"station": "PACK-1", "items": [{"sku": s, "quantity": q} for s, q in items]}
-    deadline = time.monotonic() + 30
-    while True:
-        resp = await olivia.post(f"/api/orders/{order_id}/pack", json=body)
-        if resp.status_code == 503 and resp.json()["type"] == "WorkflowBusy" and time.monotonic() < deadline:
-            await asyncio.sleep(float(resp.headers["retry-after"]))
-            continue
-        return resp
+    return await post_waiting_out(olivia, f"/api/orders/{order_id}/pack", body, 503, "WorkflowBusy")
 
 
 async def bins(services: httpx.AsyncClient, platform: LocalPlatform) -> dict[str, tuple[int, int]]:
